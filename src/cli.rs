@@ -1,0 +1,454 @@
+//! The `recd` command line: arguments, output and exit codes.
+//!
+//! It owns presentation only: each subcommand calls one library entry point
+//! and prints its result as text, or as one JSON object with `--json`. Exit
+//! codes are decided here and nowhere else: 0 success, 1 failure (one line
+//! on stderr saying why), 2 usage.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{self, Config};
+use crate::model::Model;
+use crate::train::pipeline::{self, Event, Options, Outcome};
+use crate::train::sgd::Params;
+use crate::train::synth::{self, Shape};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "recd",
+    version,
+    about = "Self-hosted movie recommendation daemon"
+)]
+pub struct Cli {
+    /// Configuration file (else $RECD_CONFIG, else /etc/recd/recd.toml, else built-in defaults).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Retrain offline: load, combine, train, evaluate, and publish a new model.
+    Train(TrainArgs),
+    /// Train on one ratings file and score another.
+    Eval(EvalArgs),
+    /// Write a synthetic dataset in MovieLens 1M format.
+    Synth(SynthArgs),
+    /// Model file tools.
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Verify a model file and print its metadata.
+    Inspect {
+        /// A model file, or a models directory (its current model).
+        path: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Training parameters; each overrides the config key of the same meaning.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ParamArgs {
+    /// Number of factors (training.n_factors).
+    #[arg(long, value_name = "N")]
+    pub factors: Option<usize>,
+    /// Number of SGD epochs (training.n_epochs).
+    #[arg(long, value_name = "N")]
+    pub epochs: Option<usize>,
+    /// Learning rate (training.lr_all).
+    #[arg(long, value_name = "RATE")]
+    pub lr: Option<f32>,
+    /// Regularisation (training.reg_all).
+    #[arg(long, value_name = "LAMBDA")]
+    pub reg: Option<f32>,
+    /// Standard deviation of the initial factors (training.init_std_dev).
+    #[arg(long, value_name = "SD")]
+    pub init_std_dev: Option<f32>,
+    /// Training threads, 0 for one per core (training.threads).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Random seed (training.seed).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+}
+
+impl ParamArgs {
+    fn apply(&self, base: &Params) -> Result<Params, String> {
+        let p = Params {
+            n_factors: self.factors.unwrap_or(base.n_factors),
+            n_epochs: self.epochs.unwrap_or(base.n_epochs),
+            lr_all: self.lr.unwrap_or(base.lr_all),
+            reg_all: self.reg.unwrap_or(base.reg_all),
+            init_std_dev: self.init_std_dev.unwrap_or(base.init_std_dev),
+            threads: self.threads.unwrap_or(base.threads),
+            seed: self.seed.unwrap_or(base.seed),
+        };
+        config::validate_params(&p).map_err(|(key, what)| {
+            let flag = match key {
+                "training.n_factors" => "--factors",
+                "training.n_epochs" => "--epochs",
+                "training.lr_all" => "--lr",
+                "training.reg_all" => "--reg",
+                "training.init_std_dev" => "--init-std-dev",
+                "training.threads" => "--threads",
+                other => other,
+            };
+            format!("{flag} (or {key}): {what}")
+        })?;
+        Ok(p)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Base dataset directory (paths.dataset).
+    #[arg(long, value_name = "DIR")]
+    pub dataset: Option<PathBuf>,
+    /// Models directory (paths.models_dir).
+    #[arg(long, value_name = "DIR")]
+    pub models_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub params: ParamArgs,
+    /// Only report whether retraining is due; train nothing.
+    #[arg(long)]
+    pub check_only: bool,
+    /// Train only if at least N ratings arrived since the current model.
+    #[arg(long, value_name = "N")]
+    pub min_ratings: Option<u64>,
+    /// Do not keep the previous model as a backup.
+    #[arg(long)]
+    pub no_backup: bool,
+    /// Publish even if the quality gate or --min-ratings would refuse.
+    #[arg(long)]
+    pub force: bool,
+    /// Print one JSON object on stdout (progress goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Ratings file to train on (MovieLens `::`, tab or CSV layout).
+    #[arg(long, value_name = "FILE")]
+    pub train: PathBuf,
+    /// Ratings file to score.
+    #[arg(long, value_name = "FILE")]
+    pub test: PathBuf,
+    #[command(flatten)]
+    pub params: ParamArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    #[arg(long)]
+    pub users: u32,
+    #[arg(long)]
+    pub items: u32,
+    #[arg(long)]
+    pub ratings: u64,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output directory (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// Run a parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Train(args) => train(cli.config, args),
+        Command::Eval(args) => eval(cli.config, args),
+        Command::Synth(args) => synth(args),
+        Command::Model(ModelCommand::Inspect { path, json }) => inspect(path, json),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("recd: error: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+type CmdResult = Result<(), String>;
+
+fn print_json(value: &impl serde::Serialize) -> CmdResult {
+    let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+    println!("{text}");
+    Ok(())
+}
+
+fn train(config: Option<PathBuf>, args: TrainArgs) -> CmdResult {
+    let cfg = Config::locate(config.as_deref()).map_err(|e| e.to_string())?;
+    let opts = Options {
+        dataset: args.dataset.unwrap_or(cfg.dataset),
+        models_dir: args.models_dir.unwrap_or(cfg.models_dir),
+        params: args.params.apply(&cfg.training)?,
+        holdout_fraction: cfg.holdout_fraction,
+        keep_backups: cfg.keep_backups,
+        backup: !args.no_backup,
+        force: args.force,
+        min_new_ratings: args.min_ratings,
+        max_rmse_increase: cfg.max_rmse_increase,
+    };
+    if args.check_only {
+        let check = pipeline::check(&opts, args.min_ratings.unwrap_or(cfg.min_new_ratings))
+            .map_err(|e| e.to_string())?;
+        if args.json {
+            return print_json(&check);
+        }
+        println!(
+            "current model   {}",
+            check.current_version.as_deref().unwrap_or("none")
+        );
+        println!("watermark       {}", check.watermark);
+        println!("database        {}", check.database);
+        println!(
+            "new ratings     {} (threshold {})",
+            check.new_ratings, check.threshold
+        );
+        println!("verdict         {}", check.verdict.describe());
+        println!(
+            "retrain         {}",
+            if check.retrain { "yes" } else { "no" }
+        );
+        return Ok(());
+    }
+
+    let mut progress = Progress::new(args.json, opts.params.n_epochs);
+    let outcome = pipeline::run(&opts, &AtomicBool::new(false), &mut |e| progress.event(e))
+        .map_err(|e| e.to_string())?;
+    if args.json {
+        return print_json(&outcome);
+    }
+    summary(&outcome);
+    Ok(())
+}
+
+fn summary(o: &Outcome) {
+    if let Some(why) = &o.skipped {
+        println!("not retrained: {why} (use --force to train anyway)");
+        return;
+    }
+    println!("published {}", o.version.as_deref().unwrap_or("?"));
+    if let Some(p) = &o.path {
+        println!("  path       {}", p.display());
+    }
+    match (o.rmse, o.mae) {
+        (Some(r), Some(m)) => println!("  holdout    RMSE {r:.4}  MAE {m:.4}"),
+        _ => println!("  holdout    none"),
+    }
+    println!(
+        "  ratings    {} ({} users, {} movies)",
+        o.ratings, o.users, o.items
+    );
+    println!("  training   {:.2}s", o.training_seconds);
+    println!("  total      {:.2}s", o.total_seconds);
+    match &o.backup {
+        Some(b) => println!("  backup     {}", b.display()),
+        None => println!("  backup     none"),
+    }
+    for r in &o.removed {
+        println!("  removed    {}", r.display());
+    }
+}
+
+/// Step and epoch lines go to stdout (stderr under --json); on a terminal
+/// epochs are redrawn in place on stderr, elsewhere they are thinned out.
+struct Progress {
+    json: bool,
+    tty: bool,
+    every: usize,
+    step: usize,
+}
+
+impl Progress {
+    fn new(json: bool, n_epochs: usize) -> Progress {
+        Progress {
+            json,
+            tty: std::io::stderr().is_terminal(),
+            every: n_epochs.div_ceil(10).max(1),
+            step: 0,
+        }
+    }
+
+    fn line(&self, text: &str) {
+        if self.json {
+            eprintln!("{text}");
+        } else {
+            println!("{text}");
+        }
+    }
+
+    fn event(&mut self, event: Event) {
+        match event {
+            Event::Started(stage) => {
+                self.step += 1;
+                if self.json || !self.tty {
+                    return;
+                }
+                eprint!("[{}/6] {}...\r", self.step, stage.label());
+            }
+            Event::Finished {
+                stage,
+                seconds,
+                detail,
+            } => {
+                if self.tty {
+                    eprint!("\x1b[2K");
+                }
+                self.line(&format!(
+                    "[{}/6] {:<22} {:>7.3}s  {detail}",
+                    self.step,
+                    stage.label(),
+                    seconds
+                ));
+            }
+            Event::Epoch(e) => {
+                let text = format!(
+                    "      epoch {:>3}/{}  train RMSE {:.4}  {:.2}s",
+                    e.epoch,
+                    e.n_epochs,
+                    e.train_rmse,
+                    e.elapsed.as_secs_f64()
+                );
+                if self.tty {
+                    eprint!("\x1b[2K{text}\r");
+                } else if e.epoch % self.every == 0 || e.epoch == e.n_epochs {
+                    self.line(&text);
+                }
+                let _ = std::io::stderr().flush();
+            }
+        }
+    }
+}
+
+fn eval(config: Option<PathBuf>, args: EvalArgs) -> CmdResult {
+    let cfg = Config::locate(config.as_deref()).map_err(|e| e.to_string())?;
+    let params = args.params.apply(&cfg.training)?;
+    let report =
+        pipeline::eval_files(&args.train, &args.test, &params).map_err(|e| e.to_string())?;
+    if args.json {
+        return print_json(&report);
+    }
+    println!("rmse           {:.4}", report.rmse);
+    println!("mae            {:.4}", report.mae);
+    println!("fit_seconds    {:.3}", report.fit_seconds);
+    println!("train_ratings  {}", report.train_ratings);
+    println!("test_ratings   {}", report.test_ratings);
+    println!(
+        "params         {} factors, {} epochs, lr {}, reg {}, init_std_dev {}, {} threads, seed {}",
+        params.n_factors,
+        params.n_epochs,
+        params.lr_all,
+        params.reg_all,
+        params.init_std_dev,
+        report.threads,
+        params.seed
+    );
+    Ok(())
+}
+
+fn synth(args: SynthArgs) -> CmdResult {
+    let shape = Shape {
+        users: args.users,
+        items: args.items,
+        ratings: args.ratings,
+        seed: args.seed,
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let start = std::time::Instant::now();
+    synth::generate(&shape, &args.out, threads).map_err(|e| e.to_string())?;
+    println!(
+        "wrote {} ratings of {} users on {} movies to {} in {:.1}s",
+        args.ratings,
+        args.users,
+        args.items,
+        args.out.display(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn inspect(path: PathBuf, json: bool) -> CmdResult {
+    let file = if path.is_dir() {
+        let dir = crate::model::publish::ModelsDir::new(&path);
+        let version = dir
+            .current_version()
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .ok_or_else(|| format!("{}: no current model", path.display()))?;
+        dir.version_path(&version)
+    } else {
+        path
+    };
+    let start = std::time::Instant::now();
+    let model = Model::open(&file).map_err(|e| e.to_string())?;
+    let open_ms = start.elapsed().as_secs_f64() * 1e3;
+    let meta = model.metadata();
+    if json {
+        return print_json(&serde_json::json!({
+            "path": file,
+            "verified": true,
+            "bytes": model.file_len(),
+            "open_ms": open_ms,
+            "users": model.n_users(),
+            "items": model.n_items(),
+            "factors": model.n_factors(),
+            "global_mean": model.global_mean(),
+            "scale": model.scale(),
+            "metadata": meta,
+        }));
+    }
+    println!(
+        "{}: ok (checksum and structure verified in {open_ms:.1} ms)",
+        file.display()
+    );
+    println!("  version       {}", meta.version);
+    println!("  trained_at    {}", meta.trained_at);
+    println!("  recd          {}", meta.recd_version);
+    println!("  size          {} bytes", model.file_len());
+    println!("  users         {}", model.n_users());
+    println!("  items         {}", model.n_items());
+    println!("  factors       {}", model.n_factors());
+    println!("  global mean   {:.4}", model.global_mean());
+    println!(
+        "  scale         {}..{}",
+        model.scale().min,
+        model.scale().max
+    );
+    let p = &meta.params;
+    println!(
+        "  params        n_epochs {}, lr_all {}, reg_all {}, init_std_dev {}, seed {}",
+        p.n_epochs, p.lr_all, p.reg_all, p.init_std_dev, p.seed
+    );
+    match meta.metrics {
+        Some(m) => println!(
+            "  holdout       RMSE {:.4}  MAE {:.4} ({:.0}%)",
+            m.rmse,
+            m.mae,
+            meta.holdout_fraction * 100.0
+        ),
+        None => println!("  holdout       none"),
+    }
+    let c = &meta.counts;
+    println!(
+        "  ratings       {} ({} train, {} held out; {} dataset, {} database)",
+        c.ratings, c.train_ratings, c.test_ratings, c.dataset_ratings, c.database_ratings
+    );
+    println!("  watermark     {}", meta.db_watermark);
+    println!("  dataset       {}", meta.dataset);
+    println!("  training      {:.2}s", meta.training_seconds);
+    Ok(())
+}

@@ -1,0 +1,304 @@
+//! Configuration: a TOML file read into raw serde structs, then validated
+//! into [`Config`].
+//!
+//! It owns the keys, their defaults and their limits; every error names the
+//! key and what is wrong with it. Relative paths are taken from the config
+//! file's own directory, so a config works from any working directory.
+//! `config/recd.toml` in the repository documents every key.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::train::sgd::Params;
+
+/// Where the packaged config lives; read when no other is named.
+pub const DEFAULT_PATH: &str = "/etc/recd/recd.toml";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file this came from (None: embedded defaults).
+    pub source: Option<PathBuf>,
+    pub models_dir: PathBuf,
+    pub dataset: PathBuf,
+    pub training: Params,
+    pub holdout_fraction: f64,
+    pub min_new_ratings: u64,
+    pub max_rmse_increase: f64,
+    pub keep_backups: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("{}: {key}: {what}", path.display())]
+    Invalid {
+        path: PathBuf,
+        key: &'static str,
+        what: String,
+    },
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    #[serde(default)]
+    paths: RawPaths,
+    #[serde(default)]
+    training: RawTraining,
+    #[serde(default)]
+    models: RawModels,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPaths {
+    models_dir: Option<PathBuf>,
+    dataset: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTraining {
+    n_factors: Option<usize>,
+    n_epochs: Option<usize>,
+    lr_all: Option<f32>,
+    reg_all: Option<f32>,
+    init_std_dev: Option<f32>,
+    threads: Option<usize>,
+    seed: Option<u64>,
+    holdout_fraction: Option<f64>,
+    min_new_ratings: Option<u64>,
+    max_rmse_increase: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModels {
+    keep_backups: Option<usize>,
+}
+
+impl Config {
+    /// The embedded defaults: the packaged layout under /var/lib/recd.
+    pub fn embedded() -> Config {
+        Config {
+            source: None,
+            models_dir: PathBuf::from("/var/lib/recd/models"),
+            dataset: PathBuf::from("/var/lib/recd/datasets/ml-1m"),
+            training: Params::default(),
+            holdout_fraction: 0.1,
+            min_new_ratings: 100,
+            max_rmse_increase: 0.02,
+            keep_backups: 5,
+        }
+    }
+
+    /// Load the config named explicitly, else the one `RECD_CONFIG` names,
+    /// else the packaged one if it exists, else the embedded defaults.
+    pub fn locate(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let env = std::env::var_os("RECD_CONFIG")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
+        match explicit.map(Path::to_owned).or(env) {
+            Some(path) => Config::load(&path),
+            None if Path::new(DEFAULT_PATH).exists() => Config::load(Path::new(DEFAULT_PATH)),
+            None => Ok(Config::embedded()),
+        }
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut config = Config::parse(&text, base, path)?;
+        config.source = Some(path.to_owned());
+        Ok(config)
+    }
+
+    /// Parse config text; relative paths are joined to `base`; `name` only
+    /// labels errors.
+    pub fn parse(text: &str, base: &Path, name: &Path) -> Result<Config, ConfigError> {
+        let raw: Raw = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: name.to_owned(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        let d = Config::embedded();
+        let t = raw.training;
+        let resolve = |p: Option<PathBuf>, default: PathBuf| {
+            let p = p.unwrap_or(default);
+            if p.is_relative() && !p.as_os_str().is_empty() {
+                base.join(p)
+            } else {
+                p
+            }
+        };
+        let config = Config {
+            source: None,
+            models_dir: resolve(raw.paths.models_dir, d.models_dir),
+            dataset: resolve(raw.paths.dataset, d.dataset),
+            training: Params {
+                n_factors: t.n_factors.unwrap_or(d.training.n_factors),
+                n_epochs: t.n_epochs.unwrap_or(d.training.n_epochs),
+                lr_all: t.lr_all.unwrap_or(d.training.lr_all),
+                reg_all: t.reg_all.unwrap_or(d.training.reg_all),
+                init_std_dev: t.init_std_dev.unwrap_or(d.training.init_std_dev),
+                threads: t.threads.unwrap_or(d.training.threads),
+                seed: t.seed.unwrap_or(d.training.seed),
+            },
+            holdout_fraction: t.holdout_fraction.unwrap_or(d.holdout_fraction),
+            min_new_ratings: t.min_new_ratings.unwrap_or(d.min_new_ratings),
+            max_rmse_increase: t.max_rmse_increase.unwrap_or(d.max_rmse_increase),
+            keep_backups: raw.models.keep_backups.unwrap_or(d.keep_backups),
+        };
+        config
+            .validate()
+            .map_err(|(key, what)| ConfigError::Invalid {
+                path: name.to_owned(),
+                key,
+                what,
+            })?;
+        Ok(config)
+    }
+
+    /// Check every limit; the error is the key and what is wrong.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        validate_params(&self.training)?;
+        in_range("training.holdout_fraction", self.holdout_fraction, 0.0, 0.5)?;
+        in_range(
+            "training.max_rmse_increase",
+            self.max_rmse_increase,
+            0.0,
+            5.0,
+        )?;
+        in_range("models.keep_backups", self.keep_backups as f64, 0.0, 1000.0)?;
+        for (key, p) in [
+            ("paths.models_dir", &self.models_dir),
+            ("paths.dataset", &self.dataset),
+        ] {
+            if p.as_os_str().is_empty() {
+                return Err((key, "must not be empty".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The limits of the training parameters, also applied to command-line flags.
+pub fn validate_params(p: &Params) -> Result<(), (&'static str, String)> {
+    in_range("training.n_factors", p.n_factors as f64, 1.0, 1024.0)?;
+    in_range("training.n_epochs", p.n_epochs as f64, 1.0, 10_000.0)?;
+    in_range("training.lr_all", f64::from(p.lr_all), 1e-7, 1.0)?;
+    in_range("training.reg_all", f64::from(p.reg_all), 0.0, 10.0)?;
+    in_range("training.init_std_dev", f64::from(p.init_std_dev), 0.0, 1.0)?;
+    in_range("training.threads", p.threads as f64, 0.0, 256.0)?;
+    Ok(())
+}
+
+fn in_range(key: &'static str, v: f64, lo: f64, hi: f64) -> Result<(), (&'static str, String)> {
+    if v.is_finite() && (lo..=hi).contains(&v) {
+        Ok(())
+    } else {
+        Err((key, format!("must be between {lo} and {hi}, got {v}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/recd"), Path::new("recd.toml"))
+    }
+
+    #[test]
+    fn empty_file_is_the_embedded_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c, Config::embedded());
+    }
+
+    #[test]
+    fn keys_are_read_and_relative_paths_follow_the_file() {
+        let c = parse(
+            "[paths]\nmodels_dir = \"models\"\ndataset = \"/data/ml-1m\"\n\
+             [training]\nn_factors = 150\nn_epochs = 25\nlr_all = 0.01\nreg_all = 0.05\nthreads = 2\nholdout_fraction = 0.2\n\
+             [models]\nkeep_backups = 3\n",
+        )
+        .unwrap();
+        assert_eq!(c.models_dir, PathBuf::from("/etc/recd/models"));
+        assert_eq!(c.dataset, PathBuf::from("/data/ml-1m"));
+        assert_eq!(
+            (
+                c.training.n_factors,
+                c.training.n_epochs,
+                c.training.threads
+            ),
+            (150, 25, 2)
+        );
+        assert_eq!(c.holdout_fraction, 0.2);
+        assert_eq!(c.keep_backups, 3);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = parse("[training]\nn_factors = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "recd.toml: training.n_factors: must be between 1 and 1024, got 0"
+        );
+        let e = parse("[training]\nholdout_fraction = 0.9\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("training.holdout_fraction"), "{e}");
+        let e = parse("[training]\nn_factor = 10\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `n_factor`"), "{e}");
+        let e = parse("[training]\nn_factors = \"many\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("n_factors") && e.contains("invalid type"), "{e}");
+        let e = parse("[paths]\nmodels_dir = \"\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("paths.models_dir: must not be empty"), "{e}");
+        let e = parse("[training\n").unwrap_err().to_string();
+        assert!(e.starts_with("recd.toml: "), "{e}");
+    }
+
+    #[test]
+    fn the_repository_config_parses_and_documents_every_key() {
+        let text = include_str!("../config/recd.toml");
+        parse(text).unwrap();
+        for key in [
+            "models_dir",
+            "dataset",
+            "n_factors",
+            "n_epochs",
+            "lr_all",
+            "reg_all",
+            "init_std_dev",
+            "threads",
+            "seed",
+            "holdout_fraction",
+            "min_new_ratings",
+            "max_rmse_increase",
+            "keep_backups",
+        ] {
+            assert!(
+                text.contains(&format!("\n{key} = ")),
+                "config/recd.toml does not document {key}"
+            );
+        }
+        parse(include_str!("../packaging/recd.toml")).unwrap();
+    }
+}

@@ -1,0 +1,23 @@
+//! recd: a self-hosted movie recommendation daemon.
+//!
+//! It trains a biased matrix-factorization model (Surprise's "SVD": global
+//! mean, user and item biases, factor vectors, fitted by SGD) on a MovieLens
+//! base dataset, writes it as a versioned, checksummed file that is used in
+//! place through a memory map, and publishes it atomically with backups.
+//!
+//! # Layout
+//!
+//! - [`config`]: the TOML configuration, validated; errors name the key.
+//! - [`train`]: dataset loaders, the SGD trainer, holdout evaluation, the
+//!   synthetic generator and the retrain pipeline.
+//! - [`model`]: the model file format, the mapped model and the models
+//!   directory (publishing, backups, the `current` pointer).
+//! - [`rng`], [`clock`]: a seeded generator and UTC timestamps, so results
+//!   and version ids depend on nothing outside this crate.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod model;
+pub mod rng;
+pub mod train;

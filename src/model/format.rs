@@ -1,0 +1,542 @@
+//! The model file: layout, writer and verifying reader.
+//!
+//! ```text
+//! 0   magic "RECDMODL"            8   format version (u32)
+//! 12  section count (u32)        16  file length (u64)
+//! 24  CRC-32 of the whole file, these 4 bytes read as zero (u32)
+//! 28  reserved up to 64
+//! 64  section table: per section kind (u32), reserved (u32), offset (u64), length (u64)
+//! ..  sections, each starting on a 64-byte boundary
+//! ```
+//!
+//! All integers and floats are little-endian. Numeric sections are used in
+//! place from the mapping; string tables are `count (u32)`, `count + 1`
+//! offsets (u32) and the UTF-8 bytes. Everything a reader later indexes with
+//! is checked once in [`ModelFile::open`], so no accessor can go out of
+//! bounds on a file's contents; a file that fails a check is refused whole.
+
+use std::io::{self, Seek, SeekFrom, Write};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+
+#[cfg(target_endian = "big")]
+compile_error!(
+    "the model file is little-endian and is used in place: big-endian targets are not supported"
+);
+
+pub const MAGIC: &[u8; 8] = b"RECDMODL";
+pub const FORMAT_VERSION: u32 = 1;
+const HEADER_LEN: usize = 64;
+const ENTRY_LEN: usize = 24;
+const ALIGN: usize = 64;
+const CHECKSUM_AT: usize = 24;
+const MAX_SECTIONS: usize = 256;
+
+/// What a section holds. The numbers are part of the format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum Kind {
+    Metadata = 1,
+    Dims = 2,
+    UserBias = 3,
+    ItemBias = 4,
+    UserFactors = 5,
+    ItemFactors = 6,
+    UserIds = 7,
+    UserOrder = 8,
+    MovieIds = 9,
+    MovieOrder = 10,
+    RatedOffsets = 11,
+    RatedItems = 12,
+    ItemCounts = 13,
+    ItemMeans = 14,
+    Titles = 15,
+    Genres = 16,
+}
+
+const KINDS: [Kind; 16] = [
+    Kind::Metadata,
+    Kind::Dims,
+    Kind::UserBias,
+    Kind::ItemBias,
+    Kind::UserFactors,
+    Kind::ItemFactors,
+    Kind::UserIds,
+    Kind::UserOrder,
+    Kind::MovieIds,
+    Kind::MovieOrder,
+    Kind::RatedOffsets,
+    Kind::RatedItems,
+    Kind::ItemCounts,
+    Kind::ItemMeans,
+    Kind::Titles,
+    Kind::Genres,
+];
+
+impl Kind {
+    fn from_u32(v: u32) -> Option<Kind> {
+        KINDS.iter().copied().find(|k| *k as u32 == v)
+    }
+}
+
+/// The fixed-size numbers of a model (section `Dims`, 32 bytes).
+#[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
+pub struct Dims {
+    pub n_users: u32,
+    pub n_items: u32,
+    pub n_factors: u32,
+    pub stride: u32,
+    pub global_mean: f32,
+    pub scale_min: f32,
+    pub scale_max: f32,
+    pub reserved: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{}: not a recd model file (wrong magic bytes)", path.display())]
+    Foreign { path: PathBuf },
+    #[error("{}: truncated model file: {actual} bytes, expected {expected}", path.display())]
+    Truncated {
+        path: PathBuf,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("{}: model format version {found} is newer than this recd reads (up to {FORMAT_VERSION}); upgrade recd", path.display())]
+    NewerVersion { path: PathBuf, found: u32 },
+    #[error("{}: corrupt model file: checksum mismatch (stored {stored:08x}, computed {computed:08x})", path.display())]
+    Checksum {
+        path: PathBuf,
+        stored: u32,
+        computed: u32,
+    },
+    #[error("{}: corrupt model file: {what}", path.display())]
+    Invalid { path: PathBuf, what: String },
+}
+
+/// A section's bytes before it is written.
+pub enum Payload<'a> {
+    Bytes(&'a [u8]),
+    Owned(Vec<u8>),
+}
+
+impl Payload<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Payload::Bytes(b) => b,
+            Payload::Owned(v) => v,
+        }
+    }
+}
+
+pub fn floats(v: &[f32]) -> Payload<'_> {
+    Payload::Bytes(bytemuck::cast_slice(v))
+}
+
+pub fn words(v: &[u32]) -> Payload<'_> {
+    Payload::Bytes(bytemuck::cast_slice(v))
+}
+
+pub fn longs(v: &[u64]) -> Payload<'_> {
+    Payload::Bytes(bytemuck::cast_slice(v))
+}
+
+/// Encode strings as a string table.
+pub fn strings<S: AsRef<str>>(items: &[S]) -> Payload<'static> {
+    let total: usize = items.iter().map(|s| s.as_ref().len()).sum();
+    let mut out = Vec::with_capacity(4 + 4 * (items.len() + 1) + total);
+    out.extend_from_slice(&(items.len() as u32).to_le_bytes());
+    let mut at = 0u32;
+    out.extend_from_slice(&at.to_le_bytes());
+    for s in items {
+        at += s.as_ref().len() as u32;
+        out.extend_from_slice(&at.to_le_bytes());
+    }
+    for s in items {
+        out.extend_from_slice(s.as_ref().as_bytes());
+    }
+    Payload::Owned(out)
+}
+
+/// Write a model file from its sections. The writer must be seekable: the
+/// checksum is written last, into the header.
+pub fn write<W: Write + Seek>(out: &mut W, sections: &[(Kind, Payload<'_>)]) -> io::Result<u64> {
+    let table_end = HEADER_LEN + ENTRY_LEN * sections.len();
+    let mut offsets = Vec::with_capacity(sections.len());
+    let mut at = align(table_end);
+    for (_, p) in sections {
+        offsets.push(at);
+        at = align(at + p.bytes().len());
+    }
+    let file_len = at as u64;
+
+    let mut header = Vec::with_capacity(align(table_end));
+    header.extend_from_slice(MAGIC);
+    header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    header.extend_from_slice(&(sections.len() as u32).to_le_bytes());
+    header.extend_from_slice(&file_len.to_le_bytes());
+    header.resize(HEADER_LEN, 0);
+    for ((kind, p), off) in sections.iter().zip(&offsets) {
+        header.extend_from_slice(&(*kind as u32).to_le_bytes());
+        header.extend_from_slice(&0u32.to_le_bytes());
+        header.extend_from_slice(&(*off as u64).to_le_bytes());
+        header.extend_from_slice(&(p.bytes().len() as u64).to_le_bytes());
+    }
+    header.resize(align(table_end), 0);
+
+    let start = out.stream_position()?;
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&header);
+    out.write_all(&header)?;
+    let zeros = [0u8; ALIGN];
+    for (_, p) in sections {
+        let b = p.bytes();
+        crc.update(b);
+        out.write_all(b)?;
+        let pad = &zeros[..align(b.len()) - b.len()];
+        crc.update(pad);
+        out.write_all(pad)?;
+    }
+    out.seek(SeekFrom::Start(start + CHECKSUM_AT as u64))?;
+    out.write_all(&crc.finalize().to_le_bytes())?;
+    out.seek(SeekFrom::Start(start + file_len))?;
+    Ok(file_len)
+}
+
+fn align(n: usize) -> usize {
+    n.div_ceil(ALIGN) * ALIGN
+}
+
+/// A verified, mapped model file.
+#[derive(Debug)]
+pub struct ModelFile {
+    path: PathBuf,
+    map: Mmap,
+    sections: [Range<usize>; KINDS.len() + 1],
+    dims: Dims,
+}
+
+impl ModelFile {
+    /// Map and verify `path`: length, magic, version, checksum and every
+    /// structural invariant the accessors rely on.
+    pub fn open(path: &Path) -> Result<ModelFile, ModelError> {
+        let io_err = |source| ModelError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(io_err)?;
+        let len = file.metadata().map_err(io_err)?.len();
+        if len < HEADER_LEN as u64 {
+            // Too short for a header: tell a foreign file from a truncated one.
+            let mut head = Vec::new();
+            io::Read::read_to_end(&mut &file, &mut head).map_err(io_err)?;
+            if head.len() >= MAGIC.len() && &head[..MAGIC.len()] == MAGIC
+                || MAGIC.starts_with(&head)
+            {
+                return Err(ModelError::Truncated {
+                    path: path.to_owned(),
+                    expected: HEADER_LEN as u64,
+                    actual: len,
+                });
+            }
+            return Err(ModelError::Foreign {
+                path: path.to_owned(),
+            });
+        }
+        // SAFETY: published model files are never written again (a new
+        // version is a new file, renamed into place), so the mapping does not
+        // change under us; a file shorter than its header claims is refused
+        // below before any section is read.
+        let map = unsafe { Mmap::map(&file) }.map_err(io_err)?;
+        Self::verify(path.to_owned(), map)
+    }
+
+    fn verify(path: PathBuf, map: Mmap) -> Result<ModelFile, ModelError> {
+        let bad = |what: String| ModelError::Invalid {
+            path: path.clone(),
+            what,
+        };
+        let b: &[u8] = &map;
+        if &b[..8] != MAGIC {
+            return Err(ModelError::Foreign { path });
+        }
+        let version = u32_at(b, 8);
+        if version > FORMAT_VERSION {
+            return Err(ModelError::NewerVersion {
+                path,
+                found: version,
+            });
+        }
+        if version == 0 {
+            return Err(bad("format version 0".into()));
+        }
+        let expected = u64_at(b, 16);
+        if expected != b.len() as u64 {
+            if expected > b.len() as u64 {
+                return Err(ModelError::Truncated {
+                    path,
+                    expected,
+                    actual: b.len() as u64,
+                });
+            }
+            return Err(bad(format!(
+                "{} bytes, but the header says {expected}",
+                b.len()
+            )));
+        }
+        let stored = u32_at(b, CHECKSUM_AT);
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&b[..CHECKSUM_AT]);
+        crc.update(&[0; 4]);
+        crc.update(&b[CHECKSUM_AT + 4..]);
+        let computed = crc.finalize();
+        if stored != computed {
+            return Err(ModelError::Checksum {
+                path,
+                stored,
+                computed,
+            });
+        }
+
+        let count = u32_at(b, 12) as usize;
+        if count > MAX_SECTIONS || HEADER_LEN + count * ENTRY_LEN > b.len() {
+            return Err(bad(format!(
+                "section table of {count} entries does not fit"
+            )));
+        }
+        let mut sections: [Range<usize>; KINDS.len() + 1] = Default::default();
+        let mut seen = [false; KINDS.len() + 1];
+        for n in 0..count {
+            let e = HEADER_LEN + n * ENTRY_LEN;
+            let Some(kind) = Kind::from_u32(u32_at(b, e)) else {
+                continue; // a section this version does not know: skip it
+            };
+            let (off, len) = (u64_at(b, e + 8), u64_at(b, e + 16));
+            let end = off.checked_add(len).filter(|&end| end <= b.len() as u64);
+            let Some(end) = end else {
+                return Err(bad(format!("section {kind:?} lies outside the file")));
+            };
+            if off % 8 != 0 {
+                return Err(bad(format!("section {kind:?} is not aligned")));
+            }
+            if std::mem::replace(&mut seen[kind as usize], true) {
+                return Err(bad(format!("section {kind:?} appears twice")));
+            }
+            sections[kind as usize] = off as usize..end as usize;
+        }
+        if let Some(k) = KINDS.iter().find(|k| !seen[**k as usize]) {
+            return Err(bad(format!("section {k:?} is missing")));
+        }
+        let dims_bytes = &b[sections[Kind::Dims as usize].clone()];
+        let dims: Dims = bytemuck::try_pod_read_unaligned(dims_bytes).map_err(|_| {
+            bad(format!(
+                "dimensions section is {} bytes, expected 32",
+                dims_bytes.len()
+            ))
+        })?;
+        let file = ModelFile {
+            path,
+            map,
+            sections,
+            dims,
+        };
+        file.check_structure().map_err(|what| ModelError::Invalid {
+            path: file.path.clone(),
+            what,
+        })?;
+        Ok(file)
+    }
+
+    /// Every invariant the accessors index by.
+    fn check_structure(&self) -> Result<(), String> {
+        let d = self.dims;
+        let (nu, ni) = (d.n_users as usize, d.n_items as usize);
+        if d.stride as usize % crate::train::sgd::LANES != 0 || d.stride < d.n_factors {
+            return Err(format!(
+                "factor stride {} does not fit {} factors",
+                d.stride, d.n_factors
+            ));
+        }
+        if !(d.global_mean.is_finite()
+            && d.scale_min.is_finite()
+            && d.scale_max.is_finite()
+            && d.scale_min <= d.scale_max)
+        {
+            return Err("global mean or rating scale is not a number".into());
+        }
+        let words = |k: Kind, n: Option<usize>| -> Result<(), String> {
+            let got = self.sections[k as usize].len();
+            match n.and_then(|n| n.checked_mul(4)) {
+                Some(want) if want == got => Ok(()),
+                _ => Err(format!(
+                    "section {k:?} is {got} bytes, expected {n:?} values"
+                )),
+            }
+        };
+        let stride = d.stride as usize;
+        words(Kind::UserBias, Some(nu))?;
+        words(Kind::ItemBias, Some(ni))?;
+        words(Kind::UserFactors, nu.checked_mul(stride))?;
+        words(Kind::ItemFactors, ni.checked_mul(stride))?;
+        words(Kind::UserOrder, Some(nu))?;
+        words(Kind::MovieIds, Some(ni))?;
+        words(Kind::MovieOrder, Some(ni))?;
+        words(Kind::ItemCounts, Some(ni))?;
+        words(Kind::ItemMeans, Some(ni))?;
+        if self.sections[Kind::RatedOffsets as usize].len() != (nu + 1) * 8 {
+            return Err("rated-items offsets do not match the user count".into());
+        }
+        for k in [Kind::UserIds, Kind::Titles, Kind::Genres] {
+            let n = if k == Kind::UserIds { nu } else { ni };
+            self.check_strings(k, n)?;
+        }
+        check_permutation(self.u32s(Kind::UserOrder), nu, "user order")?;
+        check_permutation(self.u32s(Kind::MovieOrder), ni, "movie order")?;
+        let ids = self.u32s(Kind::MovieIds);
+        let order = self.u32s(Kind::MovieOrder);
+        if order
+            .windows(2)
+            .any(|w| ids[w[0] as usize] >= ids[w[1] as usize])
+        {
+            return Err("movie ids are not unique and ordered".into());
+        }
+        let users = self.strings(Kind::UserIds);
+        if order_is_unsorted(self.u32s(Kind::UserOrder), |i| users.get(i)) {
+            return Err("user ids are not unique and ordered".into());
+        }
+        let offsets = self.u64s(Kind::RatedOffsets);
+        let items = self.u32s(Kind::RatedItems);
+        if offsets.first() != Some(&0)
+            || offsets.windows(2).any(|w| w[0] > w[1])
+            || offsets.last().copied() != Some(items.len() as u64)
+        {
+            return Err("rated-items offsets are not monotone".into());
+        }
+        if items.iter().any(|&i| i as usize >= ni) {
+            return Err("a rated item is out of range".into());
+        }
+        Ok(())
+    }
+
+    fn check_strings(&self, kind: Kind, n: usize) -> Result<(), String> {
+        let b = self.bytes(kind);
+        let bad = || format!("string table {kind:?} is malformed");
+        if b.len() < 4 || u32_at(b, 0) as usize != n || b.len() < 4 + 4 * (n + 1) {
+            return Err(bad());
+        }
+        let offs: &[u32] = bytemuck::cast_slice(&b[4..4 + 4 * (n + 1)]);
+        let text = &b[4 + 4 * (n + 1)..];
+        if offs[0] != 0 || offs.windows(2).any(|w| w[0] > w[1]) || offs[n] as usize > text.len() {
+            return Err(bad());
+        }
+        for w in offs.windows(2) {
+            std::str::from_utf8(&text[w[0] as usize..w[1] as usize])
+                .map_err(|_| format!("string table {kind:?} holds invalid UTF-8"))?;
+        }
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn dims(&self) -> Dims {
+        self.dims
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn bytes(&self, kind: Kind) -> &[u8] {
+        &self.map[self.sections[kind as usize].clone()]
+    }
+
+    // Sections start 8-aligned in a page-aligned mapping and their lengths
+    // were checked in `open`, so these casts cannot fail.
+    pub fn f32s(&self, kind: Kind) -> &[f32] {
+        bytemuck::cast_slice(self.bytes(kind))
+    }
+
+    pub fn u32s(&self, kind: Kind) -> &[u32] {
+        bytemuck::cast_slice(self.bytes(kind))
+    }
+
+    pub fn u64s(&self, kind: Kind) -> &[u64] {
+        bytemuck::cast_slice(self.bytes(kind))
+    }
+
+    pub fn strings(&self, kind: Kind) -> Strings<'_> {
+        let b = self.bytes(kind);
+        let n = u32_at(b, 0) as usize;
+        Strings {
+            offsets: bytemuck::cast_slice(&b[4..4 + 4 * (n + 1)]),
+            text: &b[4 + 4 * (n + 1)..],
+        }
+    }
+}
+
+/// A verified string table.
+#[derive(Clone, Copy)]
+pub struct Strings<'a> {
+    offsets: &'a [u32],
+    text: &'a [u8],
+}
+
+impl<'a> Strings<'a> {
+    pub fn len(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, i: usize) -> &'a str {
+        match (self.offsets.get(i), self.offsets.get(i + 1)) {
+            // Checked to be UTF-8 at open.
+            (Some(&a), Some(&b)) => {
+                std::str::from_utf8(&self.text[a as usize..b as usize]).unwrap_or("")
+            }
+            _ => "",
+        }
+    }
+}
+
+fn check_permutation(order: &[u32], n: usize, what: &str) -> Result<(), String> {
+    let mut seen = vec![false; n];
+    for &i in order {
+        match seen.get_mut(i as usize) {
+            Some(s) if !*s => *s = true,
+            _ => return Err(format!("{what} is not a permutation")),
+        }
+    }
+    Ok(())
+}
+
+fn order_is_unsorted<'a>(order: &[u32], key: impl Fn(usize) -> &'a str) -> bool {
+    order
+        .windows(2)
+        .any(|w| key(w[0] as usize) >= key(w[1] as usize))
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(w)
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(w)
+}

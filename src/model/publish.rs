@@ -1,0 +1,314 @@
+//! The models directory: versioned model files, the `current` pointer and
+//! backups.
+//!
+//! ```text
+//! models/
+//!   20261124T101500Z-3fa2.recd   a published version, never written again
+//!   20261124T121500Z-9b0c.recd
+//!   current -> 20261124T121500Z-9b0c.recd
+//!   .tmp-*                       a publish in progress (or a crash's leftover)
+//! ```
+//!
+//! Publishing writes a temp file, fsyncs and verifies it, renames it to its
+//! versioned name, then replaces `current` by renaming a new symlink over it,
+//! and fsyncs the directory. Until that last rename nothing a reader sees has
+//! changed, so any failure leaves `current` and its file as they were. The
+//! versions `current` no longer points at are the backups; the newest N are
+//! kept.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use super::Model;
+
+pub const CURRENT: &str = "current";
+pub const EXTENSION: &str = "recd";
+const TEMP_PREFIX: &str = ".tmp-";
+
+#[derive(Debug, thiserror::Error)]
+#[error("publishing the model failed while {step} ({}): {source}", path.display())]
+pub struct PublishError {
+    pub step: Step,
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+/// The steps of a publish, named in errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    CreateDir,
+    CreateTemp,
+    Write,
+    Sync,
+    Verify,
+    Rename,
+    SyncDir,
+    SwitchCurrent,
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Step::CreateDir => "creating the models directory",
+            Step::CreateTemp => "creating the temp file",
+            Step::Write => "writing the temp file",
+            Step::Sync => "syncing the temp file to disk",
+            Step::Verify => "verifying the written file",
+            Step::Rename => "renaming the temp file into place",
+            Step::SyncDir => "syncing the models directory",
+            Step::SwitchCurrent => "switching the current pointer",
+        })
+    }
+}
+
+/// What a publish did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    pub path: PathBuf,
+    /// The previous current model, kept as a backup.
+    pub backup: Option<PathBuf>,
+    /// Files removed: the previous model under `--no-backup`, backups past
+    /// the retention count, and leftover temp files.
+    pub removed: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ModelsDir {
+    dir: PathBuf,
+    #[cfg(test)]
+    fail_at: Option<Step>,
+}
+
+impl ModelsDir {
+    pub fn new(dir: impl Into<PathBuf>) -> ModelsDir {
+        ModelsDir {
+            dir: dir.into(),
+            #[cfg(test)]
+            fail_at: None,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn version_path(&self, version: &str) -> PathBuf {
+        self.dir.join(format!("{version}.{EXTENSION}"))
+    }
+
+    /// The version `current` points at, if any.
+    pub fn current_version(&self) -> io::Result<Option<String>> {
+        match fs::read_link(self.dir.join(CURRENT)) {
+            Ok(target) => Ok(target
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(&format!(".{EXTENSION}")))
+                .map(str::to_owned)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Open the current model, if there is one.
+    pub fn open_current(&self) -> Result<Option<Model>, super::ModelError> {
+        let version = self
+            .current_version()
+            .map_err(|source| super::ModelError::Io {
+                path: self.dir.join(CURRENT),
+                source,
+            })?;
+        version
+            .map(|v| Model::open(&self.version_path(&v)))
+            .transpose()
+    }
+
+    /// Published versions on disk, oldest first.
+    pub fn versions(&self) -> io::Result<Vec<String>> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.dir)? {
+            let name = entry?.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.starts_with('.') {
+                continue;
+            }
+            if let Some(v) = name.strip_suffix(&format!(".{EXTENSION}")) {
+                out.push(v.to_owned());
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Remove temp files a crashed publish left behind.
+    pub fn remove_leftovers(&self) -> io::Result<Vec<PathBuf>> {
+        let mut removed = Vec::new();
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(removed),
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+                fs::remove_file(entry.path())?;
+                removed.push(entry.path());
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Publish `version`, written by `write`, as the current model.
+    /// `keep_backups` previous versions are kept; with `backup == false` the
+    /// previous current model is removed once the new one is current.
+    pub fn publish(
+        &self,
+        version: &str,
+        write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+        keep_backups: usize,
+        backup: bool,
+    ) -> Result<Published, PublishError> {
+        let err = |step: Step, path: &Path| {
+            let path = path.to_owned();
+            move |source| PublishError { step, path, source }
+        };
+        self.check(Step::CreateDir)
+            .and_then(|_| fs::create_dir_all(&self.dir))
+            .map_err(err(Step::CreateDir, &self.dir))?;
+        // A leftover we cannot remove must not stop a publish.
+        let mut removed = self.remove_leftovers().unwrap_or_default();
+        let previous = self.current_version().ok().flatten();
+
+        let temp = self.dir.join(format!("{TEMP_PREFIX}{version}.{EXTENSION}"));
+        let target = self.version_path(version);
+        let staged = self.stage(&temp, &target, write);
+        if let Err(e) = staged {
+            let _ = fs::remove_file(&temp);
+            return Err(e);
+        }
+        if let Err(e) = self.switch_current(version) {
+            let _ = fs::remove_file(&target);
+            return Err(e);
+        }
+
+        let backup_path = previous
+            .filter(|p| p != version)
+            .map(|p| self.version_path(&p));
+        let backup_path = match backup_path {
+            Some(p) if !backup => {
+                if fs::remove_file(&p).is_ok() {
+                    removed.push(p);
+                }
+                None
+            }
+            other => other,
+        };
+        removed.extend(self.prune(version, keep_backups));
+        Ok(Published {
+            path: target,
+            backup: backup_path,
+            removed,
+        })
+    }
+
+    fn stage(
+        &self,
+        temp: &Path,
+        target: &Path,
+        write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+    ) -> Result<(), PublishError> {
+        let err = |step: Step, path: &Path| {
+            let path = path.to_owned();
+            move |source| PublishError { step, path, source }
+        };
+        let file = self
+            .check(Step::CreateTemp)
+            .and_then(|_| File::options().write(true).create_new(true).open(temp))
+            .map_err(err(Step::CreateTemp, temp))?;
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        self.check(Step::Write)
+            .and_then(|_| write(&mut out))
+            .and_then(|_| out.flush())
+            .map_err(err(Step::Write, temp))?;
+        let file = out
+            .into_inner()
+            .map_err(|e| err(Step::Write, temp)(e.into_error()))?;
+        self.check(Step::Sync)
+            .and_then(|_| file.sync_all())
+            .map_err(err(Step::Sync, temp))?;
+        drop(file);
+        self.check(Step::Verify)
+            .and_then(|_| Model::open(temp).map(drop).map_err(io::Error::other))
+            .map_err(err(Step::Verify, temp))?;
+        if target.exists() {
+            return Err(err(Step::Rename, target)(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "a published model of this version already exists",
+            )));
+        }
+        self.check(Step::Rename)
+            .and_then(|_| fs::rename(temp, target))
+            .map_err(err(Step::Rename, target))?;
+        self.check(Step::SyncDir)
+            .and_then(|_| sync_dir(&self.dir))
+            .map_err(err(Step::SyncDir, &self.dir))
+    }
+
+    /// Point `current` at `version`: a new symlink renamed over the old one,
+    /// so readers see the old target or the new, never neither.
+    pub fn switch_current(&self, version: &str) -> Result<(), PublishError> {
+        let link = self.dir.join(CURRENT);
+        let temp = self.dir.join(format!("{TEMP_PREFIX}{CURRENT}-{version}"));
+        let result = self
+            .check(Step::SwitchCurrent)
+            .and_then(|_| {
+                let _ = fs::remove_file(&temp);
+                std::os::unix::fs::symlink(format!("{version}.{EXTENSION}"), &temp)
+            })
+            .and_then(|_| fs::rename(&temp, &link))
+            .and_then(|_| sync_dir(&self.dir));
+        if result.is_err() {
+            let _ = fs::remove_file(&temp);
+        }
+        result.map_err(|source| PublishError {
+            step: Step::SwitchCurrent,
+            path: link,
+            source,
+        })
+    }
+
+    /// Remove backups beyond the newest `keep`; never the current version.
+    fn prune(&self, current: &str, keep: usize) -> Vec<PathBuf> {
+        let Ok(versions) = self.versions() else {
+            return Vec::new();
+        };
+        let backups: Vec<&String> = versions.iter().filter(|v| *v != current).collect();
+        let excess = backups.len().saturating_sub(keep);
+        backups[..excess]
+            .iter()
+            .map(|v| self.version_path(v))
+            .filter(|p| fs::remove_file(p).is_ok())
+            .collect()
+    }
+
+    #[cfg(test)]
+    fn check(&self, step: Step) -> io::Result<()> {
+        if self.fail_at == Some(step) {
+            return Err(io::Error::other(format!("injected failure at {step:?}")));
+        }
+        Ok(())
+    }
+
+    #[cfg(not(test))]
+    fn check(&self, _step: Step) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

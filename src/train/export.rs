@@ -1,0 +1,168 @@
+//! Turning a trained model and its training set into a model file's parts:
+//! id maps, per-user rated items, item popularity and titles.
+
+use std::time::SystemTime;
+
+use super::dataset::{Dataset, Ratings};
+use super::eval::Scale;
+use super::sgd::Factors;
+use crate::model::{write_model, Metadata, ModelParts};
+
+/// The per-user and per-item tables a model file carries besides factors.
+pub struct Tables {
+    pub user_ids: Vec<String>,
+    pub movie_ids: Vec<u32>,
+    pub rated_offsets: Vec<u64>,
+    pub rated_items: Vec<u32>,
+    pub item_counts: Vec<u32>,
+    pub item_means: Vec<f32>,
+    pub titles: Vec<String>,
+    pub genres: Vec<String>,
+}
+
+impl Tables {
+    /// Build the tables from every rating the model stands on (train and
+    /// holdout alike: a user has seen what they rated, whichever side of the
+    /// split it fell on).
+    pub fn build(dataset: &Dataset, all: &Ratings) -> Tables {
+        let n_users = dataset.users.len();
+        let n_items = dataset.movies.len();
+        let (rated_offsets, rated_items) = rated_csr(all, n_users);
+        let mut item_counts = vec![0u32; n_items];
+        let mut sums = vec![0f64; n_items];
+        for (&i, &r) in all.items.iter().zip(&all.values) {
+            item_counts[i as usize] += 1;
+            sums[i as usize] += f64::from(r);
+        }
+        let item_means = sums
+            .iter()
+            .zip(&item_counts)
+            .map(|(&s, &c)| {
+                if c == 0 {
+                    0.0
+                } else {
+                    (s / f64::from(c)) as f32
+                }
+            })
+            .collect();
+        let movie_ids = dataset.movies.ids().to_vec();
+        let entry = |id: &u32| dataset.catalogue.get(id);
+        Tables {
+            user_ids: dataset.users.ids().iter().map(u32::to_string).collect(),
+            titles: movie_ids
+                .iter()
+                .map(|id| entry(id).map(|m| m.title.clone()).unwrap_or_default())
+                .collect(),
+            genres: movie_ids
+                .iter()
+                .map(|id| entry(id).map(|m| m.genres.clone()).unwrap_or_default())
+                .collect(),
+            movie_ids,
+            rated_offsets,
+            rated_items,
+            item_counts,
+            item_means,
+        }
+    }
+
+    pub fn parts<'a>(
+        &'a self,
+        meta: &'a Metadata,
+        factors: &'a Factors,
+        scale: Scale,
+    ) -> ModelParts<'a> {
+        ModelParts {
+            meta,
+            factors,
+            scale,
+            user_ids: &self.user_ids,
+            movie_ids: &self.movie_ids,
+            rated_offsets: &self.rated_offsets,
+            rated_items: &self.rated_items,
+            item_counts: &self.item_counts,
+            item_means: &self.item_means,
+            titles: &self.titles,
+            genres: &self.genres,
+        }
+    }
+
+    pub fn write<W: std::io::Write + std::io::Seek>(
+        &self,
+        out: &mut W,
+        meta: &Metadata,
+        factors: &Factors,
+        scale: Scale,
+    ) -> std::io::Result<u64> {
+        write_model(out, &self.parts(meta, factors, scale))
+    }
+}
+
+/// Item indices rated by each user, ascending and without repeats.
+fn rated_csr(all: &Ratings, n_users: usize) -> (Vec<u64>, Vec<u32>) {
+    let mut offsets = vec![0u64; n_users + 1];
+    for &u in &all.users {
+        offsets[u as usize + 1] += 1;
+    }
+    for u in 0..n_users {
+        offsets[u + 1] += offsets[u];
+    }
+    let mut items = vec![0u32; all.len()];
+    let mut next = offsets.clone();
+    for (&u, &i) in all.users.iter().zip(&all.items) {
+        items[next[u as usize] as usize] = i;
+        next[u as usize] += 1;
+    }
+    // Sort and drop repeats per user, compacting in place.
+    let mut out_offsets = vec![0u64; n_users + 1];
+    let mut w = 0usize;
+    for u in 0..n_users {
+        let (a, b) = (offsets[u] as usize, offsets[u + 1] as usize);
+        items[a..b].sort_unstable();
+        let mut last = None;
+        for k in a..b {
+            if last != Some(items[k]) {
+                items[w] = items[k];
+                last = Some(items[k]);
+                w += 1;
+            }
+        }
+        out_offsets[u + 1] = w as u64;
+    }
+    items.truncate(w);
+    (out_offsets, items)
+}
+
+/// A new version id: the UTC time and 16 random bits, so ids sort by age and
+/// two trainings in one second do not collide.
+pub fn new_version(now: SystemTime) -> String {
+    let nanos = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let salt = crate::rng::mix64(nanos ^ u64::from(std::process::id()).rotate_left(32));
+    format!("{}-{:04x}", crate::clock::compact(now), salt & 0xffff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rated_items_are_sorted_and_unique_per_user() {
+        let mut r = Ratings::default();
+        for (u, i) in [(1, 5), (0, 3), (1, 2), (1, 5), (0, 1)] {
+            r.push(u, i, 4.0);
+        }
+        let (offs, items) = rated_csr(&r, 3);
+        assert_eq!(offs, vec![0, 2, 4, 4]);
+        assert_eq!(items, vec![1, 3, 2, 5]);
+    }
+
+    #[test]
+    fn versions_sort_by_time() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        let v = new_version(t);
+        assert!(v.starts_with("20231114T221320Z-"), "{v}");
+        assert_eq!(v.len(), "20231114T221320Z-0000".len());
+        assert!(new_version(t + std::time::Duration::from_secs(1)) > v);
+    }
+}

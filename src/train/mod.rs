@@ -1,0 +1,11 @@
+//! Everything between rating files and a fitted model: dataset loading, the
+//! SGD trainer, holdout evaluation, the synthetic generator and the retrain
+//! pipeline.
+
+pub mod dataset;
+pub mod eval;
+pub mod export;
+pub mod pipeline;
+pub mod ratings_file;
+pub mod sgd;
+pub mod synth;

@@ -1,0 +1,439 @@
+//! The retrain pipeline: load the base dataset, load database ratings,
+//! combine, train, evaluate, export.
+//!
+//! It owns the order of the steps and the rule that a run failing at any step
+//! leaves the models directory as it was. It reports through a callback and
+//! never prints: `recd train` and the daemon each present the events their
+//! own way.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::time::{Instant, SystemTime};
+
+use serde::Serialize;
+
+use super::dataset::{Dataset, DatasetError};
+use super::eval::{self, Metrics, Scale};
+use super::export::{new_version, Tables};
+use super::sgd::{self, Cancelled, EpochReport, Params, TrainData};
+use crate::model::format::ModelError;
+use crate::model::publish::{ModelsDir, PublishError};
+use crate::model::{Counts, Metadata};
+
+/// What a retrain is asked to do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub dataset: PathBuf,
+    pub models_dir: PathBuf,
+    pub params: Params,
+    /// Share of ratings held out for evaluation (0 trains on everything).
+    pub holdout_fraction: f64,
+    pub keep_backups: usize,
+    /// Keep the previous model as a backup.
+    pub backup: bool,
+    /// Publish even past the quality gate or the new-ratings threshold.
+    pub force: bool,
+    /// Train only with at least this many new ratings (when a model exists).
+    pub min_new_ratings: Option<u64>,
+    /// The quality gate: refuse a model whose holdout RMSE exceeds the current
+    /// one's by more than this.
+    pub max_rmse_increase: f64,
+}
+
+/// The pipeline's steps, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    LoadDataset,
+    LoadDatabase,
+    Combine,
+    Train,
+    Evaluate,
+    Export,
+}
+
+impl Stage {
+    pub fn label(self) -> &'static str {
+        match self {
+            Stage::LoadDataset => "load dataset",
+            Stage::LoadDatabase => "load database ratings",
+            Stage::Combine => "combine",
+            Stage::Train => "train",
+            Stage::Evaluate => "evaluate",
+            Stage::Export => "export",
+        }
+    }
+}
+
+/// Progress as the pipeline runs.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Started(Stage),
+    Finished {
+        stage: Stage,
+        seconds: f64,
+        detail: String,
+    },
+    Epoch(EpochReport),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("loading the dataset: {0}")]
+    Dataset(#[from] DatasetError),
+    #[error(transparent)]
+    Cancelled(#[from] Cancelled),
+    #[error("quality gate: holdout RMSE {new:.4} is worse than the current model's {current:.4} by more than {tolerance} (use --force to publish anyway)")]
+    QualityGate {
+        new: f64,
+        current: f64,
+        tolerance: f64,
+    },
+    #[error("the current model cannot be read: {0}")]
+    Current(#[from] ModelError),
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+}
+
+/// The operators' guide reading of a count of new ratings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    NotNeeded,
+    Consider,
+    Recommended,
+    Necessary,
+}
+
+impl Verdict {
+    pub fn of(new_ratings: u64) -> Verdict {
+        match new_ratings {
+            0..=99 => Verdict::NotNeeded,
+            100..=499 => Verdict::Consider,
+            500..=1000 => Verdict::Recommended,
+            _ => Verdict::Necessary,
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Verdict::NotNeeded => "retraining not needed (under 100 new ratings)",
+            Verdict::Consider => "consider retraining (100-500 new ratings; weekly is enough)",
+            Verdict::Recommended => "retraining recommended (500-1000 new ratings)",
+            Verdict::Necessary => "retraining necessary (over 1000 new ratings)",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub current_version: Option<String>,
+    pub watermark: i64,
+    pub new_ratings: u64,
+    pub threshold: u64,
+    pub verdict: Verdict,
+    /// Whether `new_ratings` reaches the threshold (or there is no model yet).
+    pub retrain: bool,
+    pub database: &'static str,
+}
+
+/// Count the ratings newer than the current model and judge them.
+pub fn check(opts: &Options, threshold: u64) -> Result<Check, PipelineError> {
+    let models = ModelsDir::new(&opts.models_dir);
+    let current = models.open_current()?;
+    let new_ratings = 0;
+    Ok(Check {
+        current_version: current.as_ref().map(|m| m.metadata().version.clone()),
+        watermark: current.as_ref().map_or(0, |m| m.metadata().db_watermark),
+        new_ratings,
+        threshold,
+        verdict: Verdict::of(new_ratings),
+        retrain: current.is_none() || new_ratings >= threshold,
+        database: "not configured",
+    })
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub published: bool,
+    /// Why nothing was trained, when nothing was.
+    pub skipped: Option<String>,
+    pub version: Option<String>,
+    pub path: Option<PathBuf>,
+    pub rmse: Option<f64>,
+    pub mae: Option<f64>,
+    pub training_seconds: f64,
+    pub total_seconds: f64,
+    pub ratings: u64,
+    pub users: u64,
+    pub items: u64,
+    pub backup: Option<PathBuf>,
+    pub removed: Vec<PathBuf>,
+}
+
+/// Run the pipeline. Nothing on disk changes unless every step succeeds.
+pub fn run(
+    opts: &Options,
+    cancel: &AtomicBool,
+    on_event: &mut dyn FnMut(Event),
+) -> Result<Outcome, PipelineError> {
+    let total = Instant::now();
+    let models = ModelsDir::new(&opts.models_dir);
+    let current = models.open_current()?;
+
+    if let (Some(min), Some(_), false) = (opts.min_new_ratings, &current, opts.force) {
+        let check = check(opts, min)?;
+        if !check.retrain {
+            return Ok(Outcome {
+                skipped: Some(format!(
+                    "{} new ratings since the current model, below the threshold of {min}",
+                    check.new_ratings
+                )),
+                ..Outcome::empty(total)
+            });
+        }
+    }
+
+    let mut stage = Stager { on_event, at: None };
+    stage.start(Stage::LoadDataset);
+    let dataset = Dataset::load(&opts.dataset)?;
+    stage.finish(format!(
+        "{} ratings, {} users, {} movies ({:?} format, {} titles)",
+        dataset.ratings.len(),
+        dataset.users.len(),
+        dataset.movies.len(),
+        dataset.format,
+        dataset.catalogue.len()
+    ));
+
+    stage.start(Stage::LoadDatabase);
+    stage.finish("skipped: no ratings database configured".into());
+
+    stage.start(Stage::Combine);
+    let all = &dataset.ratings;
+    let users = dataset.users.ids();
+    let movies = dataset.movies.ids();
+    let (train_set, test_set) = eval::split(
+        all,
+        |u| u64::from(users[u as usize]),
+        |i| movies[i as usize],
+        opts.holdout_fraction,
+        opts.params.seed,
+    );
+    let scale = Scale::of(&all.values);
+    stage.finish(format!(
+        "{} ratings: {} to train, {} held out",
+        all.len(),
+        train_set.len(),
+        test_set.len()
+    ));
+
+    stage.start(Stage::Train);
+    let train_start = Instant::now();
+    let data = TrainData {
+        n_users: dataset.users.len(),
+        n_items: dataset.movies.len(),
+        users: &train_set.users,
+        items: &train_set.items,
+        values: &train_set.values,
+    };
+    let factors = sgd::train(data, &opts.params, cancel, &mut |e| {
+        (stage.on_event)(Event::Epoch(*e))
+    })?;
+    let training_seconds = train_start.elapsed().as_secs_f64();
+    stage.finish(format!(
+        "{} factors, {} epochs, {} threads",
+        opts.params.n_factors,
+        opts.params.n_epochs,
+        opts.params.effective_threads()
+    ));
+
+    stage.start(Stage::Evaluate);
+    let metrics = (!test_set.is_empty()).then(|| eval::score(&factors, scale, &test_set));
+    let gate = quality_gate(
+        metrics,
+        current.as_ref().and_then(|m| m.metadata().metrics),
+        opts,
+    );
+    stage.finish(match metrics {
+        Some(m) => format!(
+            "RMSE {:.4}, MAE {:.4} on {} held-out ratings",
+            m.rmse,
+            m.mae,
+            test_set.len()
+        ),
+        None => "skipped: no holdout".into(),
+    });
+    gate?;
+
+    stage.start(Stage::Export);
+    let now = SystemTime::now();
+    let version = new_version(now);
+    let meta = Metadata {
+        version: version.clone(),
+        trained_at: crate::clock::rfc3339(now),
+        recd_version: env!("CARGO_PKG_VERSION").into(),
+        params: opts.params.clone(),
+        metrics,
+        holdout_fraction: opts.holdout_fraction,
+        counts: Counts {
+            ratings: all.len() as u64,
+            train_ratings: train_set.len() as u64,
+            test_ratings: test_set.len() as u64,
+            dataset_ratings: all.len() as u64,
+            database_ratings: 0,
+            users: dataset.users.len() as u64,
+            items: dataset.movies.len() as u64,
+        },
+        db_watermark: 0,
+        dataset: opts.dataset.display().to_string(),
+        training_seconds,
+    };
+    let tables = Tables::build(&dataset, all);
+    let published = models.publish(
+        &version,
+        |out| tables.write(out, &meta, &factors, scale).map(drop),
+        opts.keep_backups,
+        opts.backup,
+    )?;
+    stage.finish(format!("published {}", published.path.display()));
+
+    Ok(Outcome {
+        published: true,
+        skipped: None,
+        version: Some(version),
+        path: Some(published.path),
+        rmse: metrics.map(|m| m.rmse),
+        mae: metrics.map(|m| m.mae),
+        training_seconds,
+        total_seconds: total.elapsed().as_secs_f64(),
+        ratings: meta.counts.ratings,
+        users: meta.counts.users,
+        items: meta.counts.items,
+        backup: published.backup,
+        removed: published.removed,
+    })
+}
+
+fn quality_gate(
+    new: Option<Metrics>,
+    current: Option<Metrics>,
+    opts: &Options,
+) -> Result<(), PipelineError> {
+    match (new, current) {
+        (Some(new), Some(current))
+            if !opts.force && new.rmse > current.rmse + opts.max_rmse_increase =>
+        {
+            Err(PipelineError::QualityGate {
+                new: new.rmse,
+                current: current.rmse,
+                tolerance: opts.max_rmse_increase,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+impl Outcome {
+    fn empty(start: Instant) -> Outcome {
+        Outcome {
+            published: false,
+            skipped: None,
+            version: None,
+            path: None,
+            rmse: None,
+            mae: None,
+            training_seconds: 0.0,
+            total_seconds: start.elapsed().as_secs_f64(),
+            ratings: 0,
+            users: 0,
+            items: 0,
+            backup: None,
+            removed: Vec::new(),
+        }
+    }
+}
+
+/// Times the stages and reports their start and end.
+struct Stager<'a> {
+    on_event: &'a mut dyn FnMut(Event),
+    at: Option<(Stage, Instant)>,
+}
+
+impl Stager<'_> {
+    fn start(&mut self, stage: Stage) {
+        self.at = Some((stage, Instant::now()));
+        (self.on_event)(Event::Started(stage));
+    }
+
+    fn finish(&mut self, detail: String) {
+        if let Some((stage, t)) = self.at.take() {
+            (self.on_event)(Event::Finished {
+                stage,
+                seconds: t.elapsed().as_secs_f64(),
+                detail,
+            });
+        }
+    }
+}
+
+/// The result of `recd eval`.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    pub rmse: f64,
+    pub mae: f64,
+    pub fit_seconds: f64,
+    pub train_ratings: u64,
+    pub test_ratings: u64,
+    pub users: u64,
+    pub items: u64,
+    pub params: Params,
+    pub threads: usize,
+}
+
+/// Train on one ratings file and score another. Test users and movies that
+/// the training file lacks are scored as unknown (mean and known biases).
+pub fn eval_files(
+    train: &std::path::Path,
+    test: &std::path::Path,
+    params: &Params,
+) -> Result<EvalReport, PipelineError> {
+    let train_set = Dataset::load_ratings_file(train)?;
+    let test_set = Dataset::load_ratings_file(test)?;
+    let mut mapped = super::dataset::Ratings::default();
+    let (tu, tm) = (test_set.users.ids(), test_set.movies.ids());
+    for ((&u, &i), &r) in test_set
+        .ratings
+        .users
+        .iter()
+        .zip(&test_set.ratings.items)
+        .zip(&test_set.ratings.values)
+    {
+        let u = train_set.users.get(tu[u as usize]).unwrap_or(u32::MAX);
+        let i = train_set.movies.get(tm[i as usize]).unwrap_or(u32::MAX);
+        mapped.push(u, i, r);
+    }
+    let data = TrainData {
+        n_users: train_set.users.len(),
+        n_items: train_set.movies.len(),
+        users: &train_set.ratings.users,
+        items: &train_set.ratings.items,
+        values: &train_set.ratings.values,
+    };
+    let start = Instant::now();
+    let factors = sgd::train(data, params, &AtomicBool::new(false), &mut |_| {})?;
+    let fit_seconds = start.elapsed().as_secs_f64();
+    let m = eval::score(&factors, Scale::of(&train_set.ratings.values), &mapped);
+    Ok(EvalReport {
+        rmse: m.rmse,
+        mae: m.mae,
+        fit_seconds,
+        train_ratings: train_set.ratings.len() as u64,
+        test_ratings: mapped.len() as u64,
+        users: train_set.users.len() as u64,
+        items: train_set.movies.len() as u64,
+        params: params.clone(),
+        threads: params.effective_threads(),
+    })
+}

@@ -1,0 +1,528 @@
+//! Biased matrix factorization fitted by stochastic gradient descent, the
+//! algorithm of Surprise's `SVD`: r̂ = μ + b_u + b_i + p_u·q_i.
+//!
+//! It owns the optimisation only: dense indices in, factor arrays out. It
+//! never touches files, and it runs wherever its caller puts it (a dedicated
+//! thread in the daemon, never the async reactor).
+//!
+//! Parallelism is stratified (DSGD): users and items are each split into as
+//! many strata as there are threads, and in each of the sub-epochs of an epoch
+//! thread `t` owns user stratum `t` and item stratum `(t + s) mod T`. No two
+//! threads ever touch the same row, so there are no locks and no data races,
+//! and the result is a function of the seed and the thread count alone.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::rng::Rng;
+
+/// Training parameters, named and meant as in Surprise's `SVD`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Params {
+    pub n_factors: usize,
+    pub n_epochs: usize,
+    /// Learning rate of every parameter.
+    pub lr_all: f32,
+    /// Regularisation of every parameter.
+    pub reg_all: f32,
+    /// Standard deviation of the normal the factors start from.
+    pub init_std_dev: f32,
+    /// Worker threads; 0 means one per core.
+    pub threads: usize,
+    pub seed: u64,
+}
+
+impl Default for Params {
+    /// Chosen on the split90 set; see docs/benchmarks.md for how.
+    fn default() -> Params {
+        Params {
+            n_factors: 100,
+            n_epochs: 40,
+            lr_all: 0.007,
+            reg_all: 0.04,
+            init_std_dev: 0.01,
+            threads: 0,
+            seed: 1,
+        }
+    }
+}
+
+impl Params {
+    /// The thread count `threads = 0` stands for.
+    pub fn effective_threads(&self) -> usize {
+        if self.threads == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            self.threads
+        }
+    }
+}
+
+/// Factor rows are padded to a multiple of this many lanes (one AVX register
+/// of f32) so the kernel needs no remainder loop; the padding stays zero.
+pub const LANES: usize = 8;
+
+pub fn stride_for(n_factors: usize) -> usize {
+    n_factors.div_ceil(LANES) * LANES
+}
+
+/// A fitted model in memory, rows in dense-index order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Factors {
+    pub n_factors: usize,
+    pub stride: usize,
+    pub global_mean: f32,
+    pub user_bias: Vec<f32>,
+    pub item_bias: Vec<f32>,
+    pub user_factors: Vec<f32>,
+    pub item_factors: Vec<f32>,
+}
+
+impl Factors {
+    pub fn n_users(&self) -> usize {
+        self.user_bias.len()
+    }
+
+    pub fn n_items(&self) -> usize {
+        self.item_bias.len()
+    }
+
+    /// The unclipped estimate; an unknown user or item contributes neither
+    /// bias nor factors (Surprise's rule).
+    pub fn estimate(&self, user: Option<u32>, item: Option<u32>) -> f32 {
+        let mut est = self.global_mean;
+        let s = self.stride;
+        if let Some(u) = user {
+            est += self.user_bias[u as usize];
+        }
+        if let Some(i) = item {
+            est += self.item_bias[i as usize];
+        }
+        if let (Some(u), Some(i)) = (user, item) {
+            let (u, i) = (u as usize * s, i as usize * s);
+            est += dot(&self.user_factors[u..u + s], &self.item_factors[i..i + s]);
+        }
+        est
+    }
+}
+
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; LANES];
+    for (x, y) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
+        for k in 0..LANES {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    acc.iter().sum()
+}
+
+/// What a caller hears after each epoch.
+#[derive(Debug, Clone, Copy)]
+pub struct EpochReport {
+    pub epoch: usize,
+    pub n_epochs: usize,
+    /// RMSE of the errors seen during the pass (before each update).
+    pub train_rmse: f64,
+    pub elapsed: Duration,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("training was cancelled")]
+pub struct Cancelled;
+
+/// Training input: parallel arrays of dense indices.
+#[derive(Debug, Clone, Copy)]
+pub struct TrainData<'a> {
+    pub n_users: usize,
+    pub n_items: usize,
+    pub users: &'a [u32],
+    pub items: &'a [u32],
+    pub values: &'a [f32],
+}
+
+#[derive(Debug, Clone, Copy)]
+#[repr(C)]
+struct Entry {
+    u: u32,
+    i: u32,
+    r: f32,
+}
+
+/// Users or items split into strata, each a contiguous range of rows in the
+/// training order.
+struct Strata {
+    /// Training row of each dense index.
+    row_of: Vec<u32>,
+    /// `bounds[s]..bounds[s + 1]` are the rows of stratum `s`.
+    bounds: Vec<usize>,
+    stratum_of: Vec<u32>,
+}
+
+impl Strata {
+    /// Greedy balance: the busiest entities first, each to the stratum with
+    /// the fewest ratings so far, so that sub-epochs end together.
+    fn balance(counts: &[u32], n_strata: usize, rng: &mut Rng) -> Strata {
+        let mut order: Vec<u32> = (0..counts.len() as u32).collect();
+        rng.shuffle(&mut order);
+        order.sort_by_key(|&e| std::cmp::Reverse(counts[e as usize]));
+        let mut load = vec![0u64; n_strata];
+        let mut stratum_of = vec![0u32; counts.len()];
+        for &e in &order {
+            let s = (0..n_strata).min_by_key(|&s| load[s]).unwrap_or(0);
+            load[s] += u64::from(counts[e as usize]);
+            stratum_of[e as usize] = s as u32;
+        }
+        let mut bounds = vec![0usize; n_strata + 1];
+        for &s in &stratum_of {
+            bounds[s as usize + 1] += 1;
+        }
+        for s in 0..n_strata {
+            bounds[s + 1] += bounds[s];
+        }
+        let mut next = bounds.clone();
+        let row_of = stratum_of
+            .iter()
+            .map(|&s| {
+                let r = next[s as usize];
+                next[s as usize] += 1;
+                r as u32
+            })
+            .collect();
+        Strata {
+            row_of,
+            bounds,
+            stratum_of,
+        }
+    }
+
+    fn local(&self, e: u32) -> (usize, u32) {
+        let s = self.stratum_of[e as usize] as usize;
+        (s, self.row_of[e as usize] - self.bounds[s] as u32)
+    }
+}
+
+/// Fit the model. `on_epoch` is called after every epoch; `cancel` is polled
+/// between sub-epochs.
+pub fn train(
+    data: TrainData<'_>,
+    params: &Params,
+    cancel: &AtomicBool,
+    on_epoch: &mut dyn FnMut(&EpochReport),
+) -> Result<Factors, Cancelled> {
+    let start = Instant::now();
+    let stride = stride_for(params.n_factors);
+    let n_strata = params
+        .effective_threads()
+        .clamp(1, 64)
+        .min(data.n_users.max(1))
+        .min(data.n_items.max(1));
+    let mut rng = Rng::new(params.seed);
+
+    let global_mean = if data.values.is_empty() {
+        0.0
+    } else {
+        (data.values.iter().map(|&v| f64::from(v)).sum::<f64>() / data.values.len() as f64) as f32
+    };
+
+    let mut user_counts = vec![0u32; data.n_users];
+    let mut item_counts = vec![0u32; data.n_items];
+    for (&u, &i) in data.users.iter().zip(data.items) {
+        user_counts[u as usize] += 1;
+        item_counts[i as usize] += 1;
+    }
+    let user_strata = Strata::balance(&user_counts, n_strata, &mut rng);
+    let item_strata = Strata::balance(&item_counts, n_strata, &mut rng);
+    let blocks = make_blocks(data, &user_strata, &item_strata, n_strata, &mut rng);
+
+    // Initialise in dense-index order so that one thread and a seed give the
+    // same start whatever the strata.
+    let init = |n: usize, rng: &mut Rng| -> Vec<f32> {
+        let mut v = vec![0f32; n * stride];
+        for row in v.chunks_exact_mut(stride) {
+            for x in &mut row[..params.n_factors] {
+                *x = (rng.normal() * f64::from(params.init_std_dev)) as f32;
+            }
+        }
+        v
+    };
+    let user_init = init(data.n_users, &mut rng);
+    let item_init = init(data.n_items, &mut rng);
+    let mut p = permute_rows(&user_init, &user_strata.row_of, stride);
+    let mut q = permute_rows(&item_init, &item_strata.row_of, stride);
+    let mut bu = vec![0f32; data.n_users];
+    let mut bi = vec![0f32; data.n_items];
+
+    let step = &Step {
+        mu: global_mean,
+        lr: params.lr_all,
+        reg: params.reg_all,
+    };
+    let kernel = Kernel::detect();
+    for epoch in 0..params.n_epochs {
+        let mut sq_err = 0f64;
+        for sub in 0..n_strata {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(Cancelled);
+            }
+            let mut p_parts = split_rows(&mut p, &user_strata.bounds, stride);
+            let mut bu_parts = split_rows(&mut bu, &user_strata.bounds, 1);
+            let mut q_parts: Vec<Option<&mut [f32]>> =
+                split_rows(&mut q, &item_strata.bounds, stride)
+                    .into_iter()
+                    .map(Some)
+                    .collect();
+            let mut bi_parts: Vec<Option<&mut [f32]>> = split_rows(&mut bi, &item_strata.bounds, 1)
+                .into_iter()
+                .map(Some)
+                .collect();
+            let mut jobs = Vec::with_capacity(n_strata);
+            for (t, (pt, but)) in p_parts.iter_mut().zip(bu_parts.iter_mut()).enumerate() {
+                let s = (t + sub) % n_strata;
+                let (Some(qs), Some(bis)) = (q_parts[s].take(), bi_parts[s].take()) else {
+                    unreachable!("each item stratum is handed out once per sub-epoch");
+                };
+                jobs.push(Job {
+                    entries: &blocks[t * n_strata + s],
+                    p: pt,
+                    bu: but,
+                    q: qs,
+                    bi: bis,
+                });
+            }
+            sq_err += run_jobs(jobs, stride, step, kernel);
+        }
+        on_epoch(&EpochReport {
+            epoch: epoch + 1,
+            n_epochs: params.n_epochs,
+            train_rmse: (sq_err / data.values.len().max(1) as f64).sqrt(),
+            elapsed: start.elapsed(),
+        });
+    }
+
+    Ok(Factors {
+        n_factors: params.n_factors,
+        stride,
+        global_mean,
+        user_bias: user_strata.row_of.iter().map(|&r| bu[r as usize]).collect(),
+        item_bias: item_strata.row_of.iter().map(|&r| bi[r as usize]).collect(),
+        user_factors: unpermute_rows(&p, &user_strata.row_of, stride),
+        item_factors: unpermute_rows(&q, &item_strata.row_of, stride),
+    })
+}
+
+fn make_blocks(
+    data: TrainData<'_>,
+    users: &Strata,
+    items: &Strata,
+    n: usize,
+    rng: &mut Rng,
+) -> Vec<Vec<Entry>> {
+    let mut blocks: Vec<Vec<Entry>> = vec![Vec::new(); n * n];
+    if n == 1 {
+        blocks[0].reserve_exact(data.values.len());
+    }
+    for ((&u, &i), &r) in data.users.iter().zip(data.items).zip(data.values) {
+        let (su, lu) = users.local(u);
+        let (si, li) = items.local(i);
+        blocks[su * n + si].push(Entry { u: lu, i: li, r });
+    }
+    for b in &mut blocks {
+        rng.shuffle(b);
+    }
+    blocks
+}
+
+fn permute_rows(src: &[f32], row_of: &[u32], stride: usize) -> Vec<f32> {
+    let mut out = vec![0f32; src.len()];
+    for (e, &r) in row_of.iter().enumerate() {
+        let r = r as usize;
+        out[r * stride..(r + 1) * stride].copy_from_slice(&src[e * stride..(e + 1) * stride]);
+    }
+    out
+}
+
+fn unpermute_rows(src: &[f32], row_of: &[u32], stride: usize) -> Vec<f32> {
+    let mut out = vec![0f32; src.len()];
+    for (e, &r) in row_of.iter().enumerate() {
+        let r = r as usize;
+        out[e * stride..(e + 1) * stride].copy_from_slice(&src[r * stride..(r + 1) * stride]);
+    }
+    out
+}
+
+fn split_rows<'a>(mut data: &'a mut [f32], bounds: &[usize], stride: usize) -> Vec<&'a mut [f32]> {
+    let mut parts = Vec::with_capacity(bounds.len() - 1);
+    for w in bounds.windows(2) {
+        let (head, tail) = data.split_at_mut((w[1] - w[0]) * stride);
+        parts.push(head);
+        data = tail;
+    }
+    parts
+}
+
+struct Step {
+    mu: f32,
+    lr: f32,
+    reg: f32,
+}
+
+struct Job<'a> {
+    entries: &'a [Entry],
+    p: &'a mut [f32],
+    bu: &'a mut [f32],
+    q: &'a mut [f32],
+    bi: &'a mut [f32],
+}
+
+/// Run one sub-epoch's jobs, the first on this thread; returns the summed
+/// squared error.
+fn run_jobs(mut jobs: Vec<Job<'_>>, stride: usize, step: &Step, kernel: Kernel) -> f64 {
+    if jobs.len() == 1 {
+        let j = jobs.pop().expect("one job");
+        return kernel.run(j, stride, step);
+    }
+    std::thread::scope(|scope| {
+        let mut rest = jobs.split_off(1);
+        let first = jobs.pop().expect("at least one job");
+        let handles: Vec<_> = rest
+            .drain(..)
+            .map(|j| scope.spawn(move || kernel.run(j, stride, step)))
+            .collect();
+        let mut sum = kernel.run(first, stride, step);
+        for h in handles {
+            sum += h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+        }
+        sum
+    })
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kernel {
+    Portable,
+    #[cfg(target_arch = "x86_64")]
+    Avx2Fma,
+}
+
+impl Kernel {
+    fn detect() -> Kernel {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            return Kernel::Avx2Fma;
+        }
+        Kernel::Portable
+    }
+
+    fn run(self, job: Job<'_>, stride: usize, step: &Step) -> f64 {
+        match self {
+            Kernel::Portable => sgd_portable(job, stride, step),
+            // SAFETY: Avx2Fma is chosen only when the CPU reports both features.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2Fma => unsafe { sgd_avx2(job, stride, step) },
+        }
+    }
+}
+
+fn sgd_portable(job: Job<'_>, stride: usize, step: &Step) -> f64 {
+    let Job {
+        entries,
+        p,
+        bu,
+        q,
+        bi,
+    } = job;
+    let mut sq = 0f64;
+    for e in entries {
+        let (u, i) = (e.u as usize, e.i as usize);
+        let pu = &mut p[u * stride..(u + 1) * stride];
+        let qi = &mut q[i * stride..(i + 1) * stride];
+        let err = e.r - (step.mu + bu[u] + bi[i] + dot(pu, qi));
+        sq += f64::from(err * err);
+        bu[u] += step.lr * (err - step.reg * bu[u]);
+        bi[i] += step.lr * (err - step.reg * bi[i]);
+        let (a, b) = (step.lr * err, 1.0 - step.lr * step.reg);
+        for (x, y) in pu.iter_mut().zip(qi.iter_mut()) {
+            let (px, qy) = (*x, *y);
+            *x = b * px + a * qy;
+            *y = b * qy + a * px;
+        }
+    }
+    sq
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn sgd_avx2(job: Job<'_>, stride: usize, step: &Step) -> f64 {
+    use std::arch::x86_64::*;
+    let Job {
+        entries,
+        p,
+        bu,
+        q,
+        bi,
+    } = job;
+    let lanes = stride / LANES;
+    let mut sq = 0f64;
+    for e in entries {
+        let (u, i) = (e.u as usize, e.i as usize);
+        let pu = &mut p[u * stride..(u + 1) * stride];
+        let qi = &mut q[i * stride..(i + 1) * stride];
+        let (pp, qp) = (pu.as_mut_ptr(), qi.as_mut_ptr());
+        // SAFETY (all loads and stores below): pu and qi are `stride` floats
+        // long and `lanes * LANES == stride`, so every access is in bounds.
+        // Two accumulators halve the FMA dependency chain of the dot product.
+        let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let mut k = 0;
+        while k + 1 < lanes {
+            acc0 = _mm256_fmadd_ps(
+                _mm256_loadu_ps(pp.add(k * LANES)),
+                _mm256_loadu_ps(qp.add(k * LANES)),
+                acc0,
+            );
+            acc1 = _mm256_fmadd_ps(
+                _mm256_loadu_ps(pp.add((k + 1) * LANES)),
+                _mm256_loadu_ps(qp.add((k + 1) * LANES)),
+                acc1,
+            );
+            k += 2;
+        }
+        if k < lanes {
+            acc0 = _mm256_fmadd_ps(
+                _mm256_loadu_ps(pp.add(k * LANES)),
+                _mm256_loadu_ps(qp.add(k * LANES)),
+                acc0,
+            );
+        }
+        let dot = hsum(_mm256_add_ps(acc0, acc1));
+        let err = e.r - (step.mu + bu[u] + bi[i] + dot);
+        sq += f64::from(err * err);
+        bu[u] += step.lr * (err - step.reg * bu[u]);
+        bi[i] += step.lr * (err - step.reg * bi[i]);
+        let a = _mm256_set1_ps(step.lr * err);
+        let b = _mm256_set1_ps(1.0 - step.lr * step.reg);
+        for k in 0..lanes {
+            let x = _mm256_loadu_ps(pp.add(k * LANES));
+            let y = _mm256_loadu_ps(qp.add(k * LANES));
+            _mm256_storeu_ps(
+                pp.add(k * LANES),
+                _mm256_fmadd_ps(b, x, _mm256_mul_ps(a, y)),
+            );
+            _mm256_storeu_ps(
+                qp.add(k * LANES),
+                _mm256_fmadd_ps(b, y, _mm256_mul_ps(a, x)),
+            );
+        }
+    }
+    sq
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn hsum(v: std::arch::x86_64::__m256) -> f32 {
+    use std::arch::x86_64::*;
+    let lo = _mm256_castps256_ps128(v);
+    let hi = _mm256_extractf128_ps(v, 1);
+    let s = _mm_add_ps(lo, hi);
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    _mm_cvtss_f32(s)
+}
