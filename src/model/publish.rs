@@ -252,7 +252,11 @@ impl ModelsDir {
             .map_err(err(Step::Rename, target))?;
         self.check(Step::SyncDir)
             .and_then(|_| sync_dir(&self.dir))
-            .map_err(err(Step::SyncDir, &self.dir))
+            .map_err(|e| {
+                // Renamed but not durable: take it back so nothing half-done stays.
+                let _ = fs::remove_file(target);
+                err(Step::SyncDir, &self.dir)(e)
+            })
     }
 
     /// Point `current` at `version`: a new symlink renamed over the old one,

@@ -209,6 +209,16 @@ pub fn train(
     cancel: &AtomicBool,
     on_epoch: &mut dyn FnMut(&EpochReport),
 ) -> Result<Factors, Cancelled> {
+    train_with(Kernel::detect(), data, params, cancel, on_epoch)
+}
+
+fn train_with(
+    kernel: Kernel,
+    data: TrainData<'_>,
+    params: &Params,
+    cancel: &AtomicBool,
+    on_epoch: &mut dyn FnMut(&EpochReport),
+) -> Result<Factors, Cancelled> {
     let start = Instant::now();
     let stride = stride_for(params.n_factors);
     let n_strata = params
@@ -257,7 +267,6 @@ pub fn train(
         lr: params.lr_all,
         reg: params.reg_all,
     };
-    let kernel = Kernel::detect();
     for epoch in 0..params.n_epochs {
         let mut sq_err = 0f64;
         for sub in 0..n_strata {
@@ -326,10 +335,41 @@ fn make_blocks(
         let (si, li) = items.local(i);
         blocks[su * n + si].push(Entry { u: lu, i: li, r });
     }
-    for b in &mut blocks {
-        rng.shuffle(b);
+    // Within a block, users come in a random order and each user's ratings
+    // in a random order, but together: the user's row then stays in L1 while
+    // item rows stream past, which on large sets (rows beyond the caches)
+    // doubles the update rate at no cost in accuracy (docs/benchmarks.md).
+    for (b, block) in blocks.iter_mut().enumerate() {
+        let su = b / n;
+        let rows = users.bounds[su + 1] - users.bounds[su];
+        group_by_shuffled_user(block, rows, rng);
     }
     blocks
+}
+
+/// Counting-sort `block` by a random rank of its (local) users, then shuffle
+/// each user's run.
+fn group_by_shuffled_user(block: &mut Vec<Entry>, rows: usize, rng: &mut Rng) {
+    let mut rank: Vec<u32> = (0..rows as u32).collect();
+    rng.shuffle(&mut rank);
+    let mut start = vec![0usize; rows + 1];
+    for e in block.iter() {
+        start[rank[e.u as usize] as usize + 1] += 1;
+    }
+    for r in 0..rows {
+        start[r + 1] += start[r];
+    }
+    let mut sorted = vec![Entry { u: 0, i: 0, r: 0.0 }; block.len()];
+    let mut next = start.clone();
+    for e in block.iter() {
+        let slot = &mut next[rank[e.u as usize] as usize];
+        sorted[*slot] = *e;
+        *slot += 1;
+    }
+    for w in start.windows(2) {
+        rng.shuffle(&mut sorted[w[0]..w[1]]);
+    }
+    *block = sorted;
 }
 
 fn permute_rows(src: &[f32], row_of: &[u32], stride: usize) -> Vec<f32> {
@@ -526,3 +566,7 @@ fn hsum(v: std::arch::x86_64::__m256) -> f32 {
     let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
     _mm_cvtss_f32(s)
 }
+
+#[cfg(test)]
+#[path = "sgd_tests.rs"]
+mod tests;

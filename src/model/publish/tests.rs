@@ -1,1 +1,180 @@
+//! Publishing: the happy path, failure at every step, backups, leftovers.
 
+use std::fs;
+use std::path::Path;
+
+use super::{ModelsDir, Step, CURRENT};
+use crate::model::tests::write_tiny;
+use crate::model::Model;
+
+fn publish(
+    dir: &ModelsDir,
+    version: &str,
+    keep: usize,
+    backup: bool,
+) -> Result<super::Published, super::PublishError> {
+    dir.publish(
+        version,
+        |out| write_tiny(out, version, 0.9).map(drop),
+        keep,
+        backup,
+    )
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn current_version(dir: &ModelsDir) -> String {
+    Model::open(&dir.path().join(CURRENT))
+        .unwrap()
+        .metadata()
+        .version
+        .clone()
+}
+
+#[test]
+fn first_publish_creates_the_dir_and_points_current() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = ModelsDir::new(tmp.path().join("models"));
+    let p = publish(&dir, "v1", 5, true).unwrap();
+    assert_eq!(p.path, dir.path().join("v1.recd"));
+    assert_eq!(p.backup, None);
+    assert_eq!(listing(dir.path()), ["current", "v1.recd"]);
+    assert_eq!(
+        fs::read_link(dir.path().join(CURRENT)).unwrap(),
+        Path::new("v1.recd")
+    );
+    assert_eq!(dir.current_version().unwrap().as_deref(), Some("v1"));
+    assert_eq!(current_version(&dir), "v1");
+}
+
+#[test]
+fn previous_model_is_kept_as_backup_and_old_backups_pruned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = ModelsDir::new(tmp.path());
+    publish(&dir, "v1", 2, true).unwrap();
+    let p = publish(&dir, "v2", 2, true).unwrap();
+    assert_eq!(p.backup, Some(dir.path().join("v1.recd")));
+    publish(&dir, "v3", 2, true).unwrap();
+    let p = publish(&dir, "v4", 2, true).unwrap();
+    assert_eq!(p.removed, vec![dir.path().join("v1.recd")]);
+    assert_eq!(
+        listing(dir.path()),
+        ["current", "v2.recd", "v3.recd", "v4.recd"]
+    );
+    assert_eq!(dir.versions().unwrap(), ["v2", "v3", "v4"]);
+    assert_eq!(current_version(&dir), "v4");
+    // keep_backups = 0 keeps only the current model.
+    publish(&dir, "v5", 0, true).unwrap();
+    assert_eq!(listing(dir.path()), ["current", "v5.recd"]);
+}
+
+#[test]
+fn no_backup_removes_the_previous_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = ModelsDir::new(tmp.path());
+    publish(&dir, "v1", 5, true).unwrap();
+    let p = publish(&dir, "v2", 5, false).unwrap();
+    assert_eq!(p.backup, None);
+    assert_eq!(p.removed, vec![dir.path().join("v1.recd")]);
+    assert_eq!(listing(dir.path()), ["current", "v2.recd"]);
+}
+
+#[test]
+fn failure_at_any_step_leaves_the_old_model_current() {
+    for step in [
+        Step::CreateDir,
+        Step::CreateTemp,
+        Step::Write,
+        Step::Sync,
+        Step::Verify,
+        Step::Rename,
+        Step::SyncDir,
+        Step::SwitchCurrent,
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut dir = ModelsDir::new(tmp.path());
+        publish(&dir, "v1", 5, true).unwrap();
+        let before = fs::read(dir.path().join("v1.recd")).unwrap();
+        dir.fail_at = Some(step);
+        let e = publish(&dir, "v2", 5, false).unwrap_err();
+        assert_eq!(e.step, step);
+        assert!(e.to_string().contains("injected failure"), "{e}");
+        assert_eq!(
+            listing(dir.path()),
+            ["current", "v1.recd"],
+            "after failing at {step:?}"
+        );
+        assert_eq!(current_version(&dir), "v1");
+        assert_eq!(fs::read(dir.path().join("v1.recd")).unwrap(), before);
+    }
+}
+
+#[test]
+fn a_failing_writer_is_reported_and_cleaned_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = ModelsDir::new(tmp.path());
+    publish(&dir, "v1", 5, true).unwrap();
+    let e = dir
+        .publish(
+            "v2",
+            |_| Err(std::io::Error::from_raw_os_error(28)),
+            5,
+            true,
+        )
+        .unwrap_err();
+    assert_eq!(e.step, Step::Write);
+    let msg = e.to_string();
+    assert!(
+        msg.contains("while writing the temp file") && msg.contains("No space left on device"),
+        "{msg}"
+    );
+    assert_eq!(listing(dir.path()), ["current", "v1.recd"]);
+    // A writer that produces garbage fails verification, not publication.
+    let e = dir
+        .publish(
+            "v3",
+            |out| std::io::Write::write_all(out, b"garbage"),
+            5,
+            true,
+        )
+        .unwrap_err();
+    assert_eq!(e.step, Step::Verify);
+    assert_eq!(listing(dir.path()), ["current", "v1.recd"]);
+}
+
+#[test]
+fn republishing_a_version_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = ModelsDir::new(tmp.path());
+    publish(&dir, "v1", 5, true).unwrap();
+    let e = publish(&dir, "v1", 5, true).unwrap_err();
+    assert_eq!(e.step, Step::Rename);
+    assert_eq!(listing(dir.path()), ["current", "v1.recd"]);
+}
+
+#[test]
+fn leftovers_of_a_crash_are_removed_on_the_next_publish() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = ModelsDir::new(tmp.path());
+    publish(&dir, "v1", 5, true).unwrap();
+    fs::write(dir.path().join(".tmp-v2.recd"), b"half a model").unwrap();
+    fs::write(dir.path().join(".tmp-current-v2"), b"").unwrap();
+    let p = publish(&dir, "v3", 5, true).unwrap();
+    assert_eq!(p.removed.len(), 2);
+    assert_eq!(listing(dir.path()), ["current", "v1.recd", "v3.recd"]);
+}
+
+#[test]
+fn missing_dir_has_no_current_model() {
+    let dir = ModelsDir::new("/nonexistent/models");
+    assert_eq!(dir.current_version().unwrap(), None);
+    assert!(dir.open_current().unwrap().is_none());
+    assert!(dir.remove_leftovers().unwrap().is_empty());
+}

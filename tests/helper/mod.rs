@@ -1,0 +1,127 @@
+//! The fixture integration tests share: a temp dir with a synthetic dataset
+//! and a models dir, and the real `recd` binary run against them. The temp
+//! dir is removed when the fixture drops.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}): {}\nstderr: {}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+
+    pub fn ok(self) -> Run {
+        assert_eq!(
+            self.code, 0,
+            "stdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+pub fn recd(args: &[&str]) -> Run {
+    Command::new(env!("CARGO_BIN_EXE_recd"))
+        .args(args)
+        .env_remove("RECD_CONFIG")
+        .output()
+        .expect("the recd binary runs")
+        .into()
+}
+
+impl Fixture {
+    /// A fixture with a synthetic dataset of 300 users, 200 movies and
+    /// 15,000 ratings in `data/`.
+    pub fn new() -> Fixture {
+        let f = Fixture {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let data = f.data();
+        recd(&[
+            "synth",
+            "--users",
+            "300",
+            "--items",
+            "200",
+            "--ratings",
+            "15000",
+            "--seed",
+            "3",
+            "--out",
+            data.to_str().unwrap(),
+        ])
+        .ok();
+        f
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.path().join("data")
+    }
+
+    pub fn models(&self) -> PathBuf {
+        self.path().join("models")
+    }
+
+    /// `recd train` on the fixture's dataset and models dir, small and quick.
+    pub fn train(&self, extra: &[&str]) -> Run {
+        let (data, models) = (self.data(), self.models());
+        let mut args = vec![
+            "train",
+            "--dataset",
+            data.to_str().unwrap(),
+            "--models-dir",
+            models.to_str().unwrap(),
+        ];
+        // Small and quick, unless the test sets these itself.
+        for (flag, value) in [("--factors", "8"), ("--epochs", "10"), ("--threads", "2")] {
+            if !extra.contains(&flag) {
+                args.extend([flag, value]);
+            }
+        }
+        args.extend_from_slice(extra);
+        recd(&args)
+    }
+
+    /// File names in the models dir, sorted.
+    pub fn model_files(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.models())
+            .map(|rd| {
+                rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+}
