@@ -1,1 +1,280 @@
-fn main() {}
+//! Fit speed and accuracy on the MovieLens split90 set, side by side in one
+//! run: recd's defaults, recd with Surprise's defaults, LIBMF through the
+//! `libmf` crate, and Surprise's SVD through python3 when it is installed.
+//! Also the time to open and verify the split90 model.
+//!
+//! `cargo bench --bench fit [-- --runs N]`; the data come from
+//! `$RECD_DATASETS` (default `../shared/datasets`). Figures are medians.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use recd::model::Model;
+use recd::train::dataset::{Dataset, Ratings};
+use recd::train::eval::{self, Scale};
+use recd::train::sgd::{self, Params, TrainData};
+
+const LIBMF_FACTORS: i32 = 100;
+const LIBMF_ITERATIONS: i32 = 20;
+
+struct Split {
+    train: Dataset,
+    test: Ratings,
+    dir: PathBuf,
+}
+
+fn load(root: &Path) -> Split {
+    let dir = root.join("ml-1m-part/split90");
+    let train = Dataset::load_ratings_file(&dir.join("train.dat")).expect("split90 train.dat");
+    let raw = Dataset::load_ratings_file(&dir.join("test.dat")).expect("split90 test.dat");
+    let mut test = Ratings::default();
+    let (tu, tm) = (raw.users.ids(), raw.movies.ids());
+    for k in 0..raw.ratings.len() {
+        let u = train
+            .users
+            .get(tu[raw.ratings.users[k] as usize])
+            .unwrap_or(u32::MAX);
+        let i = train
+            .movies
+            .get(tm[raw.ratings.items[k] as usize])
+            .unwrap_or(u32::MAX);
+        test.push(u, i, raw.ratings.values[k]);
+    }
+    Split { train, test, dir }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+#[derive(Default)]
+struct Row {
+    fits: Vec<f64>,
+    rmse: f64,
+    mae: f64,
+    updates: f64,
+}
+
+impl Row {
+    fn print(&mut self, name: &str, settings: &str) -> f64 {
+        let fit = median(&mut self.fits);
+        println!(
+            "| {name} | {settings} | {fit:.3} | {:.4} | {:.4} | {:.1} |",
+            self.rmse,
+            self.mae,
+            self.updates / fit / 1e6
+        );
+        fit
+    }
+}
+
+fn fit_recd(split: &Split, params: &Params, row: &mut Row) -> sgd::Factors {
+    let t = &split.train;
+    let data = TrainData {
+        n_users: t.users.len(),
+        n_items: t.movies.len(),
+        users: &t.ratings.users,
+        items: &t.ratings.items,
+        values: &t.ratings.values,
+    };
+    let start = Instant::now();
+    let f = sgd::train(data, params, &AtomicBool::new(false), &mut |_| {}).expect("not cancelled");
+    row.fits.push(start.elapsed().as_secs_f64());
+    let m = eval::score(&f, Scale::of(&t.ratings.values), &split.test);
+    (row.rmse, row.mae) = (m.rmse, m.mae);
+    row.updates = (t.ratings.len() * params.n_epochs) as f64;
+    f
+}
+
+fn fit_libmf(split: &Split, row: &mut Row) {
+    let t = &split.train;
+    let mut m = libmf::Matrix::with_capacity(t.ratings.len());
+    for k in 0..t.ratings.len() {
+        m.push(
+            t.ratings.users[k] as i32,
+            t.ratings.items[k] as i32,
+            t.ratings.values[k],
+        );
+    }
+    let start = Instant::now();
+    let model = libmf::Model::params()
+        .factors(LIBMF_FACTORS)
+        .iterations(LIBMF_ITERATIONS)
+        .threads(2)
+        .lambda_p2(0.05)
+        .lambda_q2(0.05)
+        .quiet(true)
+        .fit(&m)
+        .expect("libmf fits");
+    row.fits.push(start.elapsed().as_secs_f64());
+    let (mut se, mut ae) = (0f64, 0f64);
+    let scale = Scale::of(&t.ratings.values);
+    for k in 0..split.test.len() {
+        let (u, i) = (split.test.users[k], split.test.items[k]);
+        // LIBMF predicts its global average for a row or column it has not seen.
+        let p = scale.clip(model.predict(u as i32, i as i32));
+        let err = f64::from(split.test.values[k] - p);
+        se += err * err;
+        ae += err.abs();
+    }
+    let n = split.test.len() as f64;
+    (row.rmse, row.mae) = ((se / n).sqrt(), ae / n);
+    row.updates = (t.ratings.len() * LIBMF_ITERATIONS as usize) as f64;
+}
+
+fn surprise(split: &Split, runs: usize) -> Option<Row> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/surprise_fit.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(split.dir.join("train.dat"))
+        .arg(split.dir.join("test.dat"))
+        .arg(runs.to_string())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        eprintln!(
+            "Surprise not measured: {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
+        return None;
+    }
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    Some(Row {
+        fits: j["fit_seconds"]
+            .as_array()?
+            .iter()
+            .filter_map(|v| v.as_f64())
+            .collect(),
+        rmse: j["rmse"].as_f64()?,
+        mae: j["mae"].as_f64()?,
+        updates: (split.train.ratings.len() * 20) as f64,
+    })
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let runs = args
+        .iter()
+        .position(|a| a == "--runs")
+        .and_then(|p| args.get(p + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5usize);
+    let root = std::env::var_os("RECD_DATASETS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets"));
+    if !root.join("ml-1m-part/split90").is_dir() {
+        println!(
+            "SKIPPED: no split90 set under {} (set RECD_DATASETS)",
+            root.display()
+        );
+        return;
+    }
+    let split = load(&root);
+    println!(
+        "split90: {} train / {} test ratings; {runs} runs each, interleaved; medians\n",
+        split.train.ratings.len(),
+        split.test.len()
+    );
+
+    let defaults = Params::default();
+    let surprise_knobs = Params {
+        n_factors: 100,
+        n_epochs: 20,
+        lr_all: 0.005,
+        reg_all: 0.02,
+        init_std_dev: 0.1,
+        ..Params::default()
+    };
+    let (mut ours, mut ours_s, mut lib) = (Row::default(), Row::default(), Row::default());
+    let mut model = None;
+    for _ in 0..runs {
+        model = Some(fit_recd(&split, &defaults, &mut ours));
+        fit_libmf(&split, &mut lib);
+        fit_recd(&split, &surprise_knobs, &mut ours_s);
+    }
+    let sur = surprise(&split, runs.min(3));
+
+    println!("| system | settings | fit s | RMSE | MAE | M updates/s |");
+    println!("|---|---|---|---|---|---|");
+    let threads = defaults.effective_threads();
+    let ours_fit = ours.print(
+        "recd",
+        &format!(
+            "defaults ({} factors, {} epochs, lr {}, reg {}, {threads} threads)",
+            defaults.n_factors, defaults.n_epochs, defaults.lr_all, defaults.reg_all
+        ),
+    );
+    ours_s.print(
+        "recd",
+        &format!(
+            "Surprise's defaults (100 factors, 20 epochs, lr 0.005, reg 0.02, {threads} threads)"
+        ),
+    );
+    let lib_fit = lib.print(
+        "LIBMF (libmf crate)",
+        "100 factors, 20 iterations, 2 threads, lambda 0.05",
+    );
+    let lib_rate = lib.updates / lib_fit;
+    let ours_rate = ours.updates / ours_fit;
+    if let Some(mut s) = sur {
+        s.print("Surprise SVD", "defaults (1 thread)");
+        println!(
+            "\nrecd with Surprise's defaults minus Surprise: RMSE {:+.4}",
+            ours_s.rmse - s.rmse
+        );
+    } else {
+        println!("\nSurprise SVD: not measured (python3 cannot import surprise)");
+    }
+    println!("recd defaults fit / LIBMF fit: {:.2}", ours_fit / lib_fit);
+    println!(
+        "recd / LIBMF rating updates per second at 100 factors: {:.2}",
+        ours_rate / lib_rate
+    );
+
+    // Open and verify the split90 model, as the daemon does on reload.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("split90.recd");
+    let f = model.expect("at least one run");
+    let meta = recd::model::Metadata {
+        version: "bench".into(),
+        trained_at: recd::clock::rfc3339(std::time::SystemTime::now()),
+        recd_version: env!("CARGO_PKG_VERSION").into(),
+        params: defaults.clone(),
+        metrics: None,
+        holdout_fraction: 0.0,
+        counts: recd::model::Counts::default(),
+        db_watermark: 0,
+        dataset: split.dir.display().to_string(),
+        training_seconds: 0.0,
+    };
+    let tables = recd::train::export::Tables::build(&split.train, &split.train.ratings);
+    let mut file = std::fs::File::create(&path).expect("create");
+    tables
+        .write(&mut file, &meta, &f, Scale::of(&split.train.ratings.values))
+        .expect("write");
+    file.sync_all().expect("sync");
+    let mut opens: Vec<f64> = (0..21)
+        .map(|_| {
+            let start = Instant::now();
+            let m = Model::open(&path).expect("opens");
+            std::hint::black_box(m.n_users());
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "open and verify the split90 model ({size} bytes): median {:.2} ms over 21 opens",
+        median(&mut opens)
+    );
+}

@@ -321,7 +321,7 @@ impl ModelFile {
             let Some(end) = end else {
                 return Err(bad(format!("section {kind:?} lies outside the file")));
             };
-            if off % 8 != 0 {
+            if !off.is_multiple_of(8) {
                 return Err(bad(format!("section {kind:?} is not aligned")));
             }
             if std::mem::replace(&mut seen[kind as usize], true) {
@@ -356,7 +356,7 @@ impl ModelFile {
     fn check_structure(&self) -> Result<(), String> {
         let d = self.dims;
         let (nu, ni) = (d.n_users as usize, d.n_items as usize);
-        if d.stride as usize % crate::train::sgd::LANES != 0 || d.stride < d.n_factors {
+        if !(d.stride as usize).is_multiple_of(crate::train::sgd::LANES) || d.stride < d.n_factors {
             return Err(format!(
                 "factor stride {} does not fit {} factors",
                 d.stride, d.n_factors

@@ -207,13 +207,13 @@ fn write_lines(path: &Path, lines: impl Iterator<Item = String>) -> io::Result<(
 fn user_lines(shape: &Shape, truth: &Truth, counts: &[u32], a: usize, b: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(counts[a..b].iter().map(|&c| c as usize * 24).sum());
     let mut stamp = vec![u32::MAX; shape.items as usize];
-    for u in a..b {
+    for (u, &count) in counts.iter().enumerate().take(b).skip(a) {
         let mut rng = Rng::new(mix64(shape.seed ^ mix64(u as u64 + 1)));
         let bias = 0.35 * rng.normal();
         let p: [f64; LATENT] = std::array::from_fn(|_| rng.normal() * 1.3 / (LATENT as f64).sqrt());
         let mut t = 956_703_932 + rng.below(60_000_000) as i64;
         let mut picked = 0;
-        while picked < counts[u] {
+        while picked < count {
             let i = truth.alias.sample(&mut rng);
             if stamp[i] == u as u32 {
                 continue;
