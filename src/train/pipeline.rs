@@ -106,6 +106,14 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// ```
+    /// use recd::train::pipeline::Verdict;
+    /// assert_eq!(Verdict::of(99), Verdict::NotNeeded);
+    /// assert_eq!(Verdict::of(100), Verdict::Consider);
+    /// assert_eq!(Verdict::of(500), Verdict::Recommended);
+    /// assert_eq!(Verdict::of(1000), Verdict::Recommended);
+    /// assert_eq!(Verdict::of(1001), Verdict::Necessary);
+    /// ```
     pub fn of(new_ratings: u64) -> Verdict {
         match new_ratings {
             0..=99 => Verdict::NotNeeded,
