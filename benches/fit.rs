@@ -14,7 +14,7 @@ use std::time::Instant;
 use recd::model::Model;
 use recd::train::dataset::{Dataset, Ratings};
 use recd::train::eval::{self, Scale};
-use recd::train::sgd::{self, Params, TrainData};
+use recd::train::sgd::{self, Params};
 
 const LIBMF_FACTORS: i32 = 100;
 const LIBMF_ITERATIONS: i32 = 20;
@@ -78,15 +78,9 @@ impl Row {
 
 fn fit_recd(split: &Split, params: &Params, row: &mut Row) -> sgd::Factors {
     let t = &split.train;
-    let data = TrainData {
-        n_users: t.users.len(),
-        n_items: t.movies.len(),
-        users: &t.ratings.users,
-        items: &t.ratings.items,
-        values: &t.ratings.values,
-    };
     let start = Instant::now();
-    let f = sgd::train(data, params, &AtomicBool::new(false), &mut |_| {}).expect("not cancelled");
+    let f = sgd::train(t.train_data(), params, &AtomicBool::new(false), &mut |_| {})
+        .expect("not cancelled");
     row.fits.push(start.elapsed().as_secs_f64());
     let m = eval::score(&f, Scale::of(&t.ratings.values), &split.test);
     (row.rmse, row.mae) = (m.rmse, m.mae);

@@ -10,7 +10,7 @@ use super::{Counts, Metadata, Model};
 use crate::train::dataset::{Dataset, Format, Interner, Movie, Ratings};
 use crate::train::eval::Scale;
 use crate::train::export::Tables;
-use crate::train::sgd::{self, Params, TrainData};
+use crate::train::sgd::{self, Params};
 
 /// A small dataset: 3 users (ids 10, 20, 30), 4 movies (ids 7, 3, 11, 5).
 pub(crate) fn tiny_dataset() -> Dataset {
@@ -96,14 +96,13 @@ pub(crate) fn write_tiny(
 ) -> std::io::Result<u64> {
     let d = tiny_dataset();
     let meta = tiny_meta(version, rmse);
-    let data = TrainData {
-        n_users: d.users.len(),
-        n_items: d.movies.len(),
-        users: &d.ratings.users,
-        items: &d.ratings.items,
-        values: &d.ratings.values,
-    };
-    let f = sgd::train(data, &meta.params, &AtomicBool::new(false), &mut |_| {}).unwrap();
+    let f = sgd::train(
+        d.train_data(),
+        &meta.params,
+        &AtomicBool::new(false),
+        &mut |_| {},
+    )
+    .unwrap();
     Tables::build(&d, &d.ratings).write(out, &meta, &f, Scale::of(&d.ratings.values))
 }
 

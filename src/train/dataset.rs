@@ -222,6 +222,33 @@ impl Dataset {
     }
 }
 
+impl Dataset {
+    /// The ratings as training input, in this dataset's index space.
+    pub fn train_data(&self) -> super::sgd::TrainData<'_> {
+        super::sgd::TrainData {
+            n_users: self.users.len(),
+            n_items: self.movies.len(),
+            users: &self.ratings.users,
+            items: &self.ratings.items,
+            values: &self.ratings.values,
+        }
+    }
+
+    /// `other`'s ratings in this dataset's index space; a user or movie this
+    /// dataset lacks becomes `u32::MAX` (unknown to a model trained on it).
+    pub fn reindex(&self, other: &Dataset) -> Ratings {
+        let (users, movies) = (other.users.ids(), other.movies.ids());
+        let r = &other.ratings;
+        let mut out = Ratings::default();
+        for ((&u, &i), &v) in r.users.iter().zip(&r.items).zip(&r.values) {
+            let u = self.users.get(users[u as usize]).unwrap_or(u32::MAX);
+            let i = self.movies.get(movies[i as usize]).unwrap_or(u32::MAX);
+            out.push(u, i, v);
+        }
+        out
+    }
+}
+
 /// Decode a text file: UTF-8 when it is valid UTF-8, else ISO-8859-1 (which
 /// maps every byte to the code point of the same value).
 pub fn decode_text(bytes: Vec<u8>) -> String {

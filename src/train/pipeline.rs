@@ -409,26 +409,8 @@ pub fn eval_files(
 ) -> Result<EvalReport, PipelineError> {
     let train_set = Dataset::load_ratings_file(train)?;
     let test_set = Dataset::load_ratings_file(test)?;
-    let mut mapped = super::dataset::Ratings::default();
-    let (tu, tm) = (test_set.users.ids(), test_set.movies.ids());
-    for ((&u, &i), &r) in test_set
-        .ratings
-        .users
-        .iter()
-        .zip(&test_set.ratings.items)
-        .zip(&test_set.ratings.values)
-    {
-        let u = train_set.users.get(tu[u as usize]).unwrap_or(u32::MAX);
-        let i = train_set.movies.get(tm[i as usize]).unwrap_or(u32::MAX);
-        mapped.push(u, i, r);
-    }
-    let data = TrainData {
-        n_users: train_set.users.len(),
-        n_items: train_set.movies.len(),
-        users: &train_set.ratings.users,
-        items: &train_set.ratings.items,
-        values: &train_set.ratings.values,
-    };
+    let mapped = train_set.reindex(&test_set);
+    let data = train_set.train_data();
     let start = Instant::now();
     let factors = sgd::train(data, params, &AtomicBool::new(false), &mut |_| {})?;
     let fit_seconds = start.elapsed().as_secs_f64();
