@@ -147,18 +147,22 @@ pub struct Check {
 
 /// Count the ratings newer than the current model and judge them.
 pub fn check(opts: &Options, threshold: u64) -> Result<Check, PipelineError> {
-    let models = ModelsDir::new(&opts.models_dir);
-    let current = models.open_current()?;
+    let current = ModelsDir::new(&opts.models_dir).open_current()?;
+    Ok(judge(current.as_ref(), threshold))
+}
+
+fn judge(current: Option<&crate::model::Model>, threshold: u64) -> Check {
+    // No ratings database yet: nothing is newer than the model.
     let new_ratings = 0;
-    Ok(Check {
-        current_version: current.as_ref().map(|m| m.metadata().version.clone()),
-        watermark: current.as_ref().map_or(0, |m| m.metadata().db_watermark),
+    Check {
+        current_version: current.map(|m| m.metadata().version.clone()),
+        watermark: current.map_or(0, |m| m.metadata().db_watermark),
         new_ratings,
         threshold,
         verdict: Verdict::of(new_ratings),
         retrain: current.is_none() || new_ratings >= threshold,
         database: "not configured",
-    })
+    }
 }
 
 /// What a run did.
@@ -190,8 +194,8 @@ pub fn run(
     let models = ModelsDir::new(&opts.models_dir);
     let current = models.open_current()?;
 
-    if let (Some(min), Some(_), false) = (opts.min_new_ratings, &current, opts.force) {
-        let check = check(opts, min)?;
+    if let (Some(min), Some(model), false) = (opts.min_new_ratings, &current, opts.force) {
+        let check = judge(Some(model), min);
         if !check.retrain {
             return Ok(Outcome {
                 skipped: Some(format!(

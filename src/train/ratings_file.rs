@@ -260,7 +260,18 @@ pub(crate) fn trim(mut line: &[u8]) -> &[u8] {
 }
 
 pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    let (&first, rest) = needle.split_first()?;
+    // Scan for the first byte and compare the rest only there: the general
+    // window comparison was a tenth of the time of loading a large set.
+    let mut from = 0;
+    while let Some(p) = hay[from..].iter().position(|&b| b == first) {
+        let at = from + p;
+        if hay[at + 1..].starts_with(rest) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 /// Splits on a multi-byte separator.
@@ -396,6 +407,15 @@ mod tests {
                 .to_string(),
             "r.dat: no ratings in the file"
         );
+    }
+
+    #[test]
+    fn find_locates_multi_byte_separators() {
+        assert_eq!(find(b"1::2", b"::"), Some(1));
+        assert_eq!(find(b"1:2::3", b"::"), Some(3));
+        assert_eq!(find(b"1:2:3:", b"::"), None);
+        assert_eq!(find(b"", b"::"), None);
+        assert_eq!(find(b"a\tb", b"\t"), Some(1));
     }
 
     #[test]
