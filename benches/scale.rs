@@ -93,6 +93,6 @@ fn main() {
             models.to_str().unwrap(),
             "--force",
         ]);
-        println!("| {name} | {users} | {items} | {ratings} | {synth:.1} | {secs:.2} | {rss:.0} |");
+        println!("| {name} | {users} | {items} | {ratings} | {synth} | {secs:.2} | {rss:.0} |");
     }
 }
