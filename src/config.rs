@@ -26,6 +26,30 @@ pub struct Config {
     pub min_new_ratings: u64,
     pub max_rmse_increase: f64,
     pub keep_backups: usize,
+    pub daemon: Daemon,
+    pub logging: Logging,
+}
+
+/// The `[daemon]` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Daemon {
+    pub socket: PathBuf,
+    /// Members of this group may call admin methods (besides root and the
+    /// daemon's own user). None: no group.
+    pub admin_group: Option<String>,
+    pub max_connections: usize,
+    pub max_line_bytes: usize,
+    pub idle_timeout: std::time::Duration,
+    pub shutdown_timeout: std::time::Duration,
+}
+
+/// The `[logging]` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Logging {
+    /// Directory of the rotated log files; None logs to stderr only.
+    pub dir: Option<PathBuf>,
+    pub keep_files: usize,
+    pub level: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +78,29 @@ struct Raw {
     training: RawTraining,
     #[serde(default)]
     models: RawModels,
+    #[serde(default)]
+    daemon: RawDaemon,
+    #[serde(default)]
+    logging: RawLogging,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDaemon {
+    socket: Option<PathBuf>,
+    admin_group: Option<String>,
+    max_connections: Option<usize>,
+    max_line_bytes: Option<usize>,
+    idle_timeout_secs: Option<u64>,
+    shutdown_timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLogging {
+    dir: Option<PathBuf>,
+    keep_files: Option<usize>,
+    level: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -96,6 +143,19 @@ impl Config {
             min_new_ratings: 100,
             max_rmse_increase: 0.02,
             keep_backups: 5,
+            daemon: Daemon {
+                socket: PathBuf::from("/run/recd/recd.sock"),
+                admin_group: Some("recd-admin".into()),
+                max_connections: 1024,
+                max_line_bytes: 64 * 1024,
+                idle_timeout: std::time::Duration::from_secs(300),
+                shutdown_timeout: std::time::Duration::from_secs(10),
+            },
+            logging: Logging {
+                dir: Some(PathBuf::from("/var/log/recd")),
+                keep_files: 14,
+                level: "info".into(),
+            },
         }
     }
 
@@ -157,6 +217,33 @@ impl Config {
             min_new_ratings: t.min_new_ratings.unwrap_or(d.min_new_ratings),
             max_rmse_increase: t.max_rmse_increase.unwrap_or(d.max_rmse_increase),
             keep_backups: raw.models.keep_backups.unwrap_or(d.keep_backups),
+            daemon: Daemon {
+                socket: resolve(raw.daemon.socket, d.daemon.socket),
+                admin_group: match raw.daemon.admin_group {
+                    Some(g) if g.is_empty() => None,
+                    Some(g) => Some(g),
+                    None => d.daemon.admin_group,
+                },
+                max_connections: raw.daemon.max_connections.unwrap_or(d.daemon.max_connections),
+                max_line_bytes: raw.daemon.max_line_bytes.unwrap_or(d.daemon.max_line_bytes),
+                idle_timeout: raw
+                    .daemon
+                    .idle_timeout_secs
+                    .map_or(d.daemon.idle_timeout, std::time::Duration::from_secs),
+                shutdown_timeout: raw
+                    .daemon
+                    .shutdown_timeout_secs
+                    .map_or(d.daemon.shutdown_timeout, std::time::Duration::from_secs),
+            },
+            logging: Logging {
+                dir: match raw.logging.dir {
+                    Some(p) if p.as_os_str().is_empty() => None,
+                    Some(p) => Some(resolve(Some(p), PathBuf::new())),
+                    None => d.logging.dir,
+                },
+                keep_files: raw.logging.keep_files.unwrap_or(d.logging.keep_files),
+                level: raw.logging.level.unwrap_or(d.logging.level),
+            },
         };
         config
             .validate()
@@ -179,9 +266,27 @@ impl Config {
             5.0,
         )?;
         in_range("models.keep_backups", self.keep_backups as f64, 0.0, 1000.0)?;
+        let dm = &self.daemon;
+        in_range("daemon.max_connections", dm.max_connections as f64, 1.0, 100_000.0)?;
+        in_range("daemon.max_line_bytes", dm.max_line_bytes as f64, 1024.0, 64.0 * 1024.0 * 1024.0)?;
+        in_range("daemon.idle_timeout_secs", dm.idle_timeout.as_secs_f64(), 1.0, 86_400.0)?;
+        in_range("daemon.shutdown_timeout_secs", dm.shutdown_timeout.as_secs_f64(), 0.0, 3600.0)?;
+        // sockaddr_un holds 108 bytes, the terminating NUL included.
+        let socket_len = dm.socket.as_os_str().len();
+        if socket_len > 107 {
+            return Err(("daemon.socket", format!("path is {socket_len} bytes; a Unix socket path may have at most 107")));
+        }
+        in_range("logging.keep_files", self.logging.keep_files as f64, 1.0, 10_000.0)?;
+        if !["error", "warn", "info", "debug", "trace"].contains(&self.logging.level.as_str()) {
+            return Err((
+                "logging.level",
+                format!("must be one of error, warn, info, debug, trace; got '{}'", self.logging.level),
+            ));
+        }
         for (key, p) in [
             ("paths.models_dir", &self.models_dir),
             ("paths.dataset", &self.dataset),
+            ("daemon.socket", &self.daemon.socket),
         ] {
             if p.as_os_str().is_empty() {
                 return Err((key, "must not be empty".into()));
@@ -271,6 +376,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("paths.models_dir: must not be empty"), "{e}");
+        let e = parse("[daemon]\nmax_connections = 0\n").unwrap_err().to_string();
+        assert!(e.contains("daemon.max_connections: must be between 1"), "{e}");
+        let e = parse(&format!("[daemon]\nsocket = \"/{}\"\n", "s".repeat(120))).unwrap_err().to_string();
+        assert!(e.contains("daemon.socket: path is 121 bytes"), "{e}");
+        let e = parse("[logging]\nlevel = \"loud\"\n").unwrap_err().to_string();
+        assert!(e.contains("logging.level: must be one of"), "{e}");
         let e = parse("[training\n").unwrap_err().to_string();
         assert!(e.starts_with("recd.toml: "), "{e}");
     }

@@ -19,5 +19,6 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod model;
+pub mod protocol;
 pub mod rng;
 pub mod train;

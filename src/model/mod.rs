@@ -8,6 +8,7 @@
 
 pub mod format;
 pub mod publish;
+pub mod score;
 #[cfg(test)]
 pub(crate) mod tests;
 
@@ -223,6 +224,16 @@ impl Model {
         let s = self.file.dims().stride as usize;
         let at = index as usize * s;
         &self.file.f32s(kind)[at..at + s]
+    }
+
+    /// Padded length of a factor row.
+    pub fn stride(&self) -> usize {
+        self.file.dims().stride as usize
+    }
+
+    /// All item factor rows, `stride()` floats each.
+    pub fn item_factor_matrix(&self) -> &[f32] {
+        self.file.f32s(Kind::ItemFactors)
     }
 
     pub fn user_factors(&self, user: u32) -> &[f32] {
