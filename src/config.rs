@@ -404,6 +404,15 @@ mod tests {
             "min_new_ratings",
             "max_rmse_increase",
             "keep_backups",
+            "socket",
+            "admin_group",
+            "max_connections",
+            "max_line_bytes",
+            "idle_timeout_secs",
+            "shutdown_timeout_secs",
+            "dir",
+            "keep_files",
+            "level",
         ] {
             assert!(
                 text.contains(&format!("\n{key} = ")),
