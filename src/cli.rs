@@ -28,8 +28,9 @@ pub struct Cli {
     /// Configuration file (else $RECD_CONFIG, else /etc/recd/recd.toml, else built-in defaults).
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
+    /// Without a command, recd runs the daemon in the foreground.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -168,10 +169,11 @@ pub struct SynthArgs {
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Train(args) => train(cli.config, args),
-        Command::Eval(args) => eval(cli.config, args),
-        Command::Synth(args) => synth(args),
-        Command::Model(ModelCommand::Inspect { path, json }) => inspect(path, json),
+        None => daemon(cli.config),
+        Some(Command::Train(args)) => train(cli.config, args),
+        Some(Command::Eval(args)) => eval(cli.config, args),
+        Some(Command::Synth(args)) => synth(args),
+        Some(Command::Model(ModelCommand::Inspect { path, json })) => inspect(path, json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -188,6 +190,15 @@ fn print_json(value: &impl serde::Serialize) -> CmdResult {
     let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
     println!("{text}");
     Ok(())
+}
+
+fn daemon(config: Option<PathBuf>) -> CmdResult {
+    let cfg = Config::locate(config.as_deref()).map_err(|e| e.to_string())?;
+    let _guard = crate::logging::init(&cfg.logging)?;
+    crate::daemon::main(cfg).map_err(|e| {
+        tracing::error!("{e}");
+        e.to_string()
+    })
 }
 
 fn train(config: Option<PathBuf>, args: TrainArgs) -> CmdResult {

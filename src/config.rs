@@ -224,7 +224,10 @@ impl Config {
                     Some(g) => Some(g),
                     None => d.daemon.admin_group,
                 },
-                max_connections: raw.daemon.max_connections.unwrap_or(d.daemon.max_connections),
+                max_connections: raw
+                    .daemon
+                    .max_connections
+                    .unwrap_or(d.daemon.max_connections),
                 max_line_bytes: raw.daemon.max_line_bytes.unwrap_or(d.daemon.max_line_bytes),
                 idle_timeout: raw
                     .daemon
@@ -267,20 +270,51 @@ impl Config {
         )?;
         in_range("models.keep_backups", self.keep_backups as f64, 0.0, 1000.0)?;
         let dm = &self.daemon;
-        in_range("daemon.max_connections", dm.max_connections as f64, 1.0, 100_000.0)?;
-        in_range("daemon.max_line_bytes", dm.max_line_bytes as f64, 1024.0, 64.0 * 1024.0 * 1024.0)?;
-        in_range("daemon.idle_timeout_secs", dm.idle_timeout.as_secs_f64(), 1.0, 86_400.0)?;
-        in_range("daemon.shutdown_timeout_secs", dm.shutdown_timeout.as_secs_f64(), 0.0, 3600.0)?;
+        in_range(
+            "daemon.max_connections",
+            dm.max_connections as f64,
+            1.0,
+            100_000.0,
+        )?;
+        in_range(
+            "daemon.max_line_bytes",
+            dm.max_line_bytes as f64,
+            1024.0,
+            64.0 * 1024.0 * 1024.0,
+        )?;
+        in_range(
+            "daemon.idle_timeout_secs",
+            dm.idle_timeout.as_secs_f64(),
+            1.0,
+            86_400.0,
+        )?;
+        in_range(
+            "daemon.shutdown_timeout_secs",
+            dm.shutdown_timeout.as_secs_f64(),
+            0.0,
+            3600.0,
+        )?;
         // sockaddr_un holds 108 bytes, the terminating NUL included.
         let socket_len = dm.socket.as_os_str().len();
         if socket_len > 107 {
-            return Err(("daemon.socket", format!("path is {socket_len} bytes; a Unix socket path may have at most 107")));
+            return Err((
+                "daemon.socket",
+                format!("path is {socket_len} bytes; a Unix socket path may have at most 107"),
+            ));
         }
-        in_range("logging.keep_files", self.logging.keep_files as f64, 1.0, 10_000.0)?;
+        in_range(
+            "logging.keep_files",
+            self.logging.keep_files as f64,
+            1.0,
+            10_000.0,
+        )?;
         if !["error", "warn", "info", "debug", "trace"].contains(&self.logging.level.as_str()) {
             return Err((
                 "logging.level",
-                format!("must be one of error, warn, info, debug, trace; got '{}'", self.logging.level),
+                format!(
+                    "must be one of error, warn, info, debug, trace; got '{}'",
+                    self.logging.level
+                ),
             ));
         }
         for (key, p) in [
@@ -376,11 +410,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("paths.models_dir: must not be empty"), "{e}");
-        let e = parse("[daemon]\nmax_connections = 0\n").unwrap_err().to_string();
-        assert!(e.contains("daemon.max_connections: must be between 1"), "{e}");
-        let e = parse(&format!("[daemon]\nsocket = \"/{}\"\n", "s".repeat(120))).unwrap_err().to_string();
+        let e = parse("[daemon]\nmax_connections = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("daemon.max_connections: must be between 1"),
+            "{e}"
+        );
+        let e = parse(&format!("[daemon]\nsocket = \"/{}\"\n", "s".repeat(120)))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("daemon.socket: path is 121 bytes"), "{e}");
-        let e = parse("[logging]\nlevel = \"loud\"\n").unwrap_err().to_string();
+        let e = parse("[logging]\nlevel = \"loud\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("logging.level: must be one of"), "{e}");
         let e = parse("[training\n").unwrap_err().to_string();
         assert!(e.starts_with("recd.toml: "), "{e}");

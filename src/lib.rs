@@ -18,7 +18,13 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod daemon;
+pub mod jobs;
+pub mod logging;
 pub mod model;
+pub mod notify;
 pub mod protocol;
 pub mod rng;
+pub mod server;
+pub mod signals;
 pub mod train;

@@ -43,6 +43,8 @@ pub enum ErrorCode {
     PermissionDenied,
     /// The daemon is shutting down.
     ShuttingDown,
+    /// The daemon serves its maximum of connections; try again later.
+    TooManyConnections,
     Internal,
 }
 
@@ -64,6 +66,7 @@ impl ErrorCode {
             ErrorCode::TrainFailed => "train_failed",
             ErrorCode::PermissionDenied => "permission_denied",
             ErrorCode::ShuttingDown => "shutting_down",
+            ErrorCode::TooManyConnections => "too_many_connections",
             ErrorCode::Internal => "internal",
         }
     }
@@ -247,14 +250,27 @@ impl Request {
 /// Parse one request line. On failure the id is returned when it could be
 /// read, so the error reply can carry it.
 pub fn parse_request(line: &[u8]) -> Result<(Id, Request), (Id, Error)> {
-    let value: Value = serde_json::from_slice(line)
-        .map_err(|e| (Value::Null, Error::new(ErrorCode::ParseError, format!("invalid JSON: {e}"))))?;
+    let value: Value = serde_json::from_slice(line).map_err(|e| {
+        (
+            Value::Null,
+            Error::new(ErrorCode::ParseError, format!("invalid JSON: {e}")),
+        )
+    })?;
     let Value::Object(mut obj) = value else {
-        return Err((Value::Null, Error::new(ErrorCode::InvalidRequest, "a request must be a JSON object")));
+        return Err((
+            Value::Null,
+            Error::new(ErrorCode::InvalidRequest, "a request must be a JSON object"),
+        ));
     };
     let id = obj.remove("id").unwrap_or(Value::Null);
     if !(id.is_number() || id.is_string() || id.is_null()) {
-        return Err((Value::Null, Error::new(ErrorCode::InvalidRequest, "'id' must be a number or a string")));
+        return Err((
+            Value::Null,
+            Error::new(
+                ErrorCode::InvalidRequest,
+                "'id' must be a number or a string",
+            ),
+        ));
     }
     let invalid = |msg: String| (id.clone(), Error::new(ErrorCode::InvalidRequest, msg));
     let method = match obj.remove("method") {
@@ -263,19 +279,29 @@ pub fn parse_request(line: &[u8]) -> Result<(Id, Request), (Id, Error)> {
         None => return Err(invalid("missing 'method'".into())),
     };
     if let Some(key) = obj.keys().find(|k| *k != "params") {
-        return Err(invalid(format!("unknown field '{key}' (a request has id, method and params)")));
+        return Err(invalid(format!(
+            "unknown field '{key}' (a request has id, method and params)"
+        )));
     }
     if !METHODS.contains(&method.as_str()) {
         return Err((
             id.clone(),
-            Error::new(ErrorCode::UnknownMethod, format!("unknown method '{method}'"))
-                .with_data(serde_json::json!({ "methods": METHODS })),
+            Error::new(
+                ErrorCode::UnknownMethod,
+                format!("unknown method '{method}'"),
+            )
+            .with_data(serde_json::json!({ "methods": METHODS })),
         ));
     }
     let params = match obj.remove("params") {
         None | Some(Value::Null) => None,
         Some(p @ Value::Object(_)) => Some(p),
-        Some(_) => return Err((id, Error::new(ErrorCode::InvalidParams, "'params' must be an object"))),
+        Some(_) => {
+            return Err((
+                id,
+                Error::new(ErrorCode::InvalidParams, "'params' must be an object"),
+            ))
+        }
     };
     let mut tagged = serde_json::Map::new();
     tagged.insert("method".into(), Value::String(method.clone()));
@@ -289,13 +315,24 @@ pub fn parse_request(line: &[u8]) -> Result<(Id, Request), (Id, Error)> {
             tagged.insert("params".into(), Value::Object(Default::default()));
         }
         (Some(Value::Object(p)), false) if !p.is_empty() => {
-            return Err((id, Error::new(ErrorCode::InvalidParams, format!("'{method}' takes no params"))));
+            return Err((
+                id,
+                Error::new(
+                    ErrorCode::InvalidParams,
+                    format!("'{method}' takes no params"),
+                ),
+            ));
         }
         _ => {}
     }
     serde_json::from_value::<Request>(Value::Object(tagged))
         .map(|r| (id.clone(), r))
-        .map_err(|e| (id.clone(), Error::new(ErrorCode::InvalidParams, format!("{method}: {e}"))))
+        .map_err(|e| {
+            (
+                id.clone(),
+                Error::new(ErrorCode::InvalidParams, format!("{method}: {e}")),
+            )
+        })
 }
 
 /// One line from the daemon.
@@ -312,20 +349,34 @@ pub struct Reply {
 
 impl Reply {
     pub fn result(id: Id, result: Value) -> Reply {
-        Reply { id, result: Some(result), error: None, progress: None }
+        Reply {
+            id,
+            result: Some(result),
+            error: None,
+            progress: None,
+        }
     }
 
     pub fn error(id: Id, e: Error) -> Reply {
         Reply {
             id,
             result: None,
-            error: Some(ErrorBody { code: e.code, message: e.message, data: e.data }),
+            error: Some(ErrorBody {
+                code: e.code,
+                message: e.message,
+                data: e.data,
+            }),
             progress: None,
         }
     }
 
     pub fn progress(id: Id, progress: Value) -> Reply {
-        Reply { id, result: None, error: None, progress: Some(progress) }
+        Reply {
+            id,
+            result: None,
+            error: None,
+            progress: Some(progress),
+        }
     }
 
     /// The reply as one line, newline included.
@@ -349,20 +400,66 @@ mod tests {
         let cases = [
             (r#"{"id":1,"method":"health"}"#, Request::Health),
             (r#"{"id":1,"method":"stats","params":{}}"#, Request::Stats),
-            (r#"{"id":1,"method":"recommend","params":{"user":"42"}}"#, Request::Recommend(RecommendParams { user: "42".into(), n: 10 })),
-            (r#"{"id":1,"method":"recommend","params":{"user":"42","n":3}}"#, Request::Recommend(RecommendParams { user: "42".into(), n: 3 })),
-            (r#"{"id":1,"method":"predict","params":{"user":"1","movie":2}}"#, Request::Predict(PredictParams { user: "1".into(), movie: 2 })),
-            (r#"{"id":1,"method":"similar","params":{"movie":2}}"#, Request::Similar(SimilarParams { movie: 2, n: 10 })),
-            (r#"{"id":1,"method":"retrain.check"}"#, Request::RetrainCheck(RetrainCheckParams::default())),
-            (r#"{"id":1,"method":"retrain","params":{"epochs":3,"force":true}}"#, Request::Retrain(RetrainParams { epochs: Some(3), force: true, ..Default::default() })),
-            (r#"{"id":1,"method":"job.status","params":{"job":4}}"#, Request::JobStatus(JobParams { job: Some(4) })),
-            (r#"{"id":1,"method":"job.cancel"}"#, Request::JobCancel(JobParams::default())),
-            (r#"{"id":1,"method":"reload"}"#, Request::Reload(ReloadParams {})),
+            (
+                r#"{"id":1,"method":"recommend","params":{"user":"42"}}"#,
+                Request::Recommend(RecommendParams {
+                    user: "42".into(),
+                    n: 10,
+                }),
+            ),
+            (
+                r#"{"id":1,"method":"recommend","params":{"user":"42","n":3}}"#,
+                Request::Recommend(RecommendParams {
+                    user: "42".into(),
+                    n: 3,
+                }),
+            ),
+            (
+                r#"{"id":1,"method":"predict","params":{"user":"1","movie":2}}"#,
+                Request::Predict(PredictParams {
+                    user: "1".into(),
+                    movie: 2,
+                }),
+            ),
+            (
+                r#"{"id":1,"method":"similar","params":{"movie":2}}"#,
+                Request::Similar(SimilarParams { movie: 2, n: 10 }),
+            ),
+            (
+                r#"{"id":1,"method":"retrain.check"}"#,
+                Request::RetrainCheck(RetrainCheckParams::default()),
+            ),
+            (
+                r#"{"id":1,"method":"retrain","params":{"epochs":3,"force":true}}"#,
+                Request::Retrain(RetrainParams {
+                    epochs: Some(3),
+                    force: true,
+                    ..Default::default()
+                }),
+            ),
+            (
+                r#"{"id":1,"method":"job.status","params":{"job":4}}"#,
+                Request::JobStatus(JobParams { job: Some(4) }),
+            ),
+            (
+                r#"{"id":1,"method":"job.cancel"}"#,
+                Request::JobCancel(JobParams::default()),
+            ),
+            (
+                r#"{"id":1,"method":"reload"}"#,
+                Request::Reload(ReloadParams {}),
+            ),
             (r#"{"id":1,"method":"models"}"#, Request::Models),
-            (r#"{"id":1,"method":"rollback","params":{"version":"v1"}}"#, Request::Rollback(RollbackParams { version: "v1".into() })),
+            (
+                r#"{"id":1,"method":"rollback","params":{"version":"v1"}}"#,
+                Request::Rollback(RollbackParams {
+                    version: "v1".into(),
+                }),
+            ),
         ];
         for (line, want) in cases {
-            let (id, got) = parse_request(line.as_bytes()).unwrap_or_else(|e| panic!("{line}: {e:?}"));
+            let (id, got) =
+                parse_request(line.as_bytes()).unwrap_or_else(|e| panic!("{line}: {e:?}"));
             assert_eq!(got, want, "{line}");
             assert_eq!(id, serde_json::json!(1));
             assert!(METHODS.contains(&got.method()));
@@ -381,17 +478,44 @@ mod tests {
         assert_eq!(code("\u{0}\u{1}"), ErrorCode::ParseError);
         assert_eq!(code("[1,2]"), ErrorCode::InvalidRequest);
         assert_eq!(code(r#"{"id":1}"#), ErrorCode::InvalidRequest);
-        assert_eq!(code(r#"{"id":{},"method":"health"}"#), ErrorCode::InvalidRequest);
+        assert_eq!(
+            code(r#"{"id":{},"method":"health"}"#),
+            ErrorCode::InvalidRequest
+        );
         assert_eq!(code(r#"{"id":1,"method":7}"#), ErrorCode::InvalidRequest);
-        assert_eq!(code(r#"{"id":1,"method":"health","extra":1}"#), ErrorCode::InvalidRequest);
+        assert_eq!(
+            code(r#"{"id":1,"method":"health","extra":1}"#),
+            ErrorCode::InvalidRequest
+        );
         assert_eq!(code(r#"{"id":1,"method":"fly"}"#), ErrorCode::UnknownMethod);
-        assert_eq!(code(r#"{"id":1,"method":"recommend"}"#), ErrorCode::InvalidParams);
-        assert_eq!(code(r#"{"id":1,"method":"recommend","params":{"user":42}}"#), ErrorCode::InvalidParams);
-        assert_eq!(code(r#"{"id":1,"method":"recommend","params":{"user":"1","n":-1}}"#), ErrorCode::InvalidParams);
-        assert_eq!(code(r#"{"id":1,"method":"recommend","params":{"user":"1","x":1}}"#), ErrorCode::InvalidParams);
-        assert_eq!(code(r#"{"id":1,"method":"recommend","params":[1]}"#), ErrorCode::InvalidParams);
-        assert_eq!(code(r#"{"id":1,"method":"health","params":{"a":1}}"#), ErrorCode::InvalidParams);
-        assert_eq!(code(r#"{"id":1,"method":"rollback","params":{}}"#), ErrorCode::InvalidParams);
+        assert_eq!(
+            code(r#"{"id":1,"method":"recommend"}"#),
+            ErrorCode::InvalidParams
+        );
+        assert_eq!(
+            code(r#"{"id":1,"method":"recommend","params":{"user":42}}"#),
+            ErrorCode::InvalidParams
+        );
+        assert_eq!(
+            code(r#"{"id":1,"method":"recommend","params":{"user":"1","n":-1}}"#),
+            ErrorCode::InvalidParams
+        );
+        assert_eq!(
+            code(r#"{"id":1,"method":"recommend","params":{"user":"1","x":1}}"#),
+            ErrorCode::InvalidParams
+        );
+        assert_eq!(
+            code(r#"{"id":1,"method":"recommend","params":[1]}"#),
+            ErrorCode::InvalidParams
+        );
+        assert_eq!(
+            code(r#"{"id":1,"method":"health","params":{"a":1}}"#),
+            ErrorCode::InvalidParams
+        );
+        assert_eq!(
+            code(r#"{"id":1,"method":"rollback","params":{}}"#),
+            ErrorCode::InvalidParams
+        );
     }
 
     #[test]
@@ -403,7 +527,8 @@ mod tests {
 
     #[test]
     fn replies_are_one_line() {
-        let line = Reply::error(serde_json::json!(3), Error::new(ErrorCode::Busy, "a\nb")).to_line();
+        let line =
+            Reply::error(serde_json::json!(3), Error::new(ErrorCode::Busy, "a\nb")).to_line();
         assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);
         let back: Reply = serde_json::from_slice(&line).unwrap();
         assert_eq!(back.error.unwrap().code, ErrorCode::Busy);

@@ -56,7 +56,12 @@ impl Model {
     /// ratings, clipped to the scale; ranking uses the unclipped estimate.
     pub fn recommend(&self, user: u32, n: usize, exclude: &[u32]) -> Vec<(u32, f32)> {
         let mut scores = vec![0f32; self.n_items()];
-        dot_all(self.item_factor_matrix(), self.stride(), self.user_factors(user), &mut scores);
+        dot_all(
+            self.item_factor_matrix(),
+            self.stride(),
+            self.user_factors(user),
+            &mut scores,
+        );
         let base = self.global_mean() + self.user_bias(user);
         for (i, s) in scores.iter_mut().enumerate() {
             *s += base + self.item_bias(i as u32);
@@ -67,7 +72,10 @@ impl Model {
             }
         }
         let scale = self.scale();
-        top_n(&scores, n).into_iter().map(|(i, s)| (i, scale.clip(s))).collect()
+        top_n(&scores, n)
+            .into_iter()
+            .map(|(i, s)| (i, scale.clip(s)))
+            .collect()
     }
 
     /// The `n` items whose factor vectors have the highest cosine similarity
@@ -75,7 +83,12 @@ impl Model {
     /// norms ([`Model::item_norms`]).
     pub fn similar(&self, item: u32, n: usize, norms: &[f32]) -> Vec<(u32, f32)> {
         let mut scores = vec![0f32; self.n_items()];
-        dot_all(self.item_factor_matrix(), self.stride(), self.item_factors(item), &mut scores);
+        dot_all(
+            self.item_factor_matrix(),
+            self.stride(),
+            self.item_factors(item),
+            &mut scores,
+        );
         let own = norms.get(item as usize).copied().unwrap_or(0.0);
         for (s, &norm) in scores.iter_mut().zip(norms) {
             let d = own * norm;
@@ -128,6 +141,8 @@ mod tests {
         let norms = m.item_norms();
         let sim = m.similar(0, 2, &norms);
         assert_eq!(sim.len(), 2);
-        assert!(sim.iter().all(|(i, s)| *i != 0 && (-1.0..=1.0001).contains(s)));
+        assert!(sim
+            .iter()
+            .all(|(i, s)| *i != 0 && (-1.0..=1.0001).contains(s)));
     }
 }

@@ -166,7 +166,7 @@ fn judge(current: Option<&crate::model::Model>, threshold: u64) -> Check {
 }
 
 /// What a run did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Outcome {
     pub published: bool,
     /// Why nothing was trained, when nothing was.
@@ -202,7 +202,8 @@ pub fn run(
                     "{} new ratings since the current model, below the threshold of {min}",
                     check.new_ratings
                 )),
-                ..Outcome::empty(total)
+                total_seconds: total.elapsed().as_secs_f64(),
+                ..Outcome::default()
             });
         }
     }
@@ -344,26 +345,6 @@ fn quality_gate(
             })
         }
         _ => Ok(()),
-    }
-}
-
-impl Outcome {
-    fn empty(start: Instant) -> Outcome {
-        Outcome {
-            published: false,
-            skipped: None,
-            version: None,
-            path: None,
-            rmse: None,
-            mae: None,
-            training_seconds: 0.0,
-            total_seconds: start.elapsed().as_secs_f64(),
-            ratings: 0,
-            users: 0,
-            items: 0,
-            backup: None,
-            removed: Vec::new(),
-        }
     }
 }
 

@@ -1,0 +1,249 @@
+//! Retrain jobs: one at a time, each on its own OS thread, never on the
+//! async reactor.
+//!
+//! A job runs the retrain pipeline, publishes its progress on a broadcast
+//! channel (any number of listeners, none needed) and its end on a watch
+//! channel. Its status sits behind a std mutex that is only ever held for a
+//! copy or an update, never across an `.await`.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime};
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::sync::{broadcast, watch};
+
+use crate::train::pipeline::{self, Event, Options, Outcome, PipelineError, Stage};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Running,
+    Succeeded,
+    /// Nothing to do (fewer new ratings than asked for).
+    Skipped,
+    Failed,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct JobStatus {
+    pub id: u64,
+    pub state: JobState,
+    pub stage: Option<Stage>,
+    pub epoch: usize,
+    pub n_epochs: usize,
+    pub train_rmse: Option<f64>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub seconds: f64,
+    pub outcome: Option<Outcome>,
+    pub error: Option<String>,
+}
+
+pub struct Job {
+    pub id: u64,
+    started: Instant,
+    cancel: AtomicBool,
+    status: Mutex<JobStatus>,
+    progress: broadcast::Sender<Value>,
+    done: watch::Sender<bool>,
+}
+
+impl Job {
+    pub fn status(&self) -> JobStatus {
+        let mut s = lock(&self.status).clone();
+        if s.state == JobState::Running {
+            s.seconds = self.started.elapsed().as_secs_f64();
+        }
+        s
+    }
+
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Value> {
+        self.progress.subscribe()
+    }
+
+    /// Resolves when the job has ended.
+    pub async fn finished(&self) {
+        let mut rx = self.done.subscribe();
+        let _ = rx.wait_for(|done| *done).await;
+    }
+
+    fn update(&self, event: &Event) {
+        let progress = {
+            let mut s = lock(&self.status);
+            match event {
+                Event::Started(stage) => {
+                    s.stage = Some(*stage);
+                    json!({ "job": self.id, "stage": stage, "state": "started" })
+                }
+                Event::Finished {
+                    stage,
+                    seconds,
+                    detail,
+                } => {
+                    tracing::info!(
+                        job = self.id,
+                        "retrain {}: {detail} ({seconds:.3}s)",
+                        stage.label()
+                    );
+                    json!({ "job": self.id, "stage": stage, "state": "finished", "seconds": seconds, "detail": detail })
+                }
+                Event::Epoch(e) => {
+                    s.epoch = e.epoch;
+                    s.n_epochs = e.n_epochs;
+                    s.train_rmse = Some(e.train_rmse);
+                    json!({
+                        "job": self.id, "stage": Stage::Train, "epoch": e.epoch, "n_epochs": e.n_epochs,
+                        "train_rmse": e.train_rmse, "seconds": e.elapsed.as_secs_f64(),
+                    })
+                }
+            }
+        };
+        // No listener is fine: progress is also in the status.
+        let _ = self.progress.send(progress);
+    }
+}
+
+/// A poisoned status lock only means a panic elsewhere mid-update; the data
+/// are plain values, still readable.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[derive(Default)]
+pub struct Jobs {
+    next_id: AtomicU64,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    running: Option<Arc<Job>>,
+    recent: VecDeque<Arc<Job>>,
+}
+
+const RECENT: usize = 32;
+
+impl Jobs {
+    /// Start a retrain, unless one is running (its id is the error).
+    /// `on_end` runs on the job's thread after the pipeline, before the job
+    /// counts as finished; the daemon swaps the new model in there.
+    pub fn start(
+        self: &Arc<Self>,
+        opts: Options,
+        on_end: impl FnOnce(&Result<Outcome, PipelineError>) -> Result<(), String> + Send + 'static,
+    ) -> Result<Arc<Job>, u64> {
+        let mut inner = lock(&self.inner);
+        if let Some(running) = &inner.running {
+            return Err(running.id);
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let job = Arc::new(Job {
+            id,
+            started: Instant::now(),
+            cancel: AtomicBool::new(false),
+            status: Mutex::new(JobStatus {
+                id,
+                state: JobState::Running,
+                stage: None,
+                epoch: 0,
+                n_epochs: opts.params.n_epochs,
+                train_rmse: None,
+                started_at: crate::clock::rfc3339(SystemTime::now()),
+                finished_at: None,
+                seconds: 0.0,
+                outcome: None,
+                error: None,
+            }),
+            progress: broadcast::channel(256).0,
+            done: watch::channel(false).0,
+        });
+        inner.running = Some(job.clone());
+        inner.recent.push_back(job.clone());
+        if inner.recent.len() > RECENT {
+            inner.recent.pop_front();
+        }
+        drop(inner);
+
+        let (worker, jobs) = (job.clone(), self.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("recd-retrain-{id}"))
+            .spawn(move || {
+                let result = pipeline::run(&opts, &worker.cancel, &mut |e| worker.update(&e));
+                let end = on_end(&result);
+                worker.record(result, end);
+                jobs.finish(&worker);
+            });
+        if let Err(e) = spawned {
+            job.record(
+                Ok(Outcome::default()),
+                Err(format!("cannot start the training thread: {e}")),
+            );
+            self.finish(&job);
+        }
+        Ok(job)
+    }
+
+    pub fn running(&self) -> Option<Arc<Job>> {
+        lock(&self.inner).running.clone()
+    }
+
+    /// A job by id, or the newest when `id` is None.
+    pub fn get(&self, id: Option<u64>) -> Option<Arc<Job>> {
+        let inner = lock(&self.inner);
+        match id {
+            Some(id) => inner.recent.iter().find(|j| j.id == id).cloned(),
+            None => inner.recent.back().cloned(),
+        }
+    }
+
+    /// Clear the running slot, then wake the waiters: whoever wakes on
+    /// `finished` sees no running job.
+    fn finish(&self, job: &Job) {
+        {
+            let mut inner = lock(&self.inner);
+            if inner.running.as_ref().is_some_and(|j| j.id == job.id) {
+                inner.running = None;
+            }
+        }
+        job.done.send_replace(true);
+    }
+}
+
+impl Job {
+    fn record(&self, result: Result<Outcome, PipelineError>, end: Result<(), String>) {
+        let mut s = lock(&self.status);
+        s.finished_at = Some(crate::clock::rfc3339(SystemTime::now()));
+        s.seconds = self.started.elapsed().as_secs_f64();
+        match (result, end) {
+            (Err(PipelineError::Cancelled(_)), _) => {
+                s.state = JobState::Cancelled;
+                s.error = Some("cancelled".into());
+            }
+            (Err(e), _) => {
+                s.state = JobState::Failed;
+                s.error = Some(e.to_string());
+            }
+            (Ok(o), Err(e)) => {
+                s.state = JobState::Failed;
+                s.error = Some(e);
+                s.outcome = Some(o);
+            }
+            (Ok(o), Ok(())) => {
+                s.state = if o.published {
+                    JobState::Succeeded
+                } else {
+                    JobState::Skipped
+                };
+                s.outcome = Some(o);
+            }
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! Logging: human lines to stderr (colour only on a terminal) and a file in
+//! the logs directory, rotated daily, the newest N kept.
+//!
+//! `RUST_LOG` overrides the configured level. The returned guard flushes the
+//! file writer when the daemon exits: keep it alive for the whole run.
+
+use std::io::IsTerminal;
+
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{fmt, EnvFilter};
+
+use crate::config::Logging;
+
+pub fn init(cfg: &Logging) -> Result<Option<WorkerGuard>, String> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.level));
+    let stderr = fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false);
+    let (file, guard) = match &cfg.dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("{}: cannot create the logs directory: {e}", dir.display()))?;
+            let appender = tracing_appender::rolling::Builder::new()
+                .rotation(tracing_appender::rolling::Rotation::DAILY)
+                .filename_prefix("recd")
+                .filename_suffix("log")
+                .max_log_files(cfg.keep_files)
+                .build(dir)
+                .map_err(|e| format!("{}: cannot open a log file: {e}", dir.display()))?;
+            let (writer, guard) = tracing_appender::non_blocking(appender);
+            let layer = fmt::layer()
+                .with_writer(writer)
+                .with_ansi(false)
+                .with_target(false);
+            (Some(layer), Some(guard))
+        }
+        None => (None, None),
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(stderr)
+        .with(file)
+        .try_init()
+        .map_err(|e| format!("cannot install the logger: {e}"))?;
+    Ok(guard)
+}

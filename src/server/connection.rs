@@ -1,0 +1,184 @@
+//! One client connection: read a line, answer it, repeat.
+//!
+//! Requests on a connection are answered in order, each reply carrying its
+//! request's id, so a client may pipeline. A line is capped in length
+//! (`line_too_long`, then the connection closes), an idle connection is
+//! closed after the configured timeout, and on shutdown the request in
+//! flight is finished before the connection closes. Nothing a peer sends
+//! can panic the daemon: every fault becomes an error reply.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+
+use super::methods::{self, Ctx};
+use crate::daemon::state::State;
+use crate::protocol::{self, Error, ErrorCode, Reply};
+
+enum Line {
+    Complete(Vec<u8>),
+    TooLong,
+    Eof,
+}
+
+/// Read one `\n`-terminated line of at most `max` bytes (the newline not
+/// counted). A longer line is not buffered beyond `max`.
+async fn read_line<R: AsyncBufRead + Unpin>(reader: &mut R, max: usize) -> std::io::Result<Line> {
+    let mut line = Vec::new();
+    loop {
+        let buf = reader.fill_buf().await?;
+        if buf.is_empty() {
+            // A last line without its newline still counts.
+            return Ok(if line.is_empty() {
+                Line::Eof
+            } else {
+                Line::Complete(line)
+            });
+        }
+        match buf.iter().position(|&b| b == b'\n') {
+            Some(p) => {
+                if line.len() + p > max {
+                    return Ok(Line::TooLong);
+                }
+                line.extend_from_slice(&buf[..p]);
+                reader.consume(p + 1);
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                return Ok(Line::Complete(line));
+            }
+            None => {
+                let n = buf.len();
+                if line.len() + n > max {
+                    return Ok(Line::TooLong);
+                }
+                line.extend_from_slice(buf);
+                reader.consume(n);
+            }
+        }
+    }
+}
+
+pub async fn serve(stream: UnixStream, state: Arc<State>) {
+    let peer = stream.peer_cred().ok().map(|c| (c.uid(), c.gid(), c.pid()));
+    let (rd, mut wr) = stream.into_split();
+    let mut reader = BufReader::with_capacity(16 * 1024, rd);
+    let limits = &state.config.daemon;
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = state.shutdown.cancelled() => break,
+            r = tokio::time::timeout(limits.idle_timeout, read_line(&mut reader, limits.max_line_bytes)) => r,
+        };
+        let line = match next {
+            Err(_idle) => {
+                tracing::debug!("closing a connection idle for {:?}", limits.idle_timeout);
+                break;
+            }
+            Ok(Err(e)) => {
+                tracing::debug!("connection read error: {e}");
+                break;
+            }
+            Ok(Ok(Line::Eof)) => break,
+            Ok(Ok(Line::TooLong)) => {
+                let e = Error::new(
+                    ErrorCode::LineTooLong,
+                    format!(
+                        "request line longer than {} bytes; closing the connection",
+                        limits.max_line_bytes
+                    ),
+                );
+                state.stats.count_error(e.code);
+                tracing::warn!("{e}");
+                let _ = wr
+                    .write_all(&Reply::error(serde_json::Value::Null, e).to_line())
+                    .await;
+                break;
+            }
+            Ok(Ok(Line::Complete(line))) => line,
+        };
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let reply = match protocol::parse_request(&line) {
+            Err((id, e)) => {
+                state.stats.count_error(e.code);
+                tracing::debug!("rejected request: {e}");
+                Reply::error(id, e)
+            }
+            Ok((id, req)) => {
+                let method = req.method();
+                state.stats.count_method(method);
+                let mut ctx = Ctx {
+                    state: &state,
+                    peer,
+                    id: &id,
+                    out: &mut wr,
+                };
+                match methods::handle(req, &mut ctx).await {
+                    Ok(result) => Reply::result(id, result),
+                    Err(e) => {
+                        state.stats.count_error(e.code);
+                        if matches!(
+                            e.code,
+                            ErrorCode::Internal
+                                | ErrorCode::ReloadFailed
+                                | ErrorCode::TrainFailed
+                                | ErrorCode::PermissionDenied
+                        ) {
+                            tracing::warn!(method, "{e}");
+                        }
+                        Reply::error(id, e)
+                    }
+                }
+            }
+        };
+        if wr.write_all(&reply.to_line()).await.is_err() {
+            break;
+        }
+    }
+    state.stats.connections_open.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Tell a client over the connection limit why it is turned away.
+pub async fn reject(mut stream: UnixStream, max: usize) {
+    let e = Error::new(
+        ErrorCode::TooManyConnections,
+        format!("the daemon serves its maximum of {max} connections; try again later"),
+    );
+    let _ = stream
+        .write_all(&Reply::error(serde_json::Value::Null, e).to_line())
+        .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn lines(input: &[u8], max: usize) -> Vec<String> {
+        let mut r = BufReader::with_capacity(4, input);
+        let mut out = Vec::new();
+        loop {
+            match read_line(&mut r, max).await.unwrap() {
+                Line::Complete(l) => out.push(String::from_utf8(l).unwrap()),
+                Line::TooLong => {
+                    out.push("<too long>".into());
+                    break;
+                }
+                Line::Eof => break,
+            }
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn lines_are_split_capped_and_crlf_tolerant() {
+        assert_eq!(lines(b"ab\ncd\r\nef", 10).await, ["ab", "cd", "ef"]);
+        assert_eq!(lines(b"0123456789\nx\n", 10).await, ["0123456789", "x"]);
+        assert_eq!(lines(b"0123456789A\nx\n", 10).await, ["<too long>"]);
+        assert_eq!(lines(b"0123456789ABCDEF", 10).await, ["<too long>"]);
+        assert!(lines(b"", 10).await.is_empty());
+    }
+}

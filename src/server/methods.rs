@@ -1,0 +1,416 @@
+//! One handler per method, behind one exhaustive match.
+//!
+//! Queries run inline: they touch only the mapped model and cost tens of
+//! microseconds. Anything that reads or verifies a model file runs on the
+//! blocking pool; training runs on its own thread (see `jobs`).
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use crate::daemon::state::{RollbackError, Served, State};
+use crate::jobs::JobState;
+use crate::model::Model;
+use crate::protocol::*;
+use crate::train::pipeline;
+
+/// Who is asking and where progress lines go.
+pub struct Ctx<'a, W> {
+    pub state: &'a Arc<State>,
+    /// SO_PEERCRED of the peer: uid, gid, pid.
+    pub peer: Option<(u32, u32, Option<i32>)>,
+    pub id: &'a Id,
+    pub out: &'a mut W,
+}
+
+type Reply = Result<Value, Error>;
+
+pub async fn handle<W: AsyncWrite + Unpin>(req: Request, ctx: &mut Ctx<'_, W>) -> Reply {
+    if req.is_admin()
+        && !ctx
+            .peer
+            .is_some_and(|(uid, gid, pid)| ctx.state.admin.allows(uid, gid, pid))
+    {
+        let who = ctx.peer.map_or("an unknown peer".to_string(), |(uid, ..)| {
+            format!("uid {uid}")
+        });
+        return Err(Error::new(
+            ErrorCode::PermissionDenied,
+            format!(
+                "'{}' is an admin method: {who} is not root, recd's user or in the admin group",
+                req.method()
+            ),
+        ));
+    }
+    let state = ctx.state;
+    match req {
+        Request::Health => Ok(health(state)),
+        Request::Stats => Ok(stats(state)),
+        Request::Recommend(p) => recommend(state, p),
+        Request::Predict(p) => predict(state, p),
+        Request::Similar(p) => similar(state, p),
+        Request::RetrainCheck(p) => retrain_check(state, p).await,
+        Request::Retrain(p) => retrain(p, ctx).await,
+        Request::JobStatus(p) => job_status(state, p),
+        Request::JobCancel(p) => job_cancel(state, p),
+        Request::Reload(_) => reload(state).await,
+        Request::Models => models(state).await,
+        Request::Rollback(p) => rollback(state, p).await,
+    }
+}
+
+fn served(state: &State) -> Result<Arc<Served>, Error> {
+    state.served().ok_or_else(|| {
+        let why = if state.jobs.running().is_some() {
+            "no model yet: the first one is training (see health)"
+        } else {
+            "no model yet: train one with `recd train` or the retrain method"
+        };
+        Error::new(ErrorCode::NoModel, why)
+    })
+}
+
+fn model_summary(m: &Model) -> Value {
+    let meta = m.metadata();
+    json!({
+        "version": meta.version,
+        "trained_at": meta.trained_at,
+        "metrics": meta.metrics,
+        "counts": meta.counts,
+        "params": meta.params,
+        "db_watermark": meta.db_watermark,
+        "users": m.n_users(),
+        "items": m.n_items(),
+        "factors": m.n_factors(),
+    })
+}
+
+fn health(state: &State) -> Value {
+    let served = state.served();
+    let job = state.jobs.running().map(|j| j.status());
+    let status = if state.shutdown.is_cancelled() {
+        "shutting_down"
+    } else if served.is_some() {
+        "ok"
+    } else if job.is_some() {
+        "training"
+    } else {
+        "no_model"
+    };
+    json!({
+        "status": status,
+        "uptime_seconds": state.started.elapsed().as_secs_f64(),
+        "protocol_version": PROTOCOL_VERSION,
+        "recd_version": env!("CARGO_PKG_VERSION"),
+        "model": served.map(|s| model_summary(&s.model)),
+        "job": job,
+    })
+}
+
+fn stats(state: &State) -> Value {
+    let mut v = state.stats.snapshot();
+    v["uptime_seconds"] = json!(state.started.elapsed().as_secs_f64());
+    v["model"] = state
+        .served()
+        .map_or(Value::Null, |s| model_summary(&s.model));
+    v
+}
+
+fn check_n(n: usize) -> Result<(), Error> {
+    if n == 0 || n > MAX_N {
+        return Err(Error::new(
+            ErrorCode::InvalidParams,
+            format!("n must be between 1 and {MAX_N}, got {n}"),
+        ));
+    }
+    Ok(())
+}
+
+fn user(s: &Served, id: &str) -> Result<u32, Error> {
+    s.model.user_index(id).ok_or_else(|| {
+        Error::new(
+            ErrorCode::UnknownUser,
+            format!("user '{id}' is not in the model"),
+        )
+    })
+}
+
+fn movie(s: &Served, id: u32) -> Result<u32, Error> {
+    s.model.item_index(id).ok_or_else(|| {
+        Error::new(
+            ErrorCode::UnknownMovie,
+            format!("movie {id} is not in the model"),
+        )
+    })
+}
+
+fn item_json(m: &Model, item: u32, key: &str, value: f32) -> Value {
+    json!({ "movie": m.movie_id(item), "title": m.title(item), key: value })
+}
+
+fn recommend(state: &State, p: RecommendParams) -> Reply {
+    check_n(p.n)?;
+    let s = served(state)?;
+    let u = user(&s, &p.user)?;
+    let m = &s.model;
+    let items: Vec<Value> = m
+        .recommend(u, p.n, m.rated_items(u))
+        .into_iter()
+        .map(|(i, score)| item_json(m, i, "score", score))
+        .collect();
+    Ok(json!({ "user": p.user, "model": s.version(), "strategy": "model", "items": items }))
+}
+
+fn predict(state: &State, p: PredictParams) -> Reply {
+    let s = served(state)?;
+    let (u, i) = (user(&s, &p.user)?, movie(&s, p.movie)?);
+    Ok(json!({
+        "user": p.user,
+        "movie": p.movie,
+        "title": s.model.title(i),
+        "rating": s.model.predict(Some(u), Some(i)),
+        "model": s.version(),
+        "strategy": "model",
+    }))
+}
+
+fn similar(state: &State, p: SimilarParams) -> Reply {
+    check_n(p.n)?;
+    let s = served(state)?;
+    let i = movie(&s, p.movie)?;
+    let m = &s.model;
+    let items: Vec<Value> = m
+        .similar(i, p.n, s.norms())
+        .into_iter()
+        .map(|(j, sim)| item_json(m, j, "similarity", sim))
+        .collect();
+    Ok(json!({ "movie": p.movie, "title": m.title(i), "model": s.version(), "items": items }))
+}
+
+/// Pipeline options from the config and a request's overrides.
+fn options(state: &State, p: &RetrainParams) -> Result<pipeline::Options, Error> {
+    let c = &state.config;
+    let base = &c.training;
+    let params = crate::train::sgd::Params {
+        n_factors: p.factors.unwrap_or(base.n_factors),
+        n_epochs: p.epochs.unwrap_or(base.n_epochs),
+        lr_all: p.lr.unwrap_or(base.lr_all),
+        reg_all: p.reg.unwrap_or(base.reg_all),
+        init_std_dev: p.init_std_dev.unwrap_or(base.init_std_dev),
+        threads: p.threads.unwrap_or(base.threads),
+        seed: p.seed.unwrap_or(base.seed),
+    };
+    crate::config::validate_params(&params)
+        .map_err(|(key, what)| Error::new(ErrorCode::InvalidParams, format!("{key}: {what}")))?;
+    Ok(pipeline::Options {
+        dataset: c.dataset.clone(),
+        models_dir: c.models_dir.clone(),
+        params,
+        holdout_fraction: c.holdout_fraction,
+        keep_backups: c.keep_backups,
+        backup: !p.no_backup,
+        force: p.force,
+        min_new_ratings: p.min_ratings,
+        max_rmse_increase: c.max_rmse_increase,
+    })
+}
+
+async fn retrain_check(state: &Arc<State>, p: RetrainCheckParams) -> Reply {
+    let opts = options(state, &RetrainParams::default())?;
+    let threshold = p.min_ratings.unwrap_or(state.config.min_new_ratings);
+    let check = tokio::task::spawn_blocking(move || pipeline::check(&opts, threshold))
+        .await
+        .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?
+        .map_err(|e| Error::new(ErrorCode::ReloadFailed, e.to_string()))?;
+    Ok(serde_json::to_value(check).unwrap_or(Value::Null))
+}
+
+/// Start a retrain and stream its progress to the caller until it ends.
+async fn retrain<W: AsyncWrite + Unpin>(p: RetrainParams, ctx: &mut Ctx<'_, W>) -> Reply {
+    let state = ctx.state;
+    if state.shutdown.is_cancelled() {
+        return Err(Error::new(
+            ErrorCode::ShuttingDown,
+            "the daemon is shutting down",
+        ));
+    }
+    let opts = options(state, &p)?;
+    let job = crate::daemon::start_retrain(state, opts).map_err(|running| {
+        Error::new(
+            ErrorCode::Busy,
+            format!("retrain job {running} is already running"),
+        )
+        .with_data(json!({ "job": running }))
+    })?;
+    let mut progress = job.subscribe();
+    let mut streaming = true;
+    loop {
+        tokio::select! {
+            _ = job.finished() => break,
+            event = progress.recv(), if streaming => match event {
+                Ok(event) => {
+                    let line = crate::protocol::Reply::progress(ctx.id.clone(), event).to_line();
+                    // A caller that hung up stops hearing progress; the job goes on.
+                    if ctx.out.write_all(&line).await.is_err() {
+                        streaming = false;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => streaming = false,
+            },
+        }
+    }
+    let status = job.status();
+    match status.state {
+        JobState::Succeeded | JobState::Skipped => {
+            Ok(serde_json::to_value(&status).unwrap_or(Value::Null))
+        }
+        JobState::Running | JobState::Failed | JobState::Cancelled => Err(Error::new(
+            ErrorCode::TrainFailed,
+            match status.state {
+                JobState::Cancelled => format!("retrain job {} was cancelled", status.id),
+                _ => format!(
+                    "retrain job {} failed: {}",
+                    status.id,
+                    status.error.as_deref().unwrap_or("unknown error")
+                ),
+            },
+        )
+        .with_data(serde_json::to_value(&status).unwrap_or(Value::Null))),
+    }
+}
+
+fn job_status(state: &State, p: JobParams) -> Reply {
+    let job = state.jobs.get(p.job).ok_or_else(|| unknown_job(p.job))?;
+    Ok(serde_json::to_value(job.status()).unwrap_or(Value::Null))
+}
+
+fn unknown_job(id: Option<u64>) -> Error {
+    match id {
+        Some(id) => Error::new(ErrorCode::UnknownJob, format!("no job {id}")),
+        None => Error::new(ErrorCode::UnknownJob, "no retrain job has run yet"),
+    }
+}
+
+fn job_cancel(state: &State, p: JobParams) -> Reply {
+    let job = match p.job {
+        Some(id) => state
+            .jobs
+            .get(Some(id))
+            .ok_or_else(|| unknown_job(Some(id)))?,
+        None => state
+            .jobs
+            .running()
+            .ok_or_else(|| Error::new(ErrorCode::UnknownJob, "no retrain job is running"))?,
+    };
+    let status = job.status();
+    if status.state != JobState::Running {
+        return Ok(json!({ "job": job.id, "cancelled": false, "state": status.state }));
+    }
+    job.cancel();
+    tracing::info!(job = job.id, "retrain job cancellation requested");
+    Ok(json!({ "job": job.id, "cancelled": true, "state": "running" }))
+}
+
+async fn reload(state: &Arc<State>) -> Reply {
+    let swapped = crate::daemon::reload(state, "the reload method").await?;
+    Ok(
+        json!({ "version": swapped.version, "previous": swapped.previous, "changed": swapped.previous.as_deref() != Some(swapped.version.as_str()) }),
+    )
+}
+
+async fn models(state: &Arc<State>) -> Reply {
+    let st = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let current = st.models.current_version().ok().flatten();
+        let versions = st.models.versions().map_err(|e| {
+            Error::new(ErrorCode::Internal, format!("{}: {e}", st.models.path().display()))
+        })?;
+        let list: Vec<Value> = versions
+            .iter()
+            .rev()
+            .map(|v| {
+                let path = st.models.version_path(v);
+                let mut entry = match Model::open(&path) {
+                    Ok(m) => {
+                        let mut e = model_summary(&m);
+                        e["bytes"] = json!(m.file_len());
+                        e["valid"] = json!(true);
+                        e
+                    }
+                    Err(err) => json!({ "version": v, "valid": false, "error": err.to_string() }),
+                };
+                entry["current"] = json!(current.as_deref() == Some(v.as_str()));
+                entry
+            })
+            .collect();
+        Ok(json!({ "current": current, "serving": st.served().map(|s| s.version().to_owned()), "versions": list }))
+    })
+    .await
+    .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?
+}
+
+/// Version ids name files in the models directory: refuse anything that
+/// could name a path elsewhere.
+fn valid_version(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 128
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+async fn rollback(state: &Arc<State>, p: RollbackParams) -> Reply {
+    if !valid_version(&p.version) {
+        return Err(Error::new(
+            ErrorCode::InvalidParams,
+            format!(
+                "'{}' is not a version id (letters, digits, '-' and '_' only; never a path)",
+                p.version
+            ),
+        ));
+    }
+    let st = state.clone();
+    let version = p.version.clone();
+    let result = tokio::task::spawn_blocking(move || st.rollback_blocking(&version))
+        .await
+        .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
+    match result {
+        Ok(s) => {
+            tracing::info!(version = %s.version, previous = ?s.previous, "rolled back");
+            Ok(json!({ "version": s.version, "previous": s.previous }))
+        }
+        Err(RollbackError::Unknown(known)) => Err(Error::new(
+            ErrorCode::UnknownVersion,
+            format!(
+                "no model version '{}' in {}",
+                p.version,
+                state.models.path().display()
+            ),
+        )
+        .with_data(json!({ "versions": known }))),
+        Err(RollbackError::Model(e)) => Err(Error::new(ErrorCode::ReloadFailed, e.to_string())),
+        Err(RollbackError::Io(e)) => Err(Error::new(ErrorCode::Internal, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn version_ids_never_name_paths() {
+        use super::valid_version;
+        assert!(valid_version("20261124T112329Z-0636"));
+        for bad in [
+            "",
+            "../etc/passwd",
+            "a/b",
+            "v1.recd",
+            ".",
+            "..",
+            "a b",
+            "current\n",
+        ] {
+            assert!(!valid_version(bad), "{bad:?}");
+        }
+    }
+}
