@@ -16,8 +16,10 @@
 //!   and version ids depend on nothing outside this crate.
 
 pub mod cli;
+pub mod client;
 pub mod clock;
 pub mod config;
+pub mod ctl;
 pub mod daemon;
 pub mod jobs;
 pub mod logging;

@@ -375,5 +375,7 @@ fn recctl_prints_its_usage() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: recctl"));
+    let usage = String::from_utf8_lossy(&out.stdout);
+    assert!(usage.contains("Usage: recctl"), "{usage}");
+    assert!(usage.contains("recommend"), "{usage}");
 }

@@ -1,0 +1,121 @@
+//! A blocking client of the daemon's socket, for `recctl` and tests.
+//!
+//! It sends one request at a time and reads lines until the reply with its
+//! id, handing progress lines to a callback. Connection failures say whether
+//! the daemon is not running or the caller may not connect.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use crate::protocol::{Error, ErrorCode, Reply};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("cannot reach recd at {}: the daemon is not running (no socket)", .0.display())]
+    NotRunning(PathBuf),
+    #[error("cannot reach recd at {}: the daemon is not running (connection refused)", .0.display())]
+    Refused(PathBuf),
+    #[error("cannot reach recd at {}: permission denied (join the socket's group)", .0.display())]
+    PermissionDenied(PathBuf),
+    #[error("cannot reach recd at {}: {}", .0.display(), .1)]
+    Other(PathBuf, std::io::Error),
+}
+
+/// What a call can end in besides a result.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The daemon answered with an error.
+    #[error("{0}")]
+    Reply(Error),
+    /// The connection failed mid-call.
+    #[error("connection to recd lost: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("recd sent a line that is not a reply: {0}")]
+    Protocol(String),
+}
+
+pub struct Client {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+    next_id: u64,
+}
+
+impl Client {
+    pub fn connect(path: &Path) -> Result<Client, ConnectError> {
+        let stream = UnixStream::connect(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => ConnectError::NotRunning(path.to_owned()),
+            std::io::ErrorKind::ConnectionRefused => ConnectError::Refused(path.to_owned()),
+            std::io::ErrorKind::PermissionDenied => ConnectError::PermissionDenied(path.to_owned()),
+            _ => ConnectError::Other(path.to_owned(), e),
+        })?;
+        let writer = stream
+            .try_clone()
+            .map_err(|e| ConnectError::Other(path.to_owned(), e))?;
+        Ok(Client {
+            reader: BufReader::new(stream),
+            writer,
+            next_id: 0,
+        })
+    }
+
+    pub fn call(&mut self, method: &str, params: Value) -> Result<Value, CallError> {
+        self.call_with_progress(method, params, &mut |_| {})
+    }
+
+    pub fn call_with_progress(
+        &mut self,
+        method: &str,
+        params: Value,
+        on_progress: &mut dyn FnMut(&Value),
+    ) -> Result<Value, CallError> {
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut line = serde_json::to_vec(&json!({ "id": id, "method": method, "params": params }))
+            .map_err(|e| CallError::Protocol(e.to_string()))?;
+        line.push(b'\n');
+        self.writer.write_all(&line)?;
+        loop {
+            let mut text = String::new();
+            if self.reader.read_line(&mut text)? == 0 {
+                return Err(CallError::Io(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the daemon closed the connection",
+                )));
+            }
+            let reply: Reply = serde_json::from_str(&text)
+                .map_err(|e| CallError::Protocol(format!("{e}: {}", text.trim())))?;
+            if reply.id != json!(id) && !reply.id.is_null() {
+                continue;
+            }
+            if let Some(p) = &reply.progress {
+                on_progress(p);
+                continue;
+            }
+            if let Some(e) = reply.error {
+                return Err(CallError::Reply(Error {
+                    code: e.code,
+                    message: e.message,
+                    data: e.data,
+                }));
+            }
+            return reply.result.ok_or_else(|| {
+                CallError::Protocol(format!(
+                    "a reply with neither result nor error: {}",
+                    text.trim()
+                ))
+            });
+        }
+    }
+}
+
+impl CallError {
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            CallError::Reply(e) => Some(e.code),
+            _ => None,
+        }
+    }
+}

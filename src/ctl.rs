@@ -1,0 +1,638 @@
+//! `recctl`: one subcommand per daemon method, plus a load generator.
+//!
+//! It owns presentation and exit codes only: 0 ok, 1 the daemon answered
+//! with an error (its message printed), 2 usage, 3 the daemon cannot be
+//! reached (not running, or permission denied). Human tables by default,
+//! the daemon's JSON with `--json`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::{json, Value};
+
+use crate::client::{CallError, Client};
+use crate::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "recctl",
+    version,
+    about = "Command-line client of the recd daemon"
+)]
+pub struct Cli {
+    /// The daemon's socket (else $RECD_SOCKET, else the config's daemon.socket).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Configuration file to read the socket path from (else $RECD_CONFIG, else /etc/recd/recd.toml).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Print the daemon's JSON result instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Daemon status, model and running job.
+    Health,
+    /// Request and error counters.
+    Stats,
+    /// Top movies for a user.
+    Recommend {
+        user: String,
+        #[arg(short, long, default_value_t = 10)]
+        n: usize,
+    },
+    /// Predicted rating of a movie by a user.
+    Predict { user: String, movie: u32 },
+    /// Movies most similar to a movie.
+    Similar {
+        movie: u32,
+        #[arg(short, long, default_value_t = 10)]
+        n: usize,
+    },
+    /// Retrain now, with a progress bar; `retrain check` only says whether it is due.
+    #[command(args_conflicts_with_subcommands = true)]
+    Retrain {
+        #[command(subcommand)]
+        check: Option<RetrainCommand>,
+        #[command(flatten)]
+        args: RetrainArgs,
+    },
+    /// Status of a retrain job (the latest by default), or cancel it.
+    Job {
+        #[command(subcommand)]
+        action: Option<JobCommand>,
+        /// Job id.
+        id: Option<u64>,
+    },
+    /// Reload the current model from disk.
+    Reload {
+        /// Return only once the reloaded model answers requests.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Model versions on disk.
+    Models,
+    /// Serve an earlier version (by id, as `models` lists it).
+    Rollback { version: String },
+    /// Load the daemon: C connections for D seconds; throughput and latency.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetrainCommand {
+    /// Ratings since the current model and whether retraining is due.
+    Check {
+        #[arg(long, value_name = "N")]
+        min_ratings: Option<u64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// Cancel the running job (or the given one).
+    Cancel { id: Option<u64> },
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct RetrainArgs {
+    #[arg(long, value_name = "N")]
+    pub factors: Option<usize>,
+    #[arg(long, value_name = "N")]
+    pub epochs: Option<usize>,
+    #[arg(long, value_name = "RATE")]
+    pub lr: Option<f32>,
+    #[arg(long, value_name = "LAMBDA")]
+    pub reg: Option<f32>,
+    #[arg(long, value_name = "SD")]
+    pub init_std_dev: Option<f32>,
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Train only with at least N new ratings.
+    #[arg(long, value_name = "N")]
+    pub min_ratings: Option<u64>,
+    #[arg(long)]
+    pub no_backup: bool,
+    /// Publish past the quality gate.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Concurrent connections.
+    #[arg(short, long, default_value_t = 32)]
+    pub connections: usize,
+    /// Seconds to run.
+    #[arg(short, long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Methods to mix, comma-separated: recommend, predict, similar, health.
+    #[arg(short, long, default_value = "recommend")]
+    pub methods: String,
+    /// Recommendations per request.
+    #[arg(short, long, default_value_t = 10)]
+    pub n: usize,
+}
+
+enum Failure {
+    Reply(String),
+    Unreachable(String),
+    Usage(String),
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    match execute(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Reply(m)) => {
+            eprintln!("recctl: {m}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Usage(m)) => {
+            eprintln!("recctl: {m}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Unreachable(m)) => {
+            eprintln!("recctl: {m}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+fn socket_path(cli: &Cli) -> Result<PathBuf, Failure> {
+    if let Some(p) = &cli.socket {
+        return Ok(p.clone());
+    }
+    if let Some(p) = std::env::var_os("RECD_SOCKET").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    Config::locate(cli.config.as_deref())
+        .map(|c| c.daemon.socket)
+        .map_err(|e| Failure::Usage(e.to_string()))
+}
+
+fn connect(cli: &Cli) -> Result<Client, Failure> {
+    Client::connect(&socket_path(cli)?).map_err(|e| Failure::Unreachable(e.to_string()))
+}
+
+fn failed(e: CallError) -> Failure {
+    match e {
+        CallError::Reply(e) => Failure::Reply(format!("{}: {}", e.code.as_str(), e.message)),
+        other => Failure::Unreachable(other.to_string()),
+    }
+}
+
+fn call(client: &mut Client, method: &str, params: Value) -> Result<Value, Failure> {
+    client.call(method, params).map_err(failed)
+}
+
+fn execute(cli: &Cli) -> Result<(), Failure> {
+    if let Command::Bench(args) = &cli.command {
+        return bench(&socket_path(cli)?, args, cli.json);
+    }
+    let mut c = connect(cli)?;
+    let (result, printer): (Value, fn(&Value)) = match &cli.command {
+        Command::Health => (call(&mut c, "health", json!({}))?, print_health),
+        Command::Stats => (call(&mut c, "stats", json!({}))?, print_stats),
+        Command::Recommend { user, n } => (
+            call(&mut c, "recommend", json!({ "user": user, "n": n }))?,
+            print_items,
+        ),
+        Command::Predict { user, movie } => (
+            call(&mut c, "predict", json!({ "user": user, "movie": movie }))?,
+            print_predict,
+        ),
+        Command::Similar { movie, n } => (
+            call(&mut c, "similar", json!({ "movie": movie, "n": n }))?,
+            print_items,
+        ),
+        Command::Retrain {
+            check: Some(RetrainCommand::Check { min_ratings }),
+            ..
+        } => (
+            call(
+                &mut c,
+                "retrain.check",
+                json!({ "min_ratings": min_ratings }),
+            )?,
+            print_check,
+        ),
+        Command::Retrain { check: None, args } => (retrain(&mut c, args, cli.json)?, print_job),
+        Command::Job {
+            action: Some(JobCommand::Cancel { id }),
+            ..
+        } => (call(&mut c, "job.cancel", json!({ "job": id }))?, print_kv),
+        Command::Job { action: None, id } => {
+            (call(&mut c, "job.status", json!({ "job": id }))?, print_job)
+        }
+        Command::Reload { wait } => (reload(&mut c, *wait)?, print_kv),
+        Command::Models => (call(&mut c, "models", json!({}))?, print_models),
+        Command::Rollback { version } => (
+            call(&mut c, "rollback", json!({ "version": version }))?,
+            print_kv,
+        ),
+        Command::Bench(_) => unreachable!("handled above"),
+    };
+    if cli.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&result).unwrap_or_default()
+        );
+    } else {
+        printer(&result);
+    }
+    Ok(())
+}
+
+fn retrain(c: &mut Client, a: &RetrainArgs, json_out: bool) -> Result<Value, Failure> {
+    let params = json!({
+        "factors": a.factors, "epochs": a.epochs, "lr": a.lr, "reg": a.reg,
+        "init_std_dev": a.init_std_dev, "threads": a.threads, "seed": a.seed,
+        "min_ratings": a.min_ratings, "no_backup": a.no_backup, "force": a.force,
+    });
+    let params = Value::Object(
+        params
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    );
+    let bar = if json_out {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(a.epochs.unwrap_or(0) as u64)
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {msg:24} [{bar:30}] {pos}/{len} epochs {elapsed}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let result = c.call_with_progress("retrain", params, &mut |p| {
+        if let Some(stage) = p.get("stage").and_then(Value::as_str) {
+            bar.set_message(stage.replace('_', " "));
+        }
+        if let (Some(e), Some(n)) = (
+            p.get("epoch").and_then(Value::as_u64),
+            p.get("n_epochs").and_then(Value::as_u64),
+        ) {
+            bar.set_length(n);
+            bar.set_position(e);
+        }
+        if p.get("state").and_then(Value::as_str) == Some("finished") {
+            if let (Some(stage), Some(secs), Some(detail)) =
+                (p.get("stage"), p.get("seconds"), p.get("detail"))
+            {
+                bar.println(format!(
+                    "{:<22} {:>7.3}s  {}",
+                    stage.as_str().unwrap_or("").replace('_', " "),
+                    secs.as_f64().unwrap_or(0.0),
+                    detail.as_str().unwrap_or("")
+                ));
+            }
+        }
+    });
+    bar.finish_and_clear();
+    result.map_err(failed)
+}
+
+fn reload(c: &mut Client, wait: bool) -> Result<Value, Failure> {
+    let result = call(c, "reload", json!({}))?;
+    if wait {
+        // The reply comes after the swap; confirm the version now answers.
+        let want = result.get("version").cloned().unwrap_or(Value::Null);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let health = call(c, "health", json!({}))?;
+            if health.pointer("/model/version") == Some(&want) {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(Failure::Reply(format!(
+                    "reloaded, but {want} was not serving after 30 s"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    Ok(result)
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        Value::Number(n) => n
+            .as_f64()
+            .filter(|f| f.fract() != 0.0)
+            .map_or(n.to_string(), |f| format!("{f:.4}")),
+        other => other.to_string(),
+    }
+}
+
+fn print_kv(v: &Value) {
+    if let Some(obj) = v.as_object() {
+        for (k, v) in obj {
+            println!("{:<16} {}", k, text(v));
+        }
+    }
+}
+
+fn print_health(v: &Value) {
+    println!("status           {}", text(&v["status"]));
+    println!(
+        "uptime           {:.0}s",
+        v["uptime_seconds"].as_f64().unwrap_or(0.0)
+    );
+    println!("protocol         {}", text(&v["protocol_version"]));
+    match v.get("model").filter(|m| !m.is_null()) {
+        Some(m) => {
+            println!("model            {}", text(&m["version"]));
+            println!("trained_at       {}", text(&m["trained_at"]));
+            println!("holdout RMSE     {}", text(&m["metrics"]["rmse"]));
+            println!(
+                "users / items    {} / {}",
+                text(&m["users"]),
+                text(&m["items"])
+            );
+        }
+        None => println!("model            none"),
+    }
+    if let Some(j) = v.get("job").filter(|j| !j.is_null()) {
+        println!(
+            "job              {} {} (stage {}, epoch {}/{})",
+            text(&j["id"]),
+            text(&j["state"]),
+            text(&j["stage"]),
+            text(&j["epoch"]),
+            text(&j["n_epochs"])
+        );
+    }
+}
+
+fn print_stats(v: &Value) {
+    println!(
+        "uptime           {:.0}s",
+        v["uptime_seconds"].as_f64().unwrap_or(0.0)
+    );
+    println!(
+        "connections      {} open, {} total, {} rejected",
+        text(&v["connections"]["open"]),
+        text(&v["connections"]["total"]),
+        text(&v["connections"]["rejected"])
+    );
+    println!("requests         {}", text(&v["requests"]["total"]));
+    if let Some(by) = v["requests"]["by_method"].as_object() {
+        for (m, n) in by.iter().filter(|(_, n)| n.as_u64() != Some(0)) {
+            println!("  {m:<14} {}", text(n));
+        }
+    }
+    if let Some(errs) = v["errors"].as_object() {
+        for (code, n) in errs {
+            println!("error {code:<10} {}", text(n));
+        }
+    }
+    println!("model            {}", text(&v["model"]["version"]));
+}
+
+fn print_items(v: &Value) {
+    let key = if v["items"]
+        .get(0)
+        .and_then(|i| i.get("similarity"))
+        .is_some()
+    {
+        "similarity"
+    } else {
+        "score"
+    };
+    println!("{:>4}  {:>7}  {:>10}  title", "rank", "movie", key);
+    for (rank, item) in v["items"].as_array().into_iter().flatten().enumerate() {
+        println!(
+            "{:>4}  {:>7}  {:>10.4}  {}",
+            rank + 1,
+            text(&item["movie"]),
+            item[key].as_f64().unwrap_or(0.0),
+            text(&item["title"])
+        );
+    }
+}
+
+fn print_predict(v: &Value) {
+    println!(
+        "{:.3}  user {} movie {} ({})",
+        v["rating"].as_f64().unwrap_or(0.0),
+        text(&v["user"]),
+        text(&v["movie"]),
+        text(&v["title"])
+    );
+}
+
+fn print_check(v: &Value) {
+    for k in [
+        "current_version",
+        "watermark",
+        "new_ratings",
+        "threshold",
+        "verdict",
+        "retrain",
+    ] {
+        println!("{k:<16} {}", text(&v[k]));
+    }
+}
+
+fn print_job(v: &Value) {
+    for k in [
+        "id",
+        "state",
+        "stage",
+        "epoch",
+        "n_epochs",
+        "started_at",
+        "finished_at",
+        "error",
+    ] {
+        println!("{k:<16} {}", text(&v[k]));
+    }
+    if let Some(o) = v.get("outcome").filter(|o| !o.is_null()) {
+        for k in [
+            "version",
+            "rmse",
+            "mae",
+            "training_seconds",
+            "total_seconds",
+            "backup",
+            "skipped",
+        ] {
+            println!("{k:<16} {}", text(&o[k]));
+        }
+    }
+}
+
+fn print_models(v: &Value) {
+    println!(
+        "{:<1} {:<24} {:>8} {:>8} {:>10}  trained_at",
+        "", "version", "rmse", "factors", "ratings"
+    );
+    for m in v["versions"].as_array().into_iter().flatten() {
+        let mark = if m["current"] == json!(true) {
+            "*"
+        } else {
+            " "
+        };
+        if m["valid"] == json!(false) {
+            println!(
+                "{mark} {:<24} invalid: {}",
+                text(&m["version"]),
+                text(&m["error"])
+            );
+            continue;
+        }
+        println!(
+            "{mark} {:<24} {:>8} {:>8} {:>10}  {}",
+            text(&m["version"]),
+            text(&m["metrics"]["rmse"]),
+            text(&m["factors"]),
+            text(&m["counts"]["ratings"]),
+            text(&m["trained_at"])
+        );
+    }
+}
+
+/// Per-method latencies in microseconds and error count.
+#[derive(Default)]
+struct Sample {
+    micros: Vec<u32>,
+    errors: u64,
+}
+
+fn bench(socket: &std::path::Path, a: &BenchArgs, json_out: bool) -> Result<(), Failure> {
+    let methods: Vec<String> = a.methods.split(',').map(|m| m.trim().to_string()).collect();
+    if let Some(bad) = methods
+        .iter()
+        .find(|m| !["recommend", "predict", "similar", "health"].contains(&m.as_str()))
+    {
+        return Err(Failure::Usage(format!(
+            "--methods: '{bad}' is not one of recommend, predict, similar, health"
+        )));
+    }
+    if a.connections == 0 || !(a.duration > 0.0 && a.duration <= 3600.0) {
+        return Err(Failure::Usage(
+            "--connections must be positive and --duration between 0 and 3600 s".into(),
+        ));
+    }
+    let mut probe = Client::connect(socket).map_err(|e| Failure::Unreachable(e.to_string()))?;
+    let health = call(&mut probe, "health", json!({}))?;
+    let users = health
+        .pointer("/model/users")
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
+        .max(1);
+    let sample_movie = call(&mut probe, "recommend", json!({ "user": "1", "n": 1 }))
+        .ok()
+        .and_then(|r| r.pointer("/items/0/movie").and_then(Value::as_u64))
+        .unwrap_or(1);
+    let until = Instant::now() + Duration::from_secs_f64(a.duration);
+    let started = Instant::now();
+    let results: Vec<Vec<Sample>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..a.connections)
+            .map(|t| {
+                let methods = &methods;
+                scope.spawn(move || {
+                    let mut samples: Vec<Sample> =
+                        methods.iter().map(|_| Sample::default()).collect();
+                    let Ok(mut c) = Client::connect(socket) else {
+                        return samples;
+                    };
+                    let mut k = t as u64;
+                    while Instant::now() < until {
+                        k = k
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        let which = (k >> 33) as usize % methods.len();
+                        let user = ((k >> 17) % users + 1).to_string();
+                        let params = match methods[which].as_str() {
+                            "recommend" => json!({ "user": user, "n": a.n }),
+                            "predict" => json!({ "user": user, "movie": sample_movie }),
+                            "similar" => json!({ "movie": sample_movie, "n": a.n }),
+                            _ => json!({}),
+                        };
+                        let t0 = Instant::now();
+                        let ok = c.call(&methods[which], params);
+                        let s = &mut samples[which];
+                        s.micros
+                            .push(t0.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                        match ok {
+                            Ok(_) => {}
+                            Err(CallError::Reply(_)) => s.errors += 1,
+                            Err(_) => {
+                                s.errors += 1;
+                                break;
+                            }
+                        }
+                    }
+                    samples
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut report = Vec::new();
+    for (i, m) in methods.iter().enumerate() {
+        let mut all: Vec<u32> = results
+            .iter()
+            .flat_map(|r| r.get(i).map(|s| s.micros.clone()).unwrap_or_default())
+            .collect();
+        let errors: u64 = results
+            .iter()
+            .filter_map(|r| r.get(i))
+            .map(|s| s.errors)
+            .sum();
+        all.sort_unstable();
+        let pct = |p: f64| {
+            all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(0)
+        };
+        report.push(json!({
+            "method": m, "requests": all.len(), "errors": errors,
+            "throughput_per_s": all.len() as f64 / elapsed,
+            "p50_us": pct(0.50), "p99_us": pct(0.99), "max_us": all.last().copied().unwrap_or(0),
+        }));
+    }
+    let out = json!({ "connections": a.connections, "seconds": elapsed, "methods": report });
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    } else {
+        println!("{} connections, {:.1} s", a.connections, elapsed);
+        println!(
+            "{:<10} {:>10} {:>7} {:>12} {:>9} {:>9} {:>9}",
+            "method", "requests", "errors", "req/s", "p50 us", "p99 us", "max us"
+        );
+        for r in &report {
+            println!(
+                "{:<10} {:>10} {:>7} {:>12.0} {:>9} {:>9} {:>9}",
+                text(&r["method"]),
+                text(&r["requests"]),
+                text(&r["errors"]),
+                r["throughput_per_s"].as_f64().unwrap_or(0.0),
+                text(&r["p50_us"]),
+                text(&r["p99_us"]),
+                text(&r["max_us"])
+            );
+        }
+    }
+    Ok(())
+}
