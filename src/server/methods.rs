@@ -261,6 +261,17 @@ async fn retrain<W: AsyncWrite + Unpin>(p: RetrainParams, ctx: &mut Ctx<'_, W>) 
             },
         }
     }
+    // Lines sent just before the end are still queued: pass them on.
+    while streaming {
+        match progress.try_recv() {
+            Ok(event) => {
+                let line = crate::protocol::Reply::progress(ctx.id.clone(), event).to_line();
+                streaming = ctx.out.write_all(&line).await.is_ok();
+            }
+            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {}
+            Err(_) => break,
+        }
+    }
     let status = job.status();
     match status.state {
         JobState::Succeeded | JobState::Skipped => {

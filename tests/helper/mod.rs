@@ -7,6 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod daemon;
+
 pub struct Fixture {
     pub dir: tempfile::TempDir,
 }

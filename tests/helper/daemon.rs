@@ -1,0 +1,192 @@
+//! A running `recd` daemon in a temp dir: config, synthetic dataset, models
+//! and logs dirs, and a socket. Dropping it stops the daemon (SIGTERM, then
+//! SIGKILL) and removes the dir.
+
+#![allow(dead_code)]
+
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use recd::client::Client;
+use serde_json::Value;
+
+use super::Fixture;
+
+pub struct Daemon {
+    pub fixture: Fixture,
+    pub child: Option<Child>,
+}
+
+impl Daemon {
+    /// A daemon with a model already published.
+    pub fn start() -> Daemon {
+        Daemon::start_with(true, &[], "")
+    }
+
+    /// `trained`: publish a model first; `env`: extra environment;
+    /// `extra_config`: TOML appended to the config.
+    pub fn start_with(trained: bool, env: &[(&str, &str)], extra_config: &str) -> Daemon {
+        let fixture = Fixture::new();
+        std::fs::write(
+            fixture.path().join("recd.toml"),
+            format!(
+                "[paths]\nmodels_dir = \"models\"\ndataset = \"data\"\n\
+                 [training]\nn_factors = 8\nn_epochs = 10\nthreads = 2\n\
+                 [daemon]\nsocket = \"recd.sock\"\nadmin_group = \"\"\nshutdown_timeout_secs = 5\n\
+                 [logging]\ndir = \"logs\"\nlevel = \"debug\"\n{extra_config}"
+            ),
+        )
+        .unwrap();
+        if trained {
+            fixture.train(&[]).ok();
+        }
+        let mut d = Daemon {
+            fixture,
+            child: None,
+        };
+        d.spawn(env);
+        d.wait_ready();
+        d
+    }
+
+    pub fn spawn(&mut self, env: &[(&str, &str)]) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_recd"));
+        cmd.arg("--config")
+            .arg(self.config())
+            .env_remove("RECD_CONFIG")
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        self.child = Some(cmd.spawn().expect("recd starts"));
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.fixture.path().join("recd.toml")
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.fixture.path().join("recd.sock")
+    }
+
+    pub fn models(&self) -> PathBuf {
+        self.fixture.models()
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().expect("running").id() as i32
+    }
+
+    /// Wait until the socket accepts connections.
+    pub fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while UnixStream::connect(self.socket()).is_err() {
+            assert!(Instant::now() < deadline, "recd did not open its socket");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        Client::connect(&self.socket()).expect("connects")
+    }
+
+    pub fn call(&self, method: &str, params: Value) -> Result<Value, recd::client::CallError> {
+        self.client().call(method, params)
+    }
+
+    pub fn version(&self) -> Option<String> {
+        let h = self.call("health", serde_json::json!({})).unwrap();
+        h.pointer("/model/version")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.pid(), sig) };
+    }
+
+    /// Send SIGTERM and wait for the exit code.
+    pub fn stop(&mut self) -> i32 {
+        self.signal(libc::SIGTERM);
+        self.wait_exit(Duration::from_secs(20))
+    }
+
+    pub fn wait_exit(&mut self, limit: Duration) -> i32 {
+        let child = self.child.as_mut().expect("running");
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return status.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "recd did not exit");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// `recctl` against this daemon.
+    pub fn recctl(&self, args: &[&str]) -> super::Run {
+        Command::new(env!("CARGO_BIN_EXE_recctl"))
+            .arg("--socket")
+            .arg(self.socket())
+            .args(args)
+            .output()
+            .expect("recctl runs")
+            .into()
+    }
+
+    /// Publish a new model with `recd train` (the daemon does not see it until reloaded).
+    pub fn publish(&self, extra: &[&str]) -> String {
+        let mut args = vec!["--force", "--json"];
+        args.extend_from_slice(extra);
+        let j = self.fixture.train(&args).ok().json();
+        j["version"].as_str().unwrap().to_owned()
+    }
+
+    /// Everything in the log files so far (written asynchronously).
+    pub fn log_text(&self) -> String {
+        let dir = self.fixture.path().join("logs");
+        std::fs::read_dir(dir)
+            .map(|rd| {
+                rd.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn raw_exchange(socket: &Path, bytes: &[u8], read_lines: usize) -> Vec<Value> {
+    use std::io::{BufRead, BufReader, Write};
+    let mut s = UnixStream::connect(socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(bytes).unwrap();
+    let mut r = BufReader::new(s);
+    (0..read_lines)
+        .map(|_| {
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"))
+        })
+        .collect()
+}
