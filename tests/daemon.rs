@@ -362,7 +362,9 @@ fn sigterm_mid_retrain_exits_cleanly_with_the_old_model_current() {
     }
     let started = Instant::now();
     assert_eq!(d.stop(), 0, "exit code 0 after SIGTERM");
-    assert!(started.elapsed() < Duration::from_secs(8));
+    // Well inside the 5 s grace: the retrain is cancelled at once, not after
+    // the connections waiting on it time out.
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
     let reply = long.join().unwrap();
     assert!(reply.is_err(), "the retrain did not finish");
     assert!(!d.socket().exists(), "the socket is removed");

@@ -76,11 +76,21 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         });
     }
 
+    // The moment shutdown begins: tell systemd, and stop a running retrain
+    // (a connection waiting on it could not finish otherwise).
+    let st = state.clone();
+    tokio::spawn(async move {
+        st.shutdown.cancelled().await;
+        st.notify.stopping();
+        if let Some(job) = st.jobs.running() {
+            tracing::info!(job = job.id, "cancelling the running retrain");
+            job.cancel();
+        }
+    });
+
     crate::server::run(listener, state.clone()).await;
 
-    state.notify.stopping();
     if let Some(job) = state.jobs.running() {
-        tracing::info!(job = job.id, "cancelling the running retrain");
         job.cancel();
         let grace = state.config.daemon.shutdown_timeout;
         if tokio::time::timeout(grace, job.finished()).await.is_err() {
