@@ -21,6 +21,10 @@ pub struct Config {
     pub source: Option<PathBuf>,
     pub models_dir: PathBuf,
     pub dataset: PathBuf,
+    /// Where to fetch the dataset from when it is missing (None: never).
+    pub dataset_url: Option<String>,
+    /// Its expected MD5, lower-case hex.
+    pub dataset_md5: String,
     pub training: Params,
     pub holdout_fraction: f64,
     pub min_new_ratings: u64,
@@ -108,6 +112,8 @@ struct RawLogging {
 struct RawPaths {
     models_dir: Option<PathBuf>,
     dataset: Option<PathBuf>,
+    dataset_url: Option<String>,
+    dataset_md5: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -138,6 +144,8 @@ impl Config {
             source: None,
             models_dir: PathBuf::from("/var/lib/recd/models"),
             dataset: PathBuf::from("/var/lib/recd/datasets/ml-1m"),
+            dataset_url: Some("https://files.grouplens.org/datasets/movielens/ml-1m.zip".into()),
+            dataset_md5: "c4d9eecfca2ab87c1945afe126590906".into(),
             training: Params::default(),
             holdout_fraction: 0.1,
             min_new_ratings: 100,
@@ -204,6 +212,16 @@ impl Config {
             source: None,
             models_dir: resolve(raw.paths.models_dir, d.models_dir),
             dataset: resolve(raw.paths.dataset, d.dataset),
+            dataset_url: match raw.paths.dataset_url {
+                Some(u) if u.is_empty() => None,
+                Some(u) => Some(u),
+                None => d.dataset_url,
+            },
+            dataset_md5: raw
+                .paths
+                .dataset_md5
+                .unwrap_or(d.dataset_md5)
+                .to_ascii_lowercase(),
             training: Params {
                 n_factors: t.n_factors.unwrap_or(d.training.n_factors),
                 n_epochs: t.n_epochs.unwrap_or(d.training.n_epochs),
@@ -269,6 +287,21 @@ impl Config {
             5.0,
         )?;
         in_range("models.keep_backups", self.keep_backups as f64, 0.0, 1000.0)?;
+        if let Some(url) = &self.dataset_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err((
+                    "paths.dataset_url",
+                    format!("must be an http:// or https:// URL, got '{url}'"),
+                ));
+            }
+        }
+        if self.dataset_md5.len() != 32 || !self.dataset_md5.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return Err((
+                "paths.dataset_md5",
+                format!("must be 32 hex digits, got '{}'", self.dataset_md5),
+            ));
+        }
         let dm = &self.daemon;
         in_range(
             "daemon.max_connections",
@@ -436,6 +469,8 @@ mod tests {
         for key in [
             "models_dir",
             "dataset",
+            "dataset_url",
+            "dataset_md5",
             "n_factors",
             "n_epochs",
             "lr_all",

@@ -364,7 +364,11 @@ fn sigterm_mid_retrain_exits_cleanly_with_the_old_model_current() {
     assert_eq!(d.stop(), 0, "exit code 0 after SIGTERM");
     // Well inside the 5 s grace: the retrain is cancelled at once, not after
     // the connections waiting on it time out.
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     let reply = long.join().unwrap();
     assert!(reply.is_err(), "the retrain did not finish");
     assert!(!d.socket().exists(), "the socket is removed");
@@ -525,7 +529,7 @@ fn no_model_and_no_dataset_is_reported_not_fatal() {
     let d = Daemon::start_with(false, &[], "");
     drop(d);
     let fx = helper::Fixture::new();
-    std::fs::write(fx.path().join("recd.toml"), "[paths]\nmodels_dir = \"models\"\ndataset = \"nowhere\"\n[daemon]\nsocket = \"recd.sock\"\n[logging]\ndir = \"\"\n").unwrap();
+    std::fs::write(fx.path().join("recd.toml"), "[paths]\nmodels_dir = \"models\"\ndataset = \"nowhere\"\ndataset_url = \"\"\n[daemon]\nsocket = \"recd.sock\"\n[logging]\ndir = \"\"\n").unwrap();
     let mut d = Daemon {
         fixture: fx,
         child: None,

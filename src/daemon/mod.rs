@@ -13,6 +13,7 @@ pub mod state;
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
@@ -128,14 +129,75 @@ async fn load_at_start(state: &Arc<State>) -> String {
 
 fn first_model(state: &Arc<State>) -> String {
     let dataset = &state.config.dataset;
-    if !dataset.is_dir() {
+    if dataset.is_dir() {
+        return train_first(state);
+    }
+    let Some(url) = state.config.dataset_url.clone() else {
         tracing::error!(
-            "no model yet and no dataset at {}: put the MovieLens 1M files there (ratings.dat, movies.dat) \
-             or set paths.dataset, then call retrain",
-            dataset.display()
+            "no model yet and no dataset at {}: {}",
+            dataset.display(),
+            PUT_FILES
         );
         return format!("no model: no dataset at {}", dataset.display());
+    };
+    state.downloading.store(true, Ordering::Relaxed);
+    let st = state.clone();
+    let spawned = std::thread::Builder::new()
+        .name("recd-download".into())
+        .spawn(move || {
+            let dest = st.config.dataset.clone();
+            tracing::info!(
+                "no model and no dataset: downloading {url} into {}",
+                dest.display()
+            );
+            let mut next_report = 0u64;
+            let result = crate::train::download::fetch(
+                &url,
+                &st.config.dataset_md5,
+                &dest,
+                &mut |done, total| {
+                    if done >= next_report {
+                        match total {
+                            Some(t) => tracing::info!(
+                                "downloading the dataset: {:.1} of {:.1} MB",
+                                done as f64 / 1e6,
+                                t as f64 / 1e6
+                            ),
+                            None => tracing::info!(
+                                "downloading the dataset: {:.1} MB",
+                                done as f64 / 1e6
+                            ),
+                        }
+                        next_report = done + total.map_or(4 << 20, |t| (t / 10).max(1));
+                    }
+                },
+            );
+            st.downloading.store(false, Ordering::Relaxed);
+            match result {
+                Ok(()) => {
+                    tracing::info!("dataset ready in {}", dest.display());
+                    train_first(&st);
+                }
+                Err(e) => {
+                    tracing::error!("{e}");
+                    tracing::error!("no model: {} (directory {})", PUT_FILES, dest.display());
+                    st.notify
+                        .status(&format!("no model: no dataset at {}", dest.display()));
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        state.downloading.store(false, Ordering::Relaxed);
+        tracing::error!("cannot start the download: {e}");
     }
+    "downloading the dataset".into()
+}
+
+const PUT_FILES: &str = "put the MovieLens 1M files (ratings.dat, movies.dat, from ml-1m.zip) in the directory \
+     paths.dataset names, or point paths.dataset at a MovieLens directory, then call retrain or restart";
+
+fn train_first(state: &Arc<State>) -> String {
+    let dataset = &state.config.dataset;
     let opts = pipeline::Options {
         dataset: dataset.clone(),
         models_dir: state.config.models_dir.clone(),

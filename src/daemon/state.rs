@@ -54,6 +54,8 @@ pub struct State {
     pub notify: Notifier,
     pub shutdown: CancellationToken,
     pub admin: Admin,
+    /// Set while the dataset is being downloaded on first start.
+    pub downloading: std::sync::atomic::AtomicBool,
     /// Serialises reload, rollback and the swap after a retrain, so two of
     /// them cannot interleave their read of `current` and their swap. Held
     /// only on blocking threads, never across an `.await`.
@@ -80,6 +82,7 @@ impl State {
             notify,
             shutdown,
             admin,
+            downloading: std::sync::atomic::AtomicBool::new(false),
             swap_lock: std::sync::Mutex::new(()),
         }
     }

@@ -95,6 +95,8 @@ fn health(state: &State) -> Value {
         "ok"
     } else if job.is_some() {
         "training"
+    } else if state.downloading.load(std::sync::atomic::Ordering::Relaxed) {
+        "downloading"
     } else {
         "no_model"
     };

@@ -3,6 +3,7 @@
 //! pipeline.
 
 pub mod dataset;
+pub mod download;
 pub mod eval;
 pub mod export;
 pub mod pipeline;

@@ -28,11 +28,27 @@ impl Daemon {
     /// `trained`: publish a model first; `env`: extra environment;
     /// `extra_config`: TOML appended to the config.
     pub fn start_with(trained: bool, env: &[(&str, &str)], extra_config: &str) -> Daemon {
+        Daemon::start_full(
+            "dataset = \"data\"\ndataset_url = \"\"",
+            trained,
+            env,
+            extra_config,
+        )
+    }
+
+    /// As `start_with`, with the `[paths]` dataset keys given. Tests never
+    /// leave `dataset_url` to its default: it names a host off this machine.
+    pub fn start_full(
+        dataset_keys: &str,
+        trained: bool,
+        env: &[(&str, &str)],
+        extra_config: &str,
+    ) -> Daemon {
         let fixture = Fixture::new();
         std::fs::write(
             fixture.path().join("recd.toml"),
             format!(
-                "[paths]\nmodels_dir = \"models\"\ndataset = \"data\"\n\
+                "[paths]\nmodels_dir = \"models\"\n{dataset_keys}\n\
                  [training]\nn_factors = 8\nn_epochs = 10\nthreads = 2\n\
                  [daemon]\nsocket = \"recd.sock\"\nadmin_group = \"\"\nshutdown_timeout_secs = 5\n\
                  [logging]\ndir = \"logs\"\nlevel = \"debug\"\n{extra_config}"
