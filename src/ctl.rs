@@ -139,6 +139,10 @@ pub struct BenchArgs {
     /// Recommendations per request.
     #[arg(short, long, default_value_t = 10)]
     pub n: usize,
+    /// Total requests per second, spread evenly over the connections (each
+    /// sends on a fixed schedule); 0 sends as fast as replies come back.
+    #[arg(short, long, default_value_t = 0.0)]
+    pub rate: f64,
 }
 
 enum Failure {
@@ -540,6 +544,13 @@ fn bench(socket: &std::path::Path, a: &BenchArgs, json_out: bool) -> Result<(), 
         .ok()
         .and_then(|r| r.pointer("/items/0/movie").and_then(Value::as_u64))
         .unwrap_or(1);
+    if !(a.rate >= 0.0 && a.rate.is_finite()) {
+        return Err(Failure::Usage(
+            "--rate must be a non-negative number".into(),
+        ));
+    }
+    // Each connection sends on its own schedule: one request every `gap`.
+    let gap = (a.rate > 0.0).then(|| Duration::from_secs_f64(a.connections as f64 / a.rate));
     let until = Instant::now() + Duration::from_secs_f64(a.duration);
     let started = Instant::now();
     let results: Vec<Vec<Sample>> = std::thread::scope(|scope| {
@@ -547,39 +558,16 @@ fn bench(socket: &std::path::Path, a: &BenchArgs, json_out: bool) -> Result<(), 
             .map(|t| {
                 let methods = &methods;
                 scope.spawn(move || {
-                    let mut samples: Vec<Sample> =
-                        methods.iter().map(|_| Sample::default()).collect();
-                    let Ok(mut c) = Client::connect(socket) else {
-                        return samples;
-                    };
-                    let mut k = t as u64;
-                    while Instant::now() < until {
-                        k = k
-                            .wrapping_mul(6364136223846793005)
-                            .wrapping_add(1442695040888963407);
-                        let which = (k >> 33) as usize % methods.len();
-                        let user = ((k >> 17) % users + 1).to_string();
-                        let params = match methods[which].as_str() {
-                            "recommend" => json!({ "user": user, "n": a.n }),
-                            "predict" => json!({ "user": user, "movie": sample_movie }),
-                            "similar" => json!({ "movie": sample_movie, "n": a.n }),
-                            _ => json!({}),
-                        };
-                        let t0 = Instant::now();
-                        let ok = c.call(&methods[which], params);
-                        let s = &mut samples[which];
-                        s.micros
-                            .push(t0.elapsed().as_micros().min(u32::MAX as u128) as u32);
-                        match ok {
-                            Ok(_) => {}
-                            Err(CallError::Reply(_)) => s.errors += 1,
-                            Err(_) => {
-                                s.errors += 1;
-                                break;
-                            }
-                        }
-                    }
-                    samples
+                    bench_connection(
+                        socket,
+                        methods,
+                        t as u64,
+                        users,
+                        sample_movie,
+                        a.n,
+                        gap,
+                        until,
+                    )
                 })
             })
             .collect();
@@ -612,11 +600,16 @@ fn bench(socket: &std::path::Path, a: &BenchArgs, json_out: bool) -> Result<(), 
             "p50_us": pct(0.50), "p99_us": pct(0.99), "max_us": all.last().copied().unwrap_or(0),
         }));
     }
-    let out = json!({ "connections": a.connections, "seconds": elapsed, "methods": report });
+    let out = json!({ "connections": a.connections, "seconds": elapsed, "target_rate": a.rate, "methods": report });
     if json_out {
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else {
-        println!("{} connections, {:.1} s", a.connections, elapsed);
+        let paced = if a.rate > 0.0 {
+            format!(", paced at {:.0} requests/s", a.rate)
+        } else {
+            String::new()
+        };
+        println!("{} connections, {:.1} s{paced}", a.connections, elapsed);
         println!(
             "{:<10} {:>10} {:>7} {:>12} {:>9} {:>9} {:>9}",
             "method", "requests", "errors", "req/s", "p50 us", "p99 us", "max us"
@@ -635,4 +628,70 @@ fn bench(socket: &std::path::Path, a: &BenchArgs, json_out: bool) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// One bench connection: raw request lines out, reply lines in. Replies are
+/// only checked for an error member, so the client costs the daemon as
+/// little CPU as possible on a shared machine.
+#[allow(clippy::too_many_arguments)]
+fn bench_connection(
+    socket: &std::path::Path,
+    methods: &[String],
+    seed: u64,
+    users: u64,
+    movie: u64,
+    n: usize,
+    gap: Option<Duration>,
+    until: Instant,
+) -> Vec<Sample> {
+    use std::io::{BufRead, Write};
+    let mut samples: Vec<Sample> = methods.iter().map(|_| Sample::default()).collect();
+    let Ok(stream) = std::os::unix::net::UnixStream::connect(socket) else {
+        return samples;
+    };
+    let Ok(mut writer) = stream.try_clone() else {
+        return samples;
+    };
+    let mut reader = std::io::BufReader::with_capacity(64 * 1024, stream);
+    let mut line = String::with_capacity(4096);
+    let mut k = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next =
+        Instant::now() + gap.map_or(Duration::ZERO, |g| g.mul_f64((seed % 97) as f64 / 97.0));
+    let mut id = 0u64;
+    while Instant::now() < until {
+        if let Some(g) = gap {
+            let now = Instant::now();
+            if next > now {
+                std::thread::sleep(next - now);
+            }
+            next += g;
+        }
+        k = k
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let which = (k >> 33) as usize % methods.len();
+        let user = (k >> 17) % users + 1;
+        id += 1;
+        let request = match methods[which].as_str() {
+            "recommend" => format!("{{\"id\":{id},\"method\":\"recommend\",\"params\":{{\"user\":\"{user}\",\"n\":{n}}}}}\n"),
+            "predict" => format!("{{\"id\":{id},\"method\":\"predict\",\"params\":{{\"user\":\"{user}\",\"movie\":{movie}}}}}\n"),
+            "similar" => format!("{{\"id\":{id},\"method\":\"similar\",\"params\":{{\"movie\":{movie},\"n\":{n}}}}}\n"),
+            _ => format!("{{\"id\":{id},\"method\":\"health\"}}\n"),
+        };
+        let t0 = Instant::now();
+        line.clear();
+        let ok = writer.write_all(request.as_bytes()).is_ok()
+            && reader.read_line(&mut line).map(|r| r > 0).unwrap_or(false);
+        let s = &mut samples[which];
+        s.micros
+            .push(t0.elapsed().as_micros().min(u32::MAX as u128) as u32);
+        if !ok {
+            s.errors += 1;
+            break;
+        }
+        if !line.starts_with(&format!("{{\"id\":{id},\"result\"")) {
+            s.errors += 1;
+        }
+    }
+    samples
 }
