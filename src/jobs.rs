@@ -176,6 +176,7 @@ impl Jobs {
         let spawned = std::thread::Builder::new()
             .name(format!("recd-retrain-{id}"))
             .spawn(move || {
+                lower_priority();
                 let result = pipeline::run(&opts, &worker.cancel, &mut |e| worker.update(&e));
                 let end = on_end(&result);
                 worker.record(result, end);
@@ -245,5 +246,22 @@ impl Job {
                 s.outcome = Some(o);
             }
         }
+    }
+}
+
+/// Training is batch work beside latency-sensitive serving: give this thread
+/// (and the training threads it starts, which inherit it) nice 10, so the
+/// serving workers win the CPU whenever both want it.
+fn lower_priority() {
+    // SAFETY: gettid and setpriority on the calling thread; no pointers.
+    let ok = unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10) == 0
+    };
+    if !ok {
+        tracing::debug!(
+            "cannot lower the training thread's priority: {}",
+            std::io::Error::last_os_error()
+        );
     }
 }
