@@ -553,29 +553,57 @@ fn bench(socket: &std::path::Path, a: &BenchArgs, json_out: bool) -> Result<(), 
     let gap = (a.rate > 0.0).then(|| Duration::from_secs_f64(a.connections as f64 / a.rate));
     let until = Instant::now() + Duration::from_secs_f64(a.duration);
     let started = Instant::now();
-    let results: Vec<Vec<Sample>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..a.connections)
-            .map(|t| {
-                let methods = &methods;
-                scope.spawn(move || {
-                    bench_connection(
-                        socket,
-                        methods,
-                        t as u64,
-                        users,
-                        sample_movie,
-                        a.n,
-                        gap,
-                        until,
-                    )
-                })
+    let results: Vec<Vec<Sample>> = match gap {
+        // Closed loop: all connections on one thread (an async runtime), so
+        // the load generator's own context switches do not crowd the cores.
+        None => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| Failure::Usage(format!("cannot start the bench runtime: {e}")))?;
+            rt.block_on(async {
+                let tasks: Vec<_> = (0..a.connections)
+                    .map(|t| {
+                        let (socket, methods, n) = (socket.to_owned(), methods.clone(), a.n);
+                        tokio::spawn(async move {
+                            closed_loop(&socket, &methods, t as u64, users, sample_movie, n, until)
+                                .await
+                        })
+                    })
+                    .collect();
+                let mut out = Vec::new();
+                for t in tasks {
+                    out.push(t.await.unwrap_or_default());
+                }
+                out
             })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect()
-    });
+        }
+        // Paced: a thread per connection, whose sleeps are precise to tens
+        // of microseconds (an async timer's millisecond ticks would send in bursts).
+        Some(gap) => std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..a.connections)
+                .map(|t| {
+                    let methods = &methods;
+                    scope.spawn(move || {
+                        paced(
+                            socket,
+                            methods,
+                            t as u64,
+                            users,
+                            sample_movie,
+                            a.n,
+                            gap,
+                            until,
+                        )
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        }),
+    };
     let elapsed = started.elapsed().as_secs_f64();
     let mut report = Vec::new();
     for (i, m) in methods.iter().enumerate() {
@@ -630,18 +658,109 @@ fn bench(socket: &std::path::Path, a: &BenchArgs, json_out: bool) -> Result<(), 
     Ok(())
 }
 
-/// One bench connection: raw request lines out, reply lines in. Replies are
-/// only checked for an error member, so the client costs the daemon as
-/// little CPU as possible on a shared machine.
-#[allow(clippy::too_many_arguments)]
-fn bench_connection(
+/// The next request of a bench connection: which method and its line.
+struct RequestGen {
+    k: u64,
+    id: u64,
+    users: u64,
+    movie: u64,
+    n: usize,
+}
+
+impl RequestGen {
+    fn new(seed: u64, users: u64, movie: u64, n: usize) -> RequestGen {
+        RequestGen {
+            k: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+            id: 0,
+            users,
+            movie,
+            n,
+        }
+    }
+
+    fn next(&mut self, methods: &[String]) -> (usize, String, String) {
+        self.k = self
+            .k
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let which = (self.k >> 33) as usize % methods.len();
+        let user = (self.k >> 17) % self.users + 1;
+        self.id += 1;
+        let (id, movie, n) = (self.id, self.movie, self.n);
+        let line = match methods[which].as_str() {
+            "recommend" => format!("{{\"id\":{id},\"method\":\"recommend\",\"params\":{{\"user\":\"{user}\",\"n\":{n}}}}}\n"),
+            "predict" => format!("{{\"id\":{id},\"method\":\"predict\",\"params\":{{\"user\":\"{user}\",\"movie\":{movie}}}}}\n"),
+            "similar" => format!("{{\"id\":{id},\"method\":\"similar\",\"params\":{{\"movie\":{movie},\"n\":{n}}}}}\n"),
+            _ => format!("{{\"id\":{id},\"method\":\"health\"}}\n"),
+        };
+        // Replies are only checked for their id and a result member, so the
+        // client costs as little CPU as possible on a shared machine.
+        (which, line, format!("{{\"id\":{id},\"result\""))
+    }
+}
+
+/// Record one request; false ends the connection.
+fn record(
+    samples: &mut [Sample],
+    which: usize,
+    t0: Instant,
+    sent_and_read: bool,
+    line: &str,
+    expect: &str,
+) -> bool {
+    let s = &mut samples[which];
+    s.micros
+        .push(t0.elapsed().as_micros().min(u32::MAX as u128) as u32);
+    if !sent_and_read || !line.starts_with(expect) {
+        s.errors += 1;
+    }
+    sent_and_read
+}
+
+async fn closed_loop(
     socket: &std::path::Path,
     methods: &[String],
     seed: u64,
     users: u64,
     movie: u64,
     n: usize,
-    gap: Option<Duration>,
+    until: Instant,
+) -> Vec<Sample> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let mut samples: Vec<Sample> = methods.iter().map(|_| Sample::default()).collect();
+    let Ok(stream) = tokio::net::UnixStream::connect(socket).await else {
+        return samples;
+    };
+    let (rd, mut writer) = stream.into_split();
+    let mut reader = tokio::io::BufReader::with_capacity(64 * 1024, rd);
+    let mut line = String::with_capacity(4096);
+    let mut gen = RequestGen::new(seed, users, movie, n);
+    while Instant::now() < until {
+        let (which, request, expect) = gen.next(methods);
+        let t0 = Instant::now();
+        line.clear();
+        let ok = writer.write_all(request.as_bytes()).await.is_ok()
+            && reader
+                .read_line(&mut line)
+                .await
+                .map(|r| r > 0)
+                .unwrap_or(false);
+        if !record(&mut samples, which, t0, ok, &line, &expect) {
+            break;
+        }
+    }
+    samples
+}
+
+#[allow(clippy::too_many_arguments)]
+fn paced(
+    socket: &std::path::Path,
+    methods: &[String],
+    seed: u64,
+    users: u64,
+    movie: u64,
+    n: usize,
+    gap: Duration,
     until: Instant,
 ) -> Vec<Sample> {
     use std::io::{BufRead, Write};
@@ -654,43 +773,22 @@ fn bench_connection(
     };
     let mut reader = std::io::BufReader::with_capacity(64 * 1024, stream);
     let mut line = String::with_capacity(4096);
-    let mut k = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut next =
-        Instant::now() + gap.map_or(Duration::ZERO, |g| g.mul_f64((seed % 97) as f64 / 97.0));
-    let mut id = 0u64;
+    let mut gen = RequestGen::new(seed, users, movie, n);
+    // Connections start spread over one gap, then keep their own schedule.
+    let mut next = Instant::now() + gap.mul_f64((seed % 97) as f64 / 97.0);
     while Instant::now() < until {
-        if let Some(g) = gap {
-            let now = Instant::now();
-            if next > now {
-                std::thread::sleep(next - now);
-            }
-            next += g;
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
         }
-        k = k
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let which = (k >> 33) as usize % methods.len();
-        let user = (k >> 17) % users + 1;
-        id += 1;
-        let request = match methods[which].as_str() {
-            "recommend" => format!("{{\"id\":{id},\"method\":\"recommend\",\"params\":{{\"user\":\"{user}\",\"n\":{n}}}}}\n"),
-            "predict" => format!("{{\"id\":{id},\"method\":\"predict\",\"params\":{{\"user\":\"{user}\",\"movie\":{movie}}}}}\n"),
-            "similar" => format!("{{\"id\":{id},\"method\":\"similar\",\"params\":{{\"movie\":{movie},\"n\":{n}}}}}\n"),
-            _ => format!("{{\"id\":{id},\"method\":\"health\"}}\n"),
-        };
+        next += gap;
+        let (which, request, expect) = gen.next(methods);
         let t0 = Instant::now();
         line.clear();
         let ok = writer.write_all(request.as_bytes()).is_ok()
             && reader.read_line(&mut line).map(|r| r > 0).unwrap_or(false);
-        let s = &mut samples[which];
-        s.micros
-            .push(t0.elapsed().as_micros().min(u32::MAX as u128) as u32);
-        if !ok {
-            s.errors += 1;
+        if !record(&mut samples, which, t0, ok, &line, &expect) {
             break;
-        }
-        if !line.starts_with(&format!("{{\"id\":{id},\"result\"")) {
-            s.errors += 1;
         }
     }
     samples
