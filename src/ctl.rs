@@ -101,20 +101,9 @@ pub enum JobCommand {
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct RetrainArgs {
-    #[arg(long, value_name = "N")]
-    pub factors: Option<usize>,
-    #[arg(long, value_name = "N")]
-    pub epochs: Option<usize>,
-    #[arg(long, value_name = "RATE")]
-    pub lr: Option<f32>,
-    #[arg(long, value_name = "LAMBDA")]
-    pub reg: Option<f32>,
-    #[arg(long, value_name = "SD")]
-    pub init_std_dev: Option<f32>,
-    #[arg(long, value_name = "N")]
-    pub threads: Option<usize>,
-    #[arg(long, value_name = "N")]
-    pub seed: Option<u64>,
+    /// The training parameters, as `recd train` takes them.
+    #[command(flatten)]
+    pub params: crate::cli::ParamArgs,
     /// Train only with at least N new ratings.
     #[arg(long, value_name = "N")]
     pub min_ratings: Option<u64>,
@@ -255,24 +244,24 @@ fn execute(cli: &Cli) -> Result<(), Failure> {
 }
 
 fn retrain(c: &mut Client, a: &RetrainArgs, json_out: bool) -> Result<Value, Failure> {
-    let params = json!({
-        "factors": a.factors, "epochs": a.epochs, "lr": a.lr, "reg": a.reg,
-        "init_std_dev": a.init_std_dev, "threads": a.threads, "seed": a.seed,
-        "min_ratings": a.min_ratings, "no_backup": a.no_backup, "force": a.force,
-    });
-    let params = Value::Object(
-        params
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter(|(_, v)| !v.is_null())
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-    );
+    let p = &a.params;
+    let request = crate::protocol::RetrainParams {
+        factors: p.factors,
+        epochs: p.epochs,
+        lr: p.lr,
+        reg: p.reg,
+        init_std_dev: p.init_std_dev,
+        threads: p.threads,
+        seed: p.seed,
+        force: a.force,
+        no_backup: a.no_backup,
+        min_ratings: a.min_ratings,
+    };
+    let params = serde_json::to_value(request).map_err(|e| Failure::Usage(e.to_string()))?;
     let bar = if json_out {
         indicatif::ProgressBar::hidden()
     } else {
-        indicatif::ProgressBar::new(a.epochs.unwrap_or(0) as u64)
+        indicatif::ProgressBar::new(p.epochs.unwrap_or(0) as u64)
     };
     bar.set_style(
         indicatif::ProgressStyle::with_template(
