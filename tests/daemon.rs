@@ -746,3 +746,33 @@ fn the_log_file_records_the_start_and_requests_that_failed() {
     assert!(log.contains("serving model"), "{log}");
     assert!(log.contains("reloaded on the reload method"), "{log}");
 }
+
+#[test]
+fn idle_connections_are_closed_after_the_timeout() {
+    let d = Daemon::start_with(true, &[], "");
+    std::fs::write(
+        d.config(),
+        std::fs::read_to_string(d.config()).unwrap().replace(
+            "shutdown_timeout_secs = 5",
+            "shutdown_timeout_secs = 5\nidle_timeout_secs = 1",
+        ),
+    )
+    .unwrap();
+    let mut d = d;
+    d.stop();
+    d.spawn(&[]);
+    d.wait_ready();
+    let mut s = UnixStream::connect(d.socket()).unwrap();
+    s.write_all(b"{\"id\":1,\"method\":\"health\"}\n").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let started = Instant::now();
+    let mut all = String::new();
+    // The reply, then end of file once the connection has been idle 1 s.
+    s.read_to_string(&mut all).unwrap();
+    let idle = started.elapsed();
+    assert!(all.contains("\"result\""), "{all}");
+    assert!(
+        idle >= Duration::from_millis(900) && idle < Duration::from_secs(5),
+        "closed after {idle:?}"
+    );
+}
