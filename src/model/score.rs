@@ -113,17 +113,46 @@ fn top_n(scores: &[f32], n: usize) -> Vec<(u32, f32)> {
         .collect()
 }
 
+thread_local! {
+    /// A score per item, reused by every request on this thread: one
+    /// allocation per thread instead of one per request.
+    static SCORES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Run `f` on a scratch buffer of `n` floats.
+fn with_scores<T>(n: usize, f: impl FnOnce(&mut [f32]) -> T) -> T {
+    SCORES.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.resize(n, 0.0);
+            f(&mut buf[..n])
+        }
+        // Re-entered on this thread (never expected): use a fresh buffer.
+        Err(_) => f(&mut vec![0.0; n]),
+    })
+}
+
 impl Model {
     /// The `n` items with the highest predicted rating for `user`, leaving
     /// out `exclude` (the items they rated, ascending). Scores are predicted
     /// ratings, clipped to the scale; ranking uses the unclipped estimate.
     pub fn recommend(&self, user: u32, n: usize, exclude: &[u32]) -> Vec<(u32, f32)> {
-        let mut scores = vec![0f32; self.n_items()];
+        with_scores(self.n_items(), |scores| {
+            self.recommend_into(scores, user, n, exclude)
+        })
+    }
+
+    fn recommend_into(
+        &self,
+        scores: &mut [f32],
+        user: u32,
+        n: usize,
+        exclude: &[u32],
+    ) -> Vec<(u32, f32)> {
         dot_all(
             self.item_factor_matrix(),
             self.stride(),
             self.user_factors(user),
-            &mut scores,
+            scores,
         );
         let base = self.global_mean() + self.user_bias(user);
         for (i, s) in scores.iter_mut().enumerate() {
@@ -135,7 +164,7 @@ impl Model {
             }
         }
         let scale = self.scale();
-        top_n(&scores, n)
+        top_n(scores, n)
             .into_iter()
             .map(|(i, s)| (i, scale.clip(s)))
             .collect()
@@ -145,12 +174,23 @@ impl Model {
     /// with `item`'s, the item itself left out. `norms` are the items' factor
     /// norms ([`Model::item_norms`]).
     pub fn similar(&self, item: u32, n: usize, norms: &[f32]) -> Vec<(u32, f32)> {
-        let mut scores = vec![0f32; self.n_items()];
+        with_scores(self.n_items(), |scores| {
+            self.similar_into(scores, item, n, norms)
+        })
+    }
+
+    fn similar_into(
+        &self,
+        scores: &mut [f32],
+        item: u32,
+        n: usize,
+        norms: &[f32],
+    ) -> Vec<(u32, f32)> {
         dot_all(
             self.item_factor_matrix(),
             self.stride(),
             self.item_factors(item),
-            &mut scores,
+            scores,
         );
         let own = norms.get(item as usize).copied().unwrap_or(0.0);
         for (s, &norm) in scores.iter_mut().zip(norms) {
@@ -160,7 +200,7 @@ impl Model {
         if let Some(s) = scores.get_mut(item as usize) {
             *s = f32::NEG_INFINITY;
         }
-        top_n(&scores, n)
+        top_n(scores, n)
     }
 
     /// The Euclidean norm of every item's factor vector.

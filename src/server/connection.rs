@@ -118,7 +118,12 @@ pub async fn serve(stream: UnixStream, state: Arc<State>) {
                     out: &mut wr,
                 };
                 match methods::handle(req, &mut ctx).await {
-                    Ok(result) => Reply::result(id, result),
+                    Ok(result) => {
+                        if wr.write_all(&result_line(&id, &result)).await.is_err() {
+                            break;
+                        }
+                        continue;
+                    }
                     Err(e) => {
                         state.stats.count_error(e.code);
                         if matches!(
@@ -140,6 +145,18 @@ pub async fn serve(stream: UnixStream, state: Arc<State>) {
         }
     }
     state.stats.connections_open.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// `{"id":ID,"result":RESULT}` and a newline, from an already serialised result.
+fn result_line(id: &serde_json::Value, result: &serde_json::value::RawValue) -> Vec<u8> {
+    let mut out = Vec::with_capacity(result.get().len() + 32);
+    out.extend_from_slice(b"{\"id\":");
+    // A Value (a number or a string here) always serialises.
+    let _ = serde_json::to_writer(&mut out, id);
+    out.extend_from_slice(b",\"result\":");
+    out.extend_from_slice(result.get().as_bytes());
+    out.extend_from_slice(b"}\n");
+    out
 }
 
 /// Tell a client over the connection limit why it is turned away.

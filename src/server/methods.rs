@@ -26,7 +26,23 @@ pub struct Ctx<'a, W> {
 
 type Reply = Result<Value, Error>;
 
-pub async fn handle<W: AsyncWrite + Unpin>(req: Request, ctx: &mut Ctx<'_, W>) -> Reply {
+/// A result already serialised: the hot queries write their replies straight
+/// from typed structs, never through a `Value` tree.
+pub type Raw = Box<serde_json::value::RawValue>;
+
+fn raw(v: &impl serde::Serialize) -> Result<Raw, Error> {
+    serde_json::value::to_raw_value(v).map_err(|e| {
+        Error::new(
+            ErrorCode::Internal,
+            format!("cannot serialise the reply: {e}"),
+        )
+    })
+}
+
+pub async fn handle<W: AsyncWrite + Unpin>(
+    req: Request,
+    ctx: &mut Ctx<'_, W>,
+) -> Result<Raw, Error> {
     if req.is_admin()
         && !ctx
             .peer
@@ -45,18 +61,18 @@ pub async fn handle<W: AsyncWrite + Unpin>(req: Request, ctx: &mut Ctx<'_, W>) -
     }
     let state = ctx.state;
     match req {
-        Request::Health => Ok(health(state)),
-        Request::Stats => Ok(stats(state)),
+        Request::Health => raw(&health(state)),
+        Request::Stats => raw(&stats(state)),
         Request::Recommend(p) => recommend(state, p),
         Request::Predict(p) => predict(state, p),
         Request::Similar(p) => similar(state, p),
-        Request::RetrainCheck(p) => retrain_check(state, p).await,
-        Request::Retrain(p) => retrain(p, ctx).await,
-        Request::JobStatus(p) => job_status(state, p),
-        Request::JobCancel(p) => job_cancel(state, p),
-        Request::Reload(_) => reload(state).await,
-        Request::Models => models(state).await,
-        Request::Rollback(p) => rollback(state, p).await,
+        Request::RetrainCheck(p) => raw(&retrain_check(state, p).await?),
+        Request::Retrain(p) => raw(&retrain(p, ctx).await?),
+        Request::JobStatus(p) => raw(&job_status(state, p)?),
+        Request::JobCancel(p) => raw(&job_cancel(state, p)?),
+        Request::Reload(_) => raw(&reload(state).await?),
+        Request::Models => raw(&models(state).await?),
+        Request::Rollback(p) => raw(&rollback(state, p).await?),
     }
 }
 
@@ -147,47 +163,99 @@ fn movie(s: &Served, id: u32) -> Result<u32, Error> {
     })
 }
 
-fn item_json(m: &Model, item: u32, key: &str, value: f32) -> Value {
-    json!({ "movie": m.movie_id(item), "title": m.title(item), key: value })
+#[derive(serde::Serialize)]
+struct Scored<'a> {
+    movie: u32,
+    title: &'a str,
+    score: f32,
 }
 
-fn recommend(state: &State, p: RecommendParams) -> Reply {
+#[derive(serde::Serialize)]
+struct Similar<'a> {
+    movie: u32,
+    title: &'a str,
+    similarity: f32,
+}
+
+#[derive(serde::Serialize)]
+struct Recommended<'a> {
+    user: &'a str,
+    model: &'a str,
+    strategy: &'static str,
+    items: Vec<Scored<'a>>,
+}
+
+fn recommend(state: &State, p: RecommendParams) -> Result<Raw, Error> {
     check_n(p.n)?;
     let s = served(state)?;
     let u = user(&s, &p.user)?;
     let m = &s.model;
-    let items: Vec<Value> = m
+    let items = m
         .recommend(u, p.n, m.rated_items(u))
         .into_iter()
-        .map(|(i, score)| item_json(m, i, "score", score))
+        .map(|(i, score)| Scored {
+            movie: m.movie_id(i),
+            title: m.title(i),
+            score,
+        })
         .collect();
-    Ok(json!({ "user": p.user, "model": s.version(), "strategy": "model", "items": items }))
+    raw(&Recommended {
+        user: &p.user,
+        model: s.version(),
+        strategy: "model",
+        items,
+    })
 }
 
-fn predict(state: &State, p: PredictParams) -> Reply {
+fn predict(state: &State, p: PredictParams) -> Result<Raw, Error> {
+    #[derive(serde::Serialize)]
+    struct Predicted<'a> {
+        user: &'a str,
+        movie: u32,
+        title: &'a str,
+        rating: f32,
+        model: &'a str,
+        strategy: &'static str,
+    }
     let s = served(state)?;
     let (u, i) = (user(&s, &p.user)?, movie(&s, p.movie)?);
-    Ok(json!({
-        "user": p.user,
-        "movie": p.movie,
-        "title": s.model.title(i),
-        "rating": s.model.predict(Some(u), Some(i)),
-        "model": s.version(),
-        "strategy": "model",
-    }))
+    raw(&Predicted {
+        user: &p.user,
+        movie: p.movie,
+        title: s.model.title(i),
+        rating: s.model.predict(Some(u), Some(i)),
+        model: s.version(),
+        strategy: "model",
+    })
 }
 
-fn similar(state: &State, p: SimilarParams) -> Reply {
+fn similar(state: &State, p: SimilarParams) -> Result<Raw, Error> {
+    #[derive(serde::Serialize)]
+    struct SimilarTo<'a> {
+        movie: u32,
+        title: &'a str,
+        model: &'a str,
+        items: Vec<Similar<'a>>,
+    }
     check_n(p.n)?;
     let s = served(state)?;
     let i = movie(&s, p.movie)?;
     let m = &s.model;
-    let items: Vec<Value> = m
+    let items = m
         .similar(i, p.n, s.norms())
         .into_iter()
-        .map(|(j, sim)| item_json(m, j, "similarity", sim))
+        .map(|(j, similarity)| Similar {
+            movie: m.movie_id(j),
+            title: m.title(j),
+            similarity,
+        })
         .collect();
-    Ok(json!({ "movie": p.movie, "title": m.title(i), "model": s.version(), "items": items }))
+    raw(&SimilarTo {
+        movie: p.movie,
+        title: m.title(i),
+        model: s.version(),
+        items,
+    })
 }
 
 /// Pipeline options from the config and a request's overrides.
