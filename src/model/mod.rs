@@ -248,6 +248,11 @@ impl Model {
         self.file.f32s(Kind::UserBias)[user as usize]
     }
 
+    /// Every item's bias, by item index.
+    pub fn item_biases(&self) -> &[f32] {
+        self.file.f32s(Kind::ItemBias)
+    }
+
     pub fn item_bias(&self, item: u32) -> f32 {
         self.file.f32s(Kind::ItemBias)[item as usize]
     }

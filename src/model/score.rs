@@ -155,8 +155,8 @@ impl Model {
             scores,
         );
         let base = self.global_mean() + self.user_bias(user);
-        for (i, s) in scores.iter_mut().enumerate() {
-            *s += base + self.item_bias(i as u32);
+        for (s, &b) in scores.iter_mut().zip(self.item_biases()) {
+            *s += base + b;
         }
         for &i in exclude {
             if let Some(s) = scores.get_mut(i as usize) {
