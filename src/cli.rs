@@ -203,16 +203,15 @@ fn daemon(config: Option<PathBuf>) -> CmdResult {
 
 fn train(config: Option<PathBuf>, args: TrainArgs) -> CmdResult {
     let cfg = Config::locate(config.as_deref()).map_err(|e| e.to_string())?;
+    let base = Options::from_config(&cfg);
     let opts = Options {
-        dataset: args.dataset.unwrap_or(cfg.dataset),
-        models_dir: args.models_dir.unwrap_or(cfg.models_dir),
+        dataset: args.dataset.unwrap_or(base.dataset),
+        models_dir: args.models_dir.unwrap_or(base.models_dir),
         params: args.params.apply(&cfg.training)?,
-        holdout_fraction: cfg.holdout_fraction,
-        keep_backups: cfg.keep_backups,
         backup: !args.no_backup,
         force: args.force,
         min_new_ratings: args.min_ratings,
-        max_rmse_increase: cfg.max_rmse_increase,
+        ..base
     };
     if args.check_only {
         let check = pipeline::check(&opts, args.min_ratings.unwrap_or(cfg.min_new_ratings))

@@ -439,19 +439,7 @@ fn hostile_input_never_hurts_the_daemon() {
 
 #[test]
 fn connections_beyond_the_limit_are_told_why() {
-    let d = Daemon::start_with(true, &[], "");
-    std::fs::write(
-        d.config(),
-        std::fs::read_to_string(d.config()).unwrap().replace(
-            "shutdown_timeout_secs = 5",
-            "shutdown_timeout_secs = 5\nmax_connections = 3",
-        ),
-    )
-    .unwrap();
-    let mut d = d;
-    d.stop();
-    d.spawn(&[]);
-    d.wait_ready();
+    let d = Daemon::start_with(true, &[], "max_connections = 3");
     // Earlier connections (the readiness probe) must be gone first.
     let deadline = Instant::now() + Duration::from_secs(10);
     while d.call("stats", json!({})).unwrap()["connections"]["open"] != 1 {
@@ -749,19 +737,7 @@ fn the_log_file_records_the_start_and_requests_that_failed() {
 
 #[test]
 fn idle_connections_are_closed_after_the_timeout() {
-    let d = Daemon::start_with(true, &[], "");
-    std::fs::write(
-        d.config(),
-        std::fs::read_to_string(d.config()).unwrap().replace(
-            "shutdown_timeout_secs = 5",
-            "shutdown_timeout_secs = 5\nidle_timeout_secs = 1",
-        ),
-    )
-    .unwrap();
-    let mut d = d;
-    d.stop();
-    d.spawn(&[]);
-    d.wait_ready();
+    let d = Daemon::start_with(true, &[], "idle_timeout_secs = 1");
     let mut s = UnixStream::connect(d.socket()).unwrap();
     s.write_all(b"{\"id\":1,\"method\":\"health\"}\n").unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();

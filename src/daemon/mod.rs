@@ -198,18 +198,7 @@ const PUT_FILES: &str = "put the MovieLens 1M files (ratings.dat, movies.dat, fr
 
 fn train_first(state: &Arc<State>) -> String {
     let dataset = &state.config.dataset;
-    let opts = pipeline::Options {
-        dataset: dataset.clone(),
-        models_dir: state.config.models_dir.clone(),
-        params: state.config.training.clone(),
-        holdout_fraction: state.config.holdout_fraction,
-        keep_backups: state.config.keep_backups,
-        backup: true,
-        force: false,
-        min_new_ratings: None,
-        max_rmse_increase: state.config.max_rmse_increase,
-    };
-    match start_retrain(state, opts) {
+    match start_retrain(state, pipeline::Options::from_config(&state.config)) {
         Ok(job) => {
             tracing::info!(
                 job = job.id,

@@ -169,13 +169,9 @@ impl ModelsDir {
         keep_backups: usize,
         backup: bool,
     ) -> Result<Published, PublishError> {
-        let err = |step: Step, path: &Path| {
-            let path = path.to_owned();
-            move |source| PublishError { step, path, source }
-        };
         self.check(Step::CreateDir)
             .and_then(|_| fs::create_dir_all(&self.dir))
-            .map_err(err(Step::CreateDir, &self.dir))?;
+            .map_err(fail(Step::CreateDir, &self.dir))?;
         // A leftover we cannot remove must not stop a publish.
         let mut removed = self.remove_leftovers().unwrap_or_default();
         let previous = self.current_version().ok().flatten();
@@ -218,44 +214,40 @@ impl ModelsDir {
         target: &Path,
         write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
     ) -> Result<(), PublishError> {
-        let err = |step: Step, path: &Path| {
-            let path = path.to_owned();
-            move |source| PublishError { step, path, source }
-        };
         let file = self
             .check(Step::CreateTemp)
             .and_then(|_| File::options().write(true).create_new(true).open(temp))
-            .map_err(err(Step::CreateTemp, temp))?;
+            .map_err(fail(Step::CreateTemp, temp))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         self.check(Step::Write)
             .and_then(|_| write(&mut out))
             .and_then(|_| out.flush())
-            .map_err(err(Step::Write, temp))?;
+            .map_err(fail(Step::Write, temp))?;
         let file = out
             .into_inner()
-            .map_err(|e| err(Step::Write, temp)(e.into_error()))?;
+            .map_err(|e| fail(Step::Write, temp)(e.into_error()))?;
         self.check(Step::Sync)
             .and_then(|_| file.sync_all())
-            .map_err(err(Step::Sync, temp))?;
+            .map_err(fail(Step::Sync, temp))?;
         drop(file);
         self.check(Step::Verify)
             .and_then(|_| Model::open(temp).map(drop).map_err(io::Error::other))
-            .map_err(err(Step::Verify, temp))?;
+            .map_err(fail(Step::Verify, temp))?;
         if target.exists() {
-            return Err(err(Step::Rename, target)(io::Error::new(
+            return Err(fail(Step::Rename, target)(io::Error::new(
                 io::ErrorKind::AlreadyExists,
                 "a published model of this version already exists",
             )));
         }
         self.check(Step::Rename)
             .and_then(|_| fs::rename(temp, target))
-            .map_err(err(Step::Rename, target))?;
+            .map_err(fail(Step::Rename, target))?;
         self.check(Step::SyncDir)
             .and_then(|_| sync_dir(&self.dir))
             .map_err(|e| {
                 // Renamed but not durable: take it back so nothing half-done stays.
                 let _ = fs::remove_file(target);
-                err(Step::SyncDir, &self.dir)(e)
+                fail(Step::SyncDir, &self.dir)(e)
             })
     }
 
@@ -308,6 +300,12 @@ impl ModelsDir {
     fn check(&self, _step: Step) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// The error of `step` on `path`, for `map_err`.
+fn fail(step: Step, path: &Path) -> impl FnOnce(io::Error) -> PublishError {
+    let path = path.to_owned();
+    move |source| PublishError { step, path, source }
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {

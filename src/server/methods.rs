@@ -274,15 +274,11 @@ fn options(state: &State, p: &RetrainParams) -> Result<pipeline::Options, Error>
     crate::config::validate_params(&params)
         .map_err(|(key, what)| Error::new(ErrorCode::InvalidParams, format!("{key}: {what}")))?;
     Ok(pipeline::Options {
-        dataset: c.dataset.clone(),
-        models_dir: c.models_dir.clone(),
         params,
-        holdout_fraction: c.holdout_fraction,
-        keep_backups: c.keep_backups,
         backup: !p.no_backup,
         force: p.force,
         min_new_ratings: p.min_ratings,
-        max_rmse_increase: c.max_rmse_increase,
+        ..pipeline::Options::from_config(c)
     })
 }
 
@@ -319,13 +315,7 @@ async fn retrain<W: AsyncWrite + Unpin>(p: RetrainParams, ctx: &mut Ctx<'_, W>) 
         tokio::select! {
             _ = job.finished() => break,
             event = progress.recv(), if streaming => match event {
-                Ok(event) => {
-                    let line = crate::protocol::Reply::progress(ctx.id.clone(), event).to_line();
-                    // A caller that hung up stops hearing progress; the job goes on.
-                    if ctx.out.write_all(&line).await.is_err() {
-                        streaming = false;
-                    }
-                }
+                Ok(event) => streaming = send_progress(ctx, event).await,
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => streaming = false,
             },
@@ -334,10 +324,7 @@ async fn retrain<W: AsyncWrite + Unpin>(p: RetrainParams, ctx: &mut Ctx<'_, W>) 
     // Lines sent just before the end are still queued: pass them on.
     while streaming {
         match progress.try_recv() {
-            Ok(event) => {
-                let line = crate::protocol::Reply::progress(ctx.id.clone(), event).to_line();
-                streaming = ctx.out.write_all(&line).await.is_ok();
-            }
+            Ok(event) => streaming = send_progress(ctx, event).await,
             Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {}
             Err(_) => break,
         }
@@ -360,6 +347,13 @@ async fn retrain<W: AsyncWrite + Unpin>(p: RetrainParams, ctx: &mut Ctx<'_, W>) 
         )
         .with_data(serde_json::to_value(&status).unwrap_or(Value::Null))),
     }
+}
+
+/// Write one progress line; false once the caller has hung up (it then
+/// stops hearing progress, and the job goes on).
+async fn send_progress<W: AsyncWrite + Unpin>(ctx: &mut Ctx<'_, W>, event: Value) -> bool {
+    let line = crate::protocol::Reply::progress(ctx.id.clone(), event).to_line();
+    ctx.out.write_all(&line).await.is_ok()
 }
 
 fn job_status(state: &State, p: JobParams) -> Reply {

@@ -40,6 +40,24 @@ pub struct Options {
     pub max_rmse_increase: f64,
 }
 
+impl Options {
+    /// What the configuration says: its paths and training keys, a backup
+    /// kept, the gates in force, no new-ratings threshold.
+    pub fn from_config(c: &crate::config::Config) -> Options {
+        Options {
+            dataset: c.dataset.clone(),
+            models_dir: c.models_dir.clone(),
+            params: c.training.clone(),
+            holdout_fraction: c.holdout_fraction,
+            keep_backups: c.keep_backups,
+            backup: true,
+            force: false,
+            min_new_ratings: None,
+            max_rmse_increase: c.max_rmse_increase,
+        }
+    }
+}
+
 /// The pipeline's steps, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

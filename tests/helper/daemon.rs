@@ -26,13 +26,13 @@ impl Daemon {
     }
 
     /// `trained`: publish a model first; `env`: extra environment;
-    /// `extra_config`: TOML appended to the config.
-    pub fn start_with(trained: bool, env: &[(&str, &str)], extra_config: &str) -> Daemon {
+    /// `daemon_keys`: more keys of the `[daemon]` section.
+    pub fn start_with(trained: bool, env: &[(&str, &str)], daemon_keys: &str) -> Daemon {
         Daemon::start_full(
             "dataset = \"data\"\ndataset_url = \"\"",
             trained,
             env,
-            extra_config,
+            daemon_keys,
         )
     }
 
@@ -42,7 +42,7 @@ impl Daemon {
         dataset_keys: &str,
         trained: bool,
         env: &[(&str, &str)],
-        extra_config: &str,
+        daemon_keys: &str,
     ) -> Daemon {
         let fixture = Fixture::new();
         std::fs::write(
@@ -50,8 +50,8 @@ impl Daemon {
             format!(
                 "[paths]\nmodels_dir = \"models\"\n{dataset_keys}\n\
                  [training]\nn_factors = 8\nn_epochs = 10\nthreads = 2\n\
-                 [daemon]\nsocket = \"recd.sock\"\nadmin_group = \"\"\nshutdown_timeout_secs = 5\n\
-                 [logging]\ndir = \"logs\"\nlevel = \"debug\"\n{extra_config}"
+                 [daemon]\nsocket = \"recd.sock\"\nadmin_group = \"\"\nshutdown_timeout_secs = 5\n{daemon_keys}\n\
+                 [logging]\ndir = \"logs\"\nlevel = \"debug\"\n"
             ),
         )
         .unwrap();
