@@ -6,7 +6,11 @@
 //! `cargo bench --bench fit [-- --runs N]`; the data come from
 //! `$RECD_DATASETS` (default `../shared/datasets`). Figures are medians.
 
+mod common;
+
 use std::path::{Path, PathBuf};
+
+use common::median;
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -43,16 +47,6 @@ fn load(root: &Path) -> Split {
         test.push(u, i, raw.ratings.values[k]);
     }
     Split { train, test, dir }
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 #[derive(Default)]
@@ -164,9 +158,7 @@ fn main() {
         .and_then(|p| args.get(p + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(5usize);
-    let root = std::env::var_os("RECD_DATASETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets"));
+    let root = common::datasets_root();
     if !root.join("ml-1m-part/split90").is_dir() {
         println!(
             "SKIPPED: no split90 set under {} (set RECD_DATASETS)",
@@ -240,24 +232,7 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("split90.recd");
     let f = model.expect("at least one run");
-    let meta = recd::model::Metadata {
-        version: "bench".into(),
-        trained_at: recd::clock::rfc3339(std::time::SystemTime::now()),
-        recd_version: env!("CARGO_PKG_VERSION").into(),
-        params: defaults.clone(),
-        metrics: None,
-        holdout_fraction: 0.0,
-        counts: recd::model::Counts::default(),
-        db_watermark: 0,
-        dataset: split.dir.display().to_string(),
-        training_seconds: 0.0,
-    };
-    let tables = recd::train::export::Tables::build(&split.train, &split.train.ratings);
-    let mut file = std::fs::File::create(&path).expect("create");
-    tables
-        .write(&mut file, &meta, &f, Scale::of(&split.train.ratings.values))
-        .expect("write");
-    file.sync_all().expect("sync");
+    common::write_model(&split.train, &defaults, &f, &path);
     let mut opens: Vec<f64> = (0..21)
         .map(|_| {
             let start = Instant::now();

@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::jobs::Jobs;
 use crate::model::format::ModelError;
 use crate::model::publish::ModelsDir;
+use crate::model::quant::{self, QuantItems};
 use crate::model::Model;
 use crate::notify::Notifier;
 use crate::protocol::{ErrorCode, METHODS};
@@ -24,14 +25,27 @@ use crate::protocol::{ErrorCode, METHODS};
 pub struct Served {
     pub model: Model,
     norms: OnceLock<Vec<f32>>,
+    /// The 8-bit item matrix for the first scoring pass, where the CPU runs
+    /// it. Built here, on the thread that loads the model, before it serves.
+    quant: Option<QuantItems>,
 }
 
 impl Served {
     pub fn new(model: Model) -> Served {
+        let quant = if quant::supported() {
+            QuantItems::new(model.item_factor_matrix(), model.stride())
+        } else {
+            None
+        };
         Served {
             model,
             norms: OnceLock::new(),
+            quant,
         }
+    }
+
+    pub fn quant(&self) -> Option<&QuantItems> {
+        self.quant.as_ref()
     }
 
     pub fn version(&self) -> &str {

@@ -8,6 +8,7 @@
 
 pub mod format;
 pub mod publish;
+pub mod quant;
 pub mod score;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -4,6 +4,9 @@
 //! matrix (vectorised: an AVX2 build of the same loop where the CPU has it)
 //! and keep the best N by partial selection, never a full sort.
 
+use std::cell::RefCell;
+
+use super::quant::QuantItems;
 use super::Model;
 
 /// `out[i] = q_i · p` for every item row of `q` (rows `stride` long, a
@@ -57,8 +60,37 @@ unsafe fn dot_all_fma(q: &[f32], stride: usize, p: &[f32], out: &mut [f32]) {
         .chunks_exact(stride)
         .zip(out[r..].iter_mut())
     {
-        *o = crate::train::sgd::dot(row, p);
+        *o = dot_one_fma(row, p);
     }
+}
+
+/// One row of [`dot_all`], bit for bit the value it computes for that row.
+fn dot_one(row: &[f32], p: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+        return unsafe { dot_one_fma(row, p) };
+    }
+    crate::train::sgd::dot(row, p)
+}
+
+/// The 4-row loop's arithmetic for a single row: the same lanes, the same
+/// order, the same horizontal sum.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_one_fma(row: &[f32], p: &[f32]) -> f32 {
+    use std::arch::x86_64::*;
+    let lanes = row.len().min(p.len()) / 8;
+    let mut a = _mm256_setzero_ps();
+    for k in 0..lanes {
+        // SAFETY: both slices have at least `lanes * 8` floats.
+        a = _mm256_fmadd_ps(
+            _mm256_loadu_ps(row.as_ptr().add(k * 8)),
+            _mm256_loadu_ps(p.as_ptr().add(k * 8)),
+            a,
+        );
+    }
+    hsum(a)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -70,137 +102,333 @@ fn hsum(v: std::arch::x86_64::__m256) -> f32 {
     _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)))
 }
 
+/// Scores examined at once by the passes that skip most of them.
+const CHUNK: usize = 8;
+
+/// Whether any of a chunk's values is above `floor` (NaN never is). No
+/// early exit, so the comparisons compile to a few vector instructions.
+fn any_above(chunk: &[f32], floor: f32) -> bool {
+    match <&[f32; CHUNK]>::try_from(chunk) {
+        Ok(c) => c.iter().fold(false, |any, &v| any | (v > floor)),
+        Err(_) => chunk.iter().any(|&v| v > floor),
+    }
+}
+
 /// The `n` best `(item, score)` pairs, best first; ties go to the lower
-/// index. One pass: most items fall below the current n-th best and cost a
-/// single comparison.
+/// index. One pass: most items fall below the current n-th best, and most
+/// chunks of items are passed over with one vector maximum.
 fn top_n(scores: &[f32], n: usize) -> Vec<(u32, f32)> {
-    use std::cmp::Ordering;
-    // Ordered so that the heap's top is the worst kept entry.
-    #[derive(PartialEq)]
-    struct Kept(f32, u32);
-    impl Eq for Kept {}
-    impl PartialOrd for Kept {
-        fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-            Some(self.cmp(other))
-        }
-    }
-    impl Ord for Kept {
-        fn cmp(&self, other: &Self) -> Ordering {
-            other.0.total_cmp(&self.0).then(self.1.cmp(&other.1))
-        }
-    }
     if n == 0 {
-        return Vec::new();
+        Vec::new()
+    } else if n <= SORTED_UP_TO {
+        let mut kept = Sorted(Vec::with_capacity(n + 1), n);
+        scan(scores, &mut kept);
+        kept.0
+    } else {
+        let mut kept = Heap(std::collections::BinaryHeap::with_capacity(n + 1), n);
+        scan(scores, &mut kept);
+        // Ascending by `Kept`'s order is best first.
+        kept.0
+            .into_sorted_vec()
+            .into_iter()
+            .map(|k| (k.1, k.0))
+            .collect()
     }
-    let mut heap = std::collections::BinaryHeap::with_capacity(n + 1);
-    let mut worst = f32::NEG_INFINITY;
-    for (i, &s) in scores.iter().enumerate() {
-        if !s.is_finite() || (heap.len() == n && s <= worst) {
+}
+
+/// Up to this many, the best are kept in a sorted array: fewer and cheaper
+/// comparisons than a heap's, and moving a few entries costs little.
+const SORTED_UP_TO: usize = 64;
+
+/// The best entries seen so far, offered in ascending index order.
+trait Keep {
+    /// The score an entry must beat once full; minus infinity until then.
+    fn worst(&self) -> f32;
+    /// Offer a finite score.
+    fn offer(&mut self, index: u32, score: f32);
+}
+
+fn scan<K: Keep>(scores: &[f32], kept: &mut K) {
+    #[inline(always)]
+    fn offer<K: Keep>(i: usize, s: f32, kept: &mut K) {
+        if s.is_finite() && s > kept.worst() {
+            kept.offer(i as u32, s);
+        }
+    }
+    let chunks = scores.chunks_exact(CHUNK);
+    let tail = chunks.remainder();
+    for (c, chunk) in chunks.enumerate() {
+        if !any_above(chunk, kept.worst()) {
             continue;
         }
-        heap.push(Kept(s, i as u32));
-        if heap.len() > n {
-            heap.pop();
-        }
-        if heap.len() == n {
-            worst = heap.peek().map_or(f32::NEG_INFINITY, |k| k.0);
+        for (k, &s) in chunk.iter().enumerate() {
+            offer(c * CHUNK + k, s, kept);
         }
     }
-    // Ascending by `Kept`'s order is best first.
-    heap.into_sorted_vec()
-        .into_iter()
-        .map(|k| (k.1, k.0))
-        .collect()
+    let start = scores.len() - tail.len();
+    for (k, &s) in tail.iter().enumerate() {
+        offer(start + k, s, kept);
+    }
+}
+
+/// Best first; at most `.1` entries.
+struct Sorted(Vec<(u32, f32)>, usize);
+
+impl Keep for Sorted {
+    fn worst(&self) -> f32 {
+        match self.0.last() {
+            Some(&(_, s)) if self.0.len() == self.1 => s,
+            _ => f32::NEG_INFINITY,
+        }
+    }
+
+    fn offer(&mut self, index: u32, score: f32) {
+        // In from the worst end, which is where most offers stay; after
+        // every equal score, since those have lower indices.
+        let v = &mut self.0;
+        if v.len() < self.1 {
+            v.push((index, score));
+        }
+        let mut at = v.len() - 1;
+        while at > 0 && v[at - 1].1 < score {
+            v[at] = v[at - 1];
+            at -= 1;
+        }
+        v[at] = (index, score);
+    }
+}
+
+/// Ordered so that the heap's top is the worst kept entry.
+#[derive(PartialEq)]
+struct Kept(f32, u32);
+
+impl Eq for Kept {}
+
+impl PartialOrd for Kept {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Kept {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.0.total_cmp(&self.0).then(self.1.cmp(&other.1))
+    }
+}
+
+/// At most `.1` entries.
+struct Heap(std::collections::BinaryHeap<Kept>, usize);
+
+impl Keep for Heap {
+    fn worst(&self) -> f32 {
+        match self.0.peek() {
+            Some(k) if self.0.len() == self.1 => k.0,
+            _ => f32::NEG_INFINITY,
+        }
+    }
+
+    fn offer(&mut self, index: u32, score: f32) {
+        self.0.push(Kept(score, index));
+        if self.0.len() > self.1 {
+            self.0.pop();
+        }
+    }
+}
+
+/// Scratch reused by every request on a thread: one set of buffers per
+/// thread instead of several allocations per request.
+#[derive(Default)]
+struct Scratch {
+    lo: Vec<f32>,
+    hi: Vec<f32>,
+    acc: Vec<i32>,
+    candidates: Vec<u32>,
+    scores: Vec<f32>,
 }
 
 thread_local! {
-    /// A score per item, reused by every request on this thread: one
-    /// allocation per thread instead of one per request.
-    static SCORES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// Run `f` on a scratch buffer of `n` floats.
-fn with_scores<T>(n: usize, f: impl FnOnce(&mut [f32]) -> T) -> T {
-    SCORES.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => {
-            buf.resize(n, 0.0);
-            f(&mut buf[..n])
-        }
-        // Re-entered on this thread (never expected): use a fresh buffer.
-        Err(_) => f(&mut vec![0.0; n]),
+fn with_scratch<T>(f: impl FnOnce(&mut Scratch) -> T) -> T {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => f(&mut scratch),
+        // Re-entered on this thread (never expected): use fresh buffers.
+        Err(_) => f(&mut Scratch::default()),
     })
+}
+
+/// The item factor matrix as scoring sees it.
+#[derive(Clone, Copy)]
+struct Items<'a> {
+    /// `stride`-long rows.
+    matrix: &'a [f32],
+    stride: usize,
+    /// Its 8-bit copy, if there is one.
+    quant: Option<&'a QuantItems>,
+}
+
+/// The `n` best items for the query vector `p`, best first, where item `i`
+/// (a `stride`-long row of `items`) scores `score(row_i · p, per_item[i])`.
+/// `score` must not decrease as the dot product grows, and must map a NaN
+/// dot product to NaN or minus infinity; items in `exclude` and items
+/// scoring a non-finite value are left out. With `quant`, a first integer
+/// pass picks the candidates and only they are scored exactly; the result is
+/// the same, to the bit, either way.
+fn best_n(
+    items: Items<'_>,
+    p: &[f32],
+    n: usize,
+    exclude: &[u32],
+    per_item: &[f32],
+    score: impl Fn(f32, f32) -> f32,
+) -> Vec<(u32, f32)> {
+    let Items {
+        matrix,
+        stride,
+        quant,
+    } = items;
+    let n_items = (matrix.len() / stride.max(1)).min(per_item.len());
+    let per_item = &per_item[..n_items];
+    with_scratch(|s| {
+        // Worth it only when most items can be passed over.
+        if let Some(q) = quant.filter(|q| q.n_items() == n_items && n < n_items / 4) {
+            if let Some(u) = q.user(p) {
+                s.lo.resize(n_items, 0.0);
+                s.hi.resize(n_items, 0.0);
+                s.acc.resize(q.acc_len(), 0);
+                q.score_bounds(&u, &mut s.acc, per_item, &score, &mut s.lo, &mut s.hi);
+                if let Some(best) = rescore_candidates(s, &items, p, n, exclude, per_item, &score) {
+                    return best;
+                }
+            }
+        }
+        s.scores.resize(n_items, 0.0);
+        dot_all(matrix, stride, p, &mut s.scores);
+        for (v, &x) in s.scores.iter_mut().zip(per_item) {
+            *v = score(*v, x);
+        }
+        for &i in exclude {
+            if let Some(v) = s.scores.get_mut(i as usize) {
+                *v = f32::NEG_INFINITY;
+            }
+        }
+        top_n(&s.scores, n)
+    })
+}
+
+/// From the lower and upper ends of every item's score (in `s.lo` and
+/// `s.hi`): the n-th best lower end is a floor that the final n all reach,
+/// so only items whose upper end reaches it are scored exactly. None if
+/// fewer than `n` items have a finite lower end.
+fn rescore_candidates(
+    s: &mut Scratch,
+    items: &Items<'_>,
+    p: &[f32],
+    n: usize,
+    exclude: &[u32],
+    per_item: &[f32],
+    score: &impl Fn(f32, f32) -> f32,
+) -> Option<Vec<(u32, f32)>> {
+    for &i in exclude {
+        if let Some(v) = s.lo.get_mut(i as usize) {
+            *v = f32::NEG_INFINITY;
+        }
+        if let Some(v) = s.hi.get_mut(i as usize) {
+            *v = f32::NEG_INFINITY;
+        }
+    }
+    let floor = top_n(&s.lo, n).get(n.checked_sub(1)?)?.1;
+    // The items whose upper end reaches the floor: a chunk at a time, since
+    // almost none do.
+    s.candidates.clear();
+    // Strictly above the floor's predecessor: at or above the floor.
+    let below = floor.next_down();
+    for (c, chunk) in s.hi.chunks(CHUNK).enumerate() {
+        if any_above(chunk, below) {
+            for (k, &hi) in chunk.iter().enumerate() {
+                if hi >= floor {
+                    s.candidates.push((c * CHUNK + k) as u32);
+                }
+            }
+        }
+    }
+    s.scores.clear();
+    for &i in &s.candidates {
+        let i = i as usize;
+        let row = items.matrix.get(i * items.stride..(i + 1) * items.stride)?;
+        s.scores.push(score(dot_one(row, p), per_item[i]));
+    }
+    // Candidates ascend by index, so ties still go to the lower index.
+    Some(
+        top_n(&s.scores, n)
+            .into_iter()
+            .map(|(k, v)| (s.candidates[k as usize], v))
+            .collect(),
+    )
 }
 
 impl Model {
     /// The `n` items with the highest predicted rating for `user`, leaving
-    /// out `exclude` (the items they rated, ascending). Scores are predicted
-    /// ratings, clipped to the scale; ranking uses the unclipped estimate.
-    pub fn recommend(&self, user: u32, n: usize, exclude: &[u32]) -> Vec<(u32, f32)> {
-        with_scores(self.n_items(), |scores| {
-            self.recommend_into(scores, user, n, exclude)
-        })
-    }
-
-    fn recommend_into(
+    /// out `exclude` (the items they rated). Scores are predicted ratings,
+    /// clipped to the scale; ranking uses the unclipped estimate. `quant` is
+    /// this model's [`QuantItems`], where the CPU runs them.
+    pub fn recommend(
         &self,
-        scores: &mut [f32],
+        quant: Option<&QuantItems>,
         user: u32,
         n: usize,
         exclude: &[u32],
     ) -> Vec<(u32, f32)> {
-        dot_all(
-            self.item_factor_matrix(),
-            self.stride(),
-            self.user_factors(user),
-            scores,
-        );
         let base = self.global_mean() + self.user_bias(user);
-        for (s, &b) in scores.iter_mut().zip(self.item_biases()) {
-            *s += base + b;
-        }
-        for &i in exclude {
-            if let Some(s) = scores.get_mut(i as usize) {
-                *s = f32::NEG_INFINITY;
-            }
-        }
         let scale = self.scale();
-        top_n(scores, n)
-            .into_iter()
-            .map(|(i, s)| (i, scale.clip(s)))
-            .collect()
+        best_n(
+            self.items(quant),
+            self.user_factors(user),
+            n,
+            exclude,
+            self.item_biases(),
+            |dot, bias| dot + (base + bias),
+        )
+        .into_iter()
+        .map(|(i, s)| (i, scale.clip(s)))
+        .collect()
     }
 
     /// The `n` items whose factor vectors have the highest cosine similarity
     /// with `item`'s, the item itself left out. `norms` are the items' factor
     /// norms ([`Model::item_norms`]).
-    pub fn similar(&self, item: u32, n: usize, norms: &[f32]) -> Vec<(u32, f32)> {
-        with_scores(self.n_items(), |scores| {
-            self.similar_into(scores, item, n, norms)
-        })
-    }
-
-    fn similar_into(
+    pub fn similar(
         &self,
-        scores: &mut [f32],
+        quant: Option<&QuantItems>,
         item: u32,
         n: usize,
         norms: &[f32],
     ) -> Vec<(u32, f32)> {
-        dot_all(
-            self.item_factor_matrix(),
-            self.stride(),
-            self.item_factors(item),
-            scores,
-        );
         let own = norms.get(item as usize).copied().unwrap_or(0.0);
-        for (s, &norm) in scores.iter_mut().zip(norms) {
-            let d = own * norm;
-            *s = if d > 0.0 { *s / d } else { f32::NEG_INFINITY };
+        best_n(
+            self.items(quant),
+            self.item_factors(item),
+            n,
+            &[item],
+            norms,
+            |dot, norm| {
+                let d = own * norm;
+                if d > 0.0 {
+                    dot / d
+                } else {
+                    f32::NEG_INFINITY
+                }
+            },
+        )
+    }
+
+    fn items<'a>(&'a self, quant: Option<&'a QuantItems>) -> Items<'a> {
+        Items {
+            matrix: self.item_factor_matrix(),
+            stride: self.stride(),
+            quant,
         }
-        if let Some(s) = scores.get_mut(item as usize) {
-            *s = f32::NEG_INFINITY;
-        }
-        top_n(scores, n)
     }
 
     /// The Euclidean norm of every item's factor vector.
@@ -240,7 +468,7 @@ mod tests {
                     }
                 })
                 .collect();
-            let n = rng.below(40) as usize;
+            let n = rng.below(2 * SORTED_UP_TO as u64) as usize;
             let mut all: Vec<(u32, f32)> = scores
                 .iter()
                 .enumerate()
@@ -270,6 +498,58 @@ mod tests {
     }
 
     #[test]
+    fn the_integer_first_pass_changes_nothing() {
+        let mut rng = crate::rng::Rng::new(11);
+        for case in 0..60 {
+            let stride = [8, 16, 104][case % 3];
+            let n_items = 40 + rng.below(400) as usize;
+            let mut items: Vec<f32> = (0..n_items * stride)
+                .map(|_| (rng.normal() * 0.2) as f32)
+                .collect();
+            // Duplicate rows, so that exact ties are common.
+            for i in (0..n_items).step_by(7).skip(1) {
+                items.copy_within(0..stride, i * stride);
+            }
+            let biases: Vec<f32> = (0..n_items).map(|_| rng.below(3) as f32 * 0.1).collect();
+            let q = QuantItems::new(&items, stride).unwrap();
+            let p: Vec<f32> = (0..stride).map(|_| rng.normal() as f32).collect();
+            let mut exclude: Vec<u32> = (0..n_items as u32).filter(|_| rng.below(5) == 0).collect();
+            exclude.reverse(); // any order
+            let score = |d: f32, b: f32| d + b;
+            let plain = Items {
+                matrix: &items,
+                stride,
+                quant: None,
+            };
+            let with_q = Items {
+                quant: Some(&q),
+                ..plain
+            };
+            for n in [0, 1, 3, 10, n_items / 5] {
+                let exact = best_n(plain, &p, n, &exclude, &biases, score);
+                let fast = best_n(with_q, &p, n, &exclude, &biases, score);
+                assert_eq!(exact, fast, "case {case}, n {n}");
+                if n > 0 {
+                    // The first pass itself, not a fallback, gave it.
+                    let mut s = Scratch::default();
+                    let u = q.user(&p).unwrap();
+                    (s.lo, s.hi, s.acc) =
+                        (vec![0.0; n_items], vec![0.0; n_items], vec![0; q.acc_len()]);
+                    q.score_bounds(&u, &mut s.acc, &biases, score, &mut s.lo, &mut s.hi);
+                    let direct =
+                        rescore_candidates(&mut s, &with_q, &p, n, &exclude, &biases, &score);
+                    assert_eq!(direct.as_ref(), Some(&exact), "case {case}, n {n}");
+                    assert!(
+                        s.candidates.len() < n_items,
+                        "case {case}: no item passed over"
+                    );
+                }
+                assert_eq!(exact.len(), n);
+            }
+        }
+    }
+
+    #[test]
     fn recommend_matches_brute_force_and_excludes_rated() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.recd");
@@ -277,7 +557,7 @@ mod tests {
         let m = Model::open(&path).unwrap();
         for user in 0..m.n_users() as u32 {
             let rated = m.rated_items(user).to_vec();
-            let got = m.recommend(user, 10, &rated);
+            let got = m.recommend(None, user, 10, &rated);
             assert_eq!(got.len(), m.n_items() - rated.len());
             assert!(got.iter().all(|(i, _)| !rated.contains(i)));
             for (i, s) in &got {
@@ -286,7 +566,7 @@ mod tests {
             assert!(got.windows(2).all(|w| w[0].1 >= w[1].1));
         }
         let norms = m.item_norms();
-        let sim = m.similar(0, 2, &norms);
+        let sim = m.similar(None, 0, 2, &norms);
         assert_eq!(sim.len(), 2);
         assert!(sim
             .iter()

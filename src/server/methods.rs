@@ -191,7 +191,7 @@ fn recommend(state: &State, p: RecommendParams) -> Result<Raw, Error> {
     let u = user(&s, &p.user)?;
     let m = &s.model;
     let items = m
-        .recommend(u, p.n, m.rated_items(u))
+        .recommend(s.quant(), u, p.n, m.rated_items(u))
         .into_iter()
         .map(|(i, score)| Scored {
             movie: m.movie_id(i),
@@ -242,7 +242,7 @@ fn similar(state: &State, p: SimilarParams) -> Result<Raw, Error> {
     let i = movie(&s, p.movie)?;
     let m = &s.model;
     let items = m
-        .similar(i, p.n, s.norms())
+        .similar(s.quant(), i, p.n, s.norms())
         .into_iter()
         .map(|(j, similarity)| Similar {
             movie: m.movie_id(j),

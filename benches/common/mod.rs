@@ -1,0 +1,50 @@
+//! What the benches share: where the data are, medians, and writing a model
+//! file from trained factors.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use recd::model::{Counts, Metadata};
+use recd::train::dataset::Dataset;
+use recd::train::eval::Scale;
+use recd::train::sgd::{Factors, Params};
+
+/// `$RECD_DATASETS`, else `../shared/datasets` beside the checkout.
+pub fn datasets_root() -> PathBuf {
+    std::env::var_os("RECD_DATASETS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets"))
+}
+
+pub fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Write a model file at `path` for factors trained on all of `train`.
+pub fn write_model(train: &Dataset, params: &Params, factors: &Factors, path: &Path) {
+    let meta = Metadata {
+        version: "bench".into(),
+        trained_at: recd::clock::rfc3339(std::time::SystemTime::now()),
+        recd_version: env!("CARGO_PKG_VERSION").into(),
+        params: params.clone(),
+        metrics: None,
+        holdout_fraction: 0.0,
+        counts: Counts::default(),
+        db_watermark: 0,
+        dataset: train.dir.display().to_string(),
+        training_seconds: 0.0,
+    };
+    let tables = recd::train::export::Tables::build(train, &train.ratings);
+    let mut file = std::fs::File::create(path).expect("create the model file");
+    tables
+        .write(&mut file, &meta, factors, Scale::of(&train.ratings.values))
+        .expect("write the model file");
+    file.sync_all().expect("sync the model file");
+}
