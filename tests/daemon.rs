@@ -716,6 +716,33 @@ fn recctl_speaks_for_every_method() {
         assert!(m["requests"].as_u64().unwrap() > 0, "{m}");
         assert_eq!(m["errors"], 0, "{m}");
     }
+    // Paced: the schedule, not the replies, sets the count (2,000/s for
+    // half a second), and every request is answered.
+    let b = d
+        .recctl(&["--json", "bench", "-c", "4", "-d", "0.5", "-r", "2000"])
+        .ok()
+        .json();
+    let m = &b["methods"][0];
+    let sent = m["requests"].as_u64().unwrap();
+    assert!((950..=1050).contains(&sent), "{m}");
+    assert_eq!(m["errors"], 0, "{m}");
+    assert_eq!(d.recctl(&["bench", "-r", "-5"]).code, 2);
+    // Output into a closed pipe (`recctl models | head -0`) ends recctl
+    // quietly, as SIGPIPE ends any Unix tool, not with a panic.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_recctl"))
+        .arg("--socket")
+        .arg(d.socket())
+        .arg("models")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
 }
 
 #[test]
