@@ -249,10 +249,18 @@ impl Job {
     }
 }
 
-/// Training is batch work beside latency-sensitive serving: give this thread
-/// (and the training threads it starts, which inherit it) nice 10, so the
-/// serving workers win the CPU whenever both want it.
+/// Training is batch work beside latency-sensitive serving: put this thread
+/// (and the training threads it starts, which inherit it) in the SCHED_IDLE
+/// class, so that a serving worker that wakes up preempts it at once and it
+/// runs on whatever CPU serving leaves. Where that is refused, nice 10.
 fn lower_priority() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sched_setscheduler on the calling thread (pid 0) with a valid
+    // parameter block.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } == 0 {
+        return;
+    }
+    let idle_error = std::io::Error::last_os_error();
     // SAFETY: gettid and setpriority on the calling thread; no pointers.
     let ok = unsafe {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
@@ -260,8 +268,38 @@ fn lower_priority() {
     };
     if !ok {
         tracing::debug!(
-            "cannot lower the training thread's priority: {}",
+            "cannot lower the training thread's priority: {idle_error}; {}",
             std::io::Error::last_os_error()
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn training_threads_yield_the_cpu_to_serving() {
+        std::thread::spawn(|| {
+            super::lower_priority();
+            // SAFETY: queries about the calling thread; no pointers.
+            let (policy, nice) = unsafe {
+                let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+                (
+                    libc::sched_getscheduler(0),
+                    libc::getpriority(libc::PRIO_PROCESS, tid),
+                )
+            };
+            assert!(
+                policy == libc::SCHED_IDLE || nice >= 10,
+                "policy {policy}, nice {nice}"
+            );
+            // A thread it starts inherits it.
+            // SAFETY: a query about the calling thread.
+            let child = std::thread::spawn(|| unsafe { libc::sched_getscheduler(0) })
+                .join()
+                .unwrap();
+            assert_eq!(child, policy);
+        })
+        .join()
+        .unwrap();
     }
 }
