@@ -12,6 +12,40 @@ use serde::Deserialize;
 
 use crate::train::sgd::Params;
 
+/// The database `url` names: "" is `recd.db` in the state dir; `sqlite:PATH`
+/// (relative to the config's directory) or a PostgreSQL URL.
+fn database_target(
+    url: Option<&str>,
+    state_dir: &Path,
+    base: &Path,
+) -> Result<crate::store::Target, String> {
+    use crate::store::Target;
+    let url = url.unwrap_or("").trim();
+    if url.is_empty() {
+        return Ok(Target::Sqlite(state_dir.join("recd.db")));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Target::Postgres(url.to_owned()));
+    }
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        if path.is_empty() {
+            return Err("sqlite: needs a file path".into());
+        }
+        let path = Path::new(path);
+        return Ok(Target::Sqlite(if path.is_relative() {
+            base.join(path)
+        } else {
+            path.to_owned()
+        }));
+    }
+    Err(format!(
+        "must be empty (SQLite in paths.state_dir), sqlite:PATH, or a postgres:// URL; got '{url}'"
+    ))
+}
+
 /// Where the packaged config lives; read when no other is named.
 pub const DEFAULT_PATH: &str = "/etc/recd/recd.toml";
 
@@ -32,6 +66,27 @@ pub struct Config {
     pub keep_backups: usize,
     pub daemon: Daemon,
     pub logging: Logging,
+    /// Where the SQLite database (and other state) lives.
+    pub state_dir: PathBuf,
+    pub database: Database,
+    pub ratings: crate::store::rules::Rules,
+}
+
+/// The `[database]` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Database {
+    pub target: crate::store::Target,
+    pub max_connections: u32,
+    pub busy_timeout: std::time::Duration,
+}
+
+impl Database {
+    pub fn options(&self) -> crate::store::Options {
+        crate::store::Options {
+            max_connections: self.max_connections,
+            busy_timeout: self.busy_timeout,
+        }
+    }
 }
 
 /// The `[daemon]` section.
@@ -86,6 +141,27 @@ struct Raw {
     daemon: RawDaemon,
     #[serde(default)]
     logging: RawLogging,
+    #[serde(default)]
+    database: RawDatabase,
+    #[serde(default)]
+    ratings: RawRatings,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDatabase {
+    url: Option<String>,
+    max_connections: Option<u32>,
+    busy_timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRatings {
+    min: Option<f32>,
+    max: Option<f32>,
+    step: Option<f32>,
+    max_user_id_bytes: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -110,6 +186,7 @@ struct RawLogging {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPaths {
+    state_dir: Option<PathBuf>,
     models_dir: Option<PathBuf>,
     dataset: Option<PathBuf>,
     dataset_url: Option<String>,
@@ -164,6 +241,13 @@ impl Config {
                 keep_files: 14,
                 level: "info".into(),
             },
+            state_dir: PathBuf::from("/var/lib/recd"),
+            database: Database {
+                target: crate::store::Target::Sqlite(PathBuf::from("/var/lib/recd/recd.db")),
+                max_connections: 8,
+                busy_timeout: std::time::Duration::from_secs(5),
+            },
+            ratings: crate::store::rules::Rules::default(),
         }
     }
 
@@ -208,6 +292,7 @@ impl Config {
                 p
             }
         };
+        let state_dir = resolve(raw.paths.state_dir, d.state_dir);
         let config = Config {
             source: None,
             models_dir: resolve(raw.paths.models_dir, d.models_dir),
@@ -265,6 +350,33 @@ impl Config {
                 keep_files: raw.logging.keep_files.unwrap_or(d.logging.keep_files),
                 level: raw.logging.level.unwrap_or(d.logging.level),
             },
+            state_dir: state_dir.clone(),
+            database: Database {
+                target: database_target(raw.database.url.as_deref(), &state_dir, base).map_err(
+                    |what| ConfigError::Invalid {
+                        path: name.to_owned(),
+                        key: "database.url",
+                        what,
+                    },
+                )?,
+                max_connections: raw
+                    .database
+                    .max_connections
+                    .unwrap_or(d.database.max_connections),
+                busy_timeout: raw
+                    .database
+                    .busy_timeout_ms
+                    .map_or(d.database.busy_timeout, std::time::Duration::from_millis),
+            },
+            ratings: crate::store::rules::Rules {
+                min: raw.ratings.min.unwrap_or(d.ratings.min),
+                max: raw.ratings.max.unwrap_or(d.ratings.max),
+                step: raw.ratings.step.unwrap_or(d.ratings.step),
+                max_user_id_bytes: raw
+                    .ratings
+                    .max_user_id_bytes
+                    .unwrap_or(d.ratings.max_user_id_bytes),
+            },
         };
         config
             .validate()
@@ -279,6 +391,19 @@ impl Config {
     /// Check every limit; the error is the key and what is wrong.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         validate_params(&self.training)?;
+        self.ratings.validate()?;
+        in_range(
+            "database.max_connections",
+            self.database.max_connections as f64,
+            1.0,
+            1000.0,
+        )?;
+        in_range(
+            "database.busy_timeout_ms",
+            self.database.busy_timeout.as_secs_f64() * 1e3,
+            1.0,
+            600_000.0,
+        )?;
         in_range("training.holdout_fraction", self.holdout_fraction, 0.0, 0.5)?;
         in_range(
             "training.max_rmse_increase",
@@ -458,6 +583,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("logging.level: must be one of"), "{e}");
+        let e = parse("[database]\nurl = \"mysql://x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("database.url: must be empty"), "{e}");
+        let e = parse("[ratings]\nstep = 0\n").unwrap_err().to_string();
+        assert!(e.contains("ratings.step"), "{e}");
+        let c = parse("[paths]\nstate_dir = \"st\"\n").unwrap();
+        assert_eq!(
+            c.database.target,
+            crate::store::Target::Sqlite(PathBuf::from("/etc/recd/st/recd.db"))
+        );
+        let c = parse("[database]\nurl = \"sqlite:db/r.db\"\n").unwrap();
+        assert_eq!(
+            c.database.target,
+            crate::store::Target::Sqlite(PathBuf::from("/etc/recd/db/r.db"))
+        );
         let e = parse("[training\n").unwrap_err().to_string();
         assert!(e.starts_with("recd.toml: "), "{e}");
     }
@@ -491,6 +632,13 @@ mod tests {
             "dir",
             "keep_files",
             "level",
+            "state_dir",
+            "url",
+            "busy_timeout_ms",
+            "min",
+            "max",
+            "step",
+            "max_user_id_bytes",
         ] {
             assert!(
                 text.contains(&format!("\n{key} = ")),

@@ -12,6 +12,9 @@
 //!   synthetic generator and the retrain pipeline.
 //! - [`model`]: the model file format, the mapped model and the models
 //!   directory (publishing, backups, the `current` pointer).
+//! - [`store`]: the ratings database (SQLite or PostgreSQL): ratings, the
+//!   movie catalogue, training runs; the checks a rating must pass; group
+//!   commit; file import.
 //! - [`rng`], [`clock`]: a seeded generator and UTC timestamps, so results
 //!   and version ids depend on nothing outside this crate.
 
@@ -29,4 +32,5 @@ pub mod protocol;
 pub mod rng;
 pub mod server;
 pub mod signals;
+pub mod store;
 pub mod train;

@@ -45,6 +45,12 @@ pub enum ErrorCode {
     ShuttingDown,
     /// The daemon serves its maximum of connections; try again later.
     TooManyConnections,
+    /// A rating outside the scale, or off its step.
+    InvalidRating,
+    /// A user id that is empty, too long or holds control characters.
+    InvalidUser,
+    /// The ratings database cannot be reached; nothing was written.
+    DbUnavailable,
     Internal,
 }
 
@@ -67,6 +73,9 @@ impl ErrorCode {
             ErrorCode::PermissionDenied => "permission_denied",
             ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::TooManyConnections => "too_many_connections",
+            ErrorCode::InvalidRating => "invalid_rating",
+            ErrorCode::InvalidUser => "invalid_user",
+            ErrorCode::DbUnavailable => "db_unavailable",
             ErrorCode::Internal => "internal",
         }
     }

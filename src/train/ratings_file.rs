@@ -35,7 +35,7 @@ impl Layout {
         }
     }
 
-    fn separator(self) -> &'static [u8] {
+    pub fn separator(self) -> &'static [u8] {
         match self {
             Layout::DoubleColon => b"::",
             Layout::Tab => b"\t",

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub mod daemon;
+pub mod pg;
 
 pub struct Fixture {
     pub dir: tempfile::TempDir,

@@ -1,0 +1,232 @@
+//! The ratings store, the same suite on SQLite (a file) and on a real
+//! PostgreSQL server (a private instance; skipped, saying so, where
+//! PostgreSQL is not installed).
+
+mod helper;
+
+use std::time::Duration;
+
+use recd::store::{Done, NewRating, Options, RunEnd, Store, Target, Write};
+
+fn options() -> Options {
+    Options {
+        max_connections: 4,
+        busy_timeout: Duration::from_secs(5),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn rating(user: &str, movie: u32, rating: f32) -> NewRating {
+    NewRating {
+        user: user.into(),
+        movie,
+        rating,
+        rated_at: 1_700_000_000,
+    }
+}
+
+async fn suite(target: Target) {
+    let store = Store::open(&target, options()).await.unwrap();
+    let c = store.counts().await.unwrap();
+    assert_eq!((c.ratings, c.users, c.max_seq), (0, 0, 0));
+    assert!(store.last_run().await.unwrap().is_none());
+
+    // The catalogue: added, then updated in place.
+    let movies: Vec<(u32, String, String)> = (1..=1200)
+        .map(|m| (m, format!("Movie {m} (1999)"), "Drama".to_string()))
+        .collect();
+    store.put_movies(&movies).await.unwrap();
+    store
+        .put_movies(&[(7, "Seven (1995)".into(), "Crime|Thriller".into())])
+        .await
+        .unwrap();
+    let ids = store.movie_ids().await.unwrap();
+    assert_eq!(ids.len(), 1200);
+    assert_eq!(store.counts().await.unwrap().catalogue, 1200);
+
+    // Rate, re-rate (replaces, with a newer sequence number), unrate.
+    let done = store
+        .write(&[
+            Write::Rate(rating("alice", 1, 4.0)),
+            Write::Rate(rating("alice", 2, 3.0)),
+            Write::Rate(rating("bob", 1, 5.0)),
+        ])
+        .await
+        .unwrap();
+    let seqs: Vec<i64> = done
+        .iter()
+        .map(|d| match d {
+            Done::Rated { seq } => *seq,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    let watermark = seqs[2];
+    let again = store
+        .write(&[Write::Rate(rating("alice", 1, 2.0))])
+        .await
+        .unwrap();
+    let Done::Rated { seq } = again[0] else {
+        panic!("{again:?}")
+    };
+    assert!(seq > watermark);
+    assert_eq!(store.count_since(watermark).await.unwrap(), 1);
+    let alice = store.user_ratings("alice").await.unwrap();
+    assert_eq!(alice.len(), 2);
+    assert_eq!((alice[1].movie, alice[1].rating), (1, 2.0));
+    let gone = store
+        .write(&[
+            Write::Unrate {
+                user: "bob".into(),
+                movie: 1,
+            },
+            Write::Unrate {
+                user: "bob".into(),
+                movie: 1,
+            },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        gone,
+        vec![
+            Done::Unrated { removed: true },
+            Done::Unrated { removed: false }
+        ]
+    );
+
+    // Import: one transaction; later lines replace earlier ones and rows
+    // already stored.
+    let mut batch: Vec<NewRating> = (0..2_000)
+        .map(|k| {
+            rating(
+                &format!("u{}", k % 100),
+                1 + (k % 1000) as u32,
+                1.0 + (k % 5) as f32,
+            )
+        })
+        .collect();
+    batch.push(rating("alice", 2, 5.0));
+    batch.push(rating("u0", 1, 3.0));
+    let written = store.import(&batch).await.unwrap();
+    assert_eq!(written, 1_001, "distinct (user, movie) pairs written");
+    let c = store.counts().await.unwrap();
+    assert_eq!(c.ratings, 2 + 1_000);
+    assert_eq!(c.users, 101);
+    let all = store.all_ratings().await.unwrap();
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_eq!(all.last().unwrap().seq, c.max_seq);
+    let u0 = store.user_ratings("u0").await.unwrap();
+    assert_eq!(u0.iter().find(|r| r.movie == 1).unwrap().rating, 3.0);
+    assert_eq!(
+        store
+            .user_ratings("alice")
+            .await
+            .unwrap()
+            .last()
+            .unwrap()
+            .rating,
+        5.0
+    );
+    assert!(store.user_ratings("nobody").await.unwrap().is_empty());
+
+    // Training runs.
+    let id = store
+        .start_run(1_700_000_100, &serde_json::json!({"n_factors": 100}))
+        .await
+        .unwrap();
+    let run = store.last_run().await.unwrap().unwrap();
+    assert_eq!((run.id, run.status.as_str()), (id, "running"));
+    store
+        .finish_run(
+            id,
+            1_700_000_160,
+            &RunEnd {
+                status: "succeeded",
+                metrics: Some(serde_json::json!({"rmse": 0.85})),
+                counts: None,
+                watermark: c.max_seq,
+                model_version: Some("v1".into()),
+                error: None,
+            },
+        )
+        .await
+        .unwrap();
+    let run = store.last_run().await.unwrap().unwrap();
+    assert_eq!(run.status, "succeeded");
+    assert_eq!(run.watermark, c.max_seq);
+    assert_eq!(run.metrics.unwrap()["rmse"], 0.85);
+    assert_eq!(run.params["n_factors"], 100);
+    store.close().await;
+
+    // Opening again applies nothing twice and finds everything.
+    let store = Store::open(&target, options()).await.unwrap();
+    assert_eq!(store.counts().await.unwrap().ratings, c.ratings);
+    store.close().await;
+}
+
+#[test]
+fn the_store_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state/recd.db");
+    runtime().block_on(suite(Target::Sqlite(path.clone())));
+    let mode = std::fs::read(&path).unwrap();
+    // WAL mode is recorded in the file header (bytes 18 and 19 are 2).
+    assert_eq!((mode[18], mode[19]), (2, 2), "WAL mode");
+}
+
+#[test]
+fn the_store_on_postgresql() {
+    let Some(pg) = helper::pg::Postgres::start("the_store_on_postgresql") else {
+        return;
+    };
+    let url = pg.new_database("suite");
+    runtime().block_on(suite(Target::Postgres(url)));
+}
+
+#[test]
+fn an_unreachable_postgresql_is_unavailable_not_fatal() {
+    let Some(pg) =
+        helper::pg::Postgres::start("an_unreachable_postgresql_is_unavailable_not_fatal")
+    else {
+        return;
+    };
+    let url = pg.new_database("gone");
+    let rt = runtime();
+    let target = Target::Postgres(url);
+    let store = rt
+        .block_on(Store::open(
+            &target,
+            Options {
+                max_connections: 2,
+                busy_timeout: Duration::from_millis(500),
+            },
+        ))
+        .unwrap();
+    pg.stop();
+    let e = rt
+        .block_on(store.write(&[Write::Rate(rating("a", 1, 4.0))]))
+        .unwrap_err();
+    assert!(
+        matches!(e, recd::store::StoreError::Unavailable(_)),
+        "{e:?}"
+    );
+    // Back again: the same pool reconnects by itself.
+    pg.pg_ctl_start();
+    let mut ok = false;
+    for _ in 0..50 {
+        if rt.block_on(store.counts()).is_ok() {
+            ok = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(ok, "the store reconnects");
+}
