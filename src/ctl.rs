@@ -55,6 +55,16 @@ pub enum Command {
         #[arg(short, long, default_value_t = 10)]
         n: usize,
     },
+    /// Record a user's rating of a movie (a new rating replaces the old one).
+    Rate {
+        user: String,
+        movie: u32,
+        rating: f64,
+    },
+    /// Remove a user's rating of a movie.
+    Unrate { user: String, movie: u32 },
+    /// Import a ratings file (CSV, or a MovieLens layout) in one transaction.
+    Import { file: PathBuf },
     /// Retrain now, with a progress bar; `retrain check` only says whether it is due.
     #[command(args_conflicts_with_subcommands = true)]
     Retrain {
@@ -225,6 +235,32 @@ fn execute(cli: &Cli) -> Result<(), Failure> {
             (call(&mut c, "job.status", json!({ "job": id }))?, print_job)
         }
         Command::Reload { wait } => (reload(&mut c, *wait)?, print_kv),
+        Command::Rate {
+            user,
+            movie,
+            rating,
+        } => (
+            call(
+                &mut c,
+                "rate",
+                json!({ "user": user, "movie": movie, "rating": rating }),
+            )?,
+            print_kv,
+        ),
+        Command::Unrate { user, movie } => (
+            call(&mut c, "unrate", json!({ "user": user, "movie": movie }))?,
+            print_kv,
+        ),
+        Command::Import { file } => {
+            // The daemon reads the file: give it a path that does not
+            // depend on this shell's directory.
+            let path = std::fs::canonicalize(file)
+                .map_err(|e| Failure::Usage(format!("{}: {e}", file.display())))?;
+            (
+                call(&mut c, "import", json!({ "path": path }))?,
+                print_import,
+            )
+        }
         Command::Models => (call(&mut c, "models", json!({}))?, print_models),
         Command::Rollback { version } => (
             call(&mut c, "rollback", json!({ "version": version }))?,
@@ -395,6 +431,50 @@ fn print_stats(v: &Value) {
         }
     }
     println!("model            {}", text(&v["model"]["version"]));
+    let db = &v["database"];
+    if db["available"] == json!(true) {
+        println!(
+            "database         {}: {} ratings, {} users, {} movies rated",
+            text(&db["backend"]),
+            text(&db["ratings"]),
+            text(&db["users"]),
+            text(&db["movies"])
+        );
+        println!(
+            "new ratings      {} since the model's watermark {}",
+            text(&db["since_watermark"]),
+            text(&db["watermark"])
+        );
+        if let Some(run) = db["last_run"].as_object() {
+            println!(
+                "last training    {} (run {}, model {})",
+                text(&run["status"]),
+                text(&run["id"]),
+                text(&run["model_version"])
+            );
+        }
+    } else {
+        println!(
+            "database         {}: unavailable: {}",
+            text(&db["target"]),
+            text(&db["error"])
+        );
+    }
+}
+
+fn print_import(v: &Value) {
+    println!("file             {}", text(&v["path"]));
+    println!("accepted         {}", text(&v["accepted"]));
+    println!("written          {}", text(&v["written"]));
+    println!("rejected         {}", text(&v["rejected_count"]));
+    for r in v["rejected"].as_array().into_iter().flatten() {
+        println!(
+            "  line {:<8} {:<16} {}",
+            text(&r["line"]),
+            text(&r["code"]),
+            text(&r["reason"])
+        );
+    }
 }
 
 fn print_items(v: &Value) {

@@ -150,6 +150,28 @@ pub struct SimilarParams {
     pub n: usize,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateParams {
+    pub user: String,
+    pub movie: u32,
+    pub rating: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnrateParams {
+    pub user: String,
+    pub movie: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportParams {
+    /// An absolute path the daemon can read.
+    pub path: String,
+}
+
 /// Parameters of `retrain`, as the flags of `recd train`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -201,6 +223,9 @@ pub enum Request {
     Recommend(RecommendParams),
     Predict(PredictParams),
     Similar(SimilarParams),
+    Rate(RateParams),
+    Unrate(UnrateParams),
+    Import(ImportParams),
     #[serde(rename = "retrain.check")]
     RetrainCheck(RetrainCheckParams),
     Retrain(RetrainParams),
@@ -214,12 +239,15 @@ pub enum Request {
 }
 
 /// Method names as they appear on the wire.
-pub const METHODS: [&str; 12] = [
+pub const METHODS: [&str; 15] = [
     "health",
     "stats",
     "recommend",
     "predict",
     "similar",
+    "rate",
+    "unrate",
+    "import",
     "retrain.check",
     "retrain",
     "job.status",
@@ -237,6 +265,9 @@ impl Request {
             Request::Recommend(_) => "recommend",
             Request::Predict(_) => "predict",
             Request::Similar(_) => "similar",
+            Request::Rate(_) => "rate",
+            Request::Unrate(_) => "unrate",
+            Request::Import(_) => "import",
             Request::RetrainCheck(_) => "retrain.check",
             Request::Retrain(_) => "retrain",
             Request::JobStatus(_) => "job.status",
@@ -247,11 +278,16 @@ impl Request {
         }
     }
 
-    /// Methods that change what the daemon serves or does.
+    /// Methods that change what the daemon serves or does, and `import`,
+    /// which reads a file with the daemon's rights.
     pub fn is_admin(&self) -> bool {
         matches!(
             self,
-            Request::Retrain(_) | Request::Reload(_) | Request::Rollback(_) | Request::JobCancel(_)
+            Request::Retrain(_)
+                | Request::Reload(_)
+                | Request::Rollback(_)
+                | Request::JobCancel(_)
+                | Request::Import(_)
         )
     }
 }

@@ -517,7 +517,7 @@ fn no_model_and_no_dataset_is_reported_not_fatal() {
     let d = Daemon::start_with(false, &[], "");
     drop(d);
     let fx = helper::Fixture::new();
-    std::fs::write(fx.path().join("recd.toml"), "[paths]\nmodels_dir = \"models\"\ndataset = \"nowhere\"\ndataset_url = \"\"\n[daemon]\nsocket = \"recd.sock\"\n[logging]\ndir = \"\"\n").unwrap();
+    std::fs::write(fx.path().join("recd.toml"), "[paths]\nmodels_dir = \"models\"\nstate_dir = \"state\"\ndataset = \"nowhere\"\ndataset_url = \"\"\n[daemon]\nsocket = \"recd.sock\"\n[logging]\ndir = \"\"\n").unwrap();
     let mut d = Daemon {
         fixture: fx,
         child: None,

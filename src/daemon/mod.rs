@@ -9,6 +9,7 @@
 //! cancel a running retrain (nothing half-made is published), remove the
 //! socket and return. docs/architecture.md has the sequences.
 
+pub mod db;
 pub mod state;
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -55,11 +56,14 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     let signals = signals::listen()
         .map_err(|e| DaemonError::Setup(format!("cannot install signal handlers: {e}")))?;
 
+    let db = db::Db::new(&config).map_err(|e| DaemonError::Setup(e.to_string()))?;
     let state = Arc::new(State::new(
         config,
+        db.clone(),
         Notifier::from_env(),
         CancellationToken::new(),
     ));
+    tokio::spawn(db.prepare(state.config.dataset.clone(), state.shutdown.clone()));
     let status = load_at_start(&state).await;
     state.notify.ready(&status);
 

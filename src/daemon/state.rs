@@ -68,6 +68,8 @@ pub struct State {
     pub notify: Notifier,
     pub shutdown: CancellationToken,
     pub admin: Admin,
+    /// The ratings database.
+    pub db: Arc<super::db::Db>,
     /// Set while the dataset is being downloaded on first start.
     pub downloading: std::sync::atomic::AtomicBool,
     /// Serialises reload, rollback and the swap after a retrain, so two of
@@ -84,9 +86,15 @@ pub struct Swapped {
 }
 
 impl State {
-    pub fn new(config: Config, notify: Notifier, shutdown: CancellationToken) -> State {
+    pub fn new(
+        config: Config,
+        db: Arc<super::db::Db>,
+        notify: Notifier,
+        shutdown: CancellationToken,
+    ) -> State {
         let admin = Admin::resolve(config.daemon.admin_group.as_deref());
         State {
+            db,
             models: ModelsDir::new(&config.models_dir),
             config,
             served: ArcSwapOption::empty(),

@@ -62,10 +62,13 @@ pub async fn handle<W: AsyncWrite + Unpin>(
     let state = ctx.state;
     match req {
         Request::Health => raw(&health(state)),
-        Request::Stats => raw(&stats(state)),
+        Request::Stats => raw(&stats(state).await),
         Request::Recommend(p) => recommend(state, p),
         Request::Predict(p) => predict(state, p),
         Request::Similar(p) => similar(state, p),
+        Request::Rate(p) => raw(&rate(state, p).await?),
+        Request::Unrate(p) => raw(&unrate(state, p).await?),
+        Request::Import(p) => raw(&import(state, p).await?),
         Request::RetrainCheck(p) => raw(&retrain_check(state, p).await?),
         Request::Retrain(p) => raw(&retrain(p, ctx).await?),
         Request::JobStatus(p) => raw(&job_status(state, p)?),
@@ -126,13 +129,190 @@ fn health(state: &State) -> Value {
     })
 }
 
-fn stats(state: &State) -> Value {
+async fn stats(state: &State) -> Value {
     let mut v = state.stats.snapshot();
     v["uptime_seconds"] = json!(state.started.elapsed().as_secs_f64());
-    v["model"] = state
-        .served()
+    let served = state.served();
+    v["model"] = served
+        .as_ref()
         .map_or(Value::Null, |s| model_summary(&s.model));
+    let watermark = served.map_or(0, |s| s.model.metadata().db_watermark);
+    v["database"] = database_stats(state, watermark).await;
     v
+}
+
+/// The database's part of `stats`: counts, ratings since the served model's
+/// watermark, the last training run. Never waits long: an unreachable
+/// database is reported, not waited for.
+async fn database_stats(state: &State, watermark: i64) -> Value {
+    let db = &state.db;
+    let store = &db.store;
+    let read = async {
+        let counts = store.counts().await?;
+        let since = store.count_since(watermark).await?;
+        let last = store.last_run().await?;
+        Ok::<_, crate::store::StoreError>((counts, since, last))
+    };
+    let base = json!({
+        "backend": store.backend(),
+        "target": store.target().display(),
+    });
+    let mut v = base;
+    let ready = db.catalogue();
+    match (
+        ready,
+        tokio::time::timeout(std::time::Duration::from_secs(2), read).await,
+    ) {
+        (Ok(_), Ok(Ok((counts, since, last)))) => {
+            v["available"] = json!(true);
+            v["ratings"] = json!(counts.ratings);
+            v["users"] = json!(counts.users);
+            v["movies"] = json!(counts.movies);
+            v["catalogue"] = json!(counts.catalogue);
+            v["max_seq"] = json!(counts.max_seq);
+            v["watermark"] = json!(watermark);
+            v["since_watermark"] = json!(since);
+            v["last_run"] = json!(last);
+        }
+        (Err(e), _) => {
+            v["available"] = json!(false);
+            v["error"] = json!(e.message);
+        }
+        (_, Ok(Err(e))) => {
+            v["available"] = json!(false);
+            v["error"] = json!(e.to_string());
+        }
+        (_, Err(_)) => {
+            v["available"] = json!(false);
+            v["error"] = json!("no answer within 2 s");
+        }
+    }
+    v
+}
+
+fn refused(r: crate::store::rules::Refused) -> Error {
+    Error::new(r.code, r.message)
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+async fn rate(state: &State, p: RateParams) -> Reply {
+    let rules = &state.config.ratings;
+    rules.user(&p.user).map_err(refused)?;
+    let rating = rules.rating(p.rating).map_err(refused)?;
+    let catalogue = state.db.catalogue()?;
+    if !catalogue.contains(&p.movie) {
+        return Err(Error::new(
+            ErrorCode::UnknownMovie,
+            format!("movie {} is not in the catalogue", p.movie),
+        ));
+    }
+    let done = state
+        .db
+        .writer
+        .submit(crate::store::Write::Rate(crate::store::NewRating {
+            user: p.user.clone(),
+            movie: p.movie,
+            rating,
+            rated_at: unix_now(),
+        }))
+        .await
+        .map_err(crate::daemon::db::store_error)?;
+    let crate::store::Done::Rated { seq } = done else {
+        return Err(Error::new(
+            ErrorCode::Internal,
+            "the writer answered a rating with a removal",
+        ));
+    };
+    Ok(json!({ "user": p.user, "movie": p.movie, "rating": rating, "seq": seq }))
+}
+
+async fn unrate(state: &State, p: UnrateParams) -> Reply {
+    state.config.ratings.user(&p.user).map_err(refused)?;
+    state.db.catalogue()?;
+    let done = state
+        .db
+        .writer
+        .submit(crate::store::Write::Unrate {
+            user: p.user.clone(),
+            movie: p.movie,
+        })
+        .await
+        .map_err(crate::daemon::db::store_error)?;
+    let crate::store::Done::Unrated { removed } = done else {
+        return Err(Error::new(
+            ErrorCode::Internal,
+            "the writer answered a removal with a rating",
+        ));
+    };
+    Ok(json!({ "user": p.user, "movie": p.movie, "removed": removed }))
+}
+
+/// Files larger than this are refused rather than read into memory.
+const MAX_IMPORT_BYTES: u64 = 1 << 30;
+
+/// Rejected lines listed in the reply at most (all are counted).
+const MAX_REJECTED_SHOWN: usize = 1000;
+
+async fn import(state: &State, p: ImportParams) -> Reply {
+    let path = std::path::PathBuf::from(&p.path);
+    if !path.is_absolute() {
+        return Err(Error::new(
+            ErrorCode::InvalidParams,
+            format!("path must be absolute, got '{}'", p.path),
+        ));
+    }
+    let catalogue = state.db.catalogue()?;
+    let rules = state.config.ratings;
+    let now = unix_now();
+    let started = std::time::Instant::now();
+    let parsed = tokio::task::spawn_blocking(move || {
+        let meta =
+            std::fs::metadata(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if meta.len() > MAX_IMPORT_BYTES {
+            return Err(format!(
+                "{} is {} bytes; at most {MAX_IMPORT_BYTES} can be imported at once",
+                path.display(),
+                meta.len()
+            ));
+        }
+        let bytes =
+            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        Ok(crate::store::import::parse(
+            &bytes,
+            &rules,
+            |m| catalogue.contains(&m),
+            now,
+        ))
+    })
+    .await
+    .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?
+    .map_err(|e| Error::new(ErrorCode::InvalidParams, e))?;
+    let written = state
+        .db
+        .store
+        .import(&parsed.ratings)
+        .await
+        .map_err(crate::daemon::db::store_error)?;
+    tracing::info!(
+        path = %p.path,
+        accepted = parsed.ratings.len(),
+        rejected = parsed.rejected.len(),
+        "imported {written} ratings in {:.2?}",
+        started.elapsed()
+    );
+    Ok(json!({
+        "path": p.path,
+        "accepted": parsed.ratings.len(),
+        "written": written,
+        "rejected_count": parsed.rejected.len(),
+        "rejected": &parsed.rejected[..parsed.rejected.len().min(MAX_REJECTED_SHOWN)],
+        "seconds": started.elapsed().as_secs_f64(),
+    }))
 }
 
 fn check_n(n: usize) -> Result<(), Error> {

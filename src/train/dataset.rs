@@ -177,10 +177,24 @@ pub struct Dataset {
     pub catalogue: HashMap<u32, Movie>,
 }
 
+/// Only the movie catalogue of the MovieLens set in `dir`.
+pub fn load_catalogue(dir: &Path) -> Result<HashMap<u32, Movie>, DatasetError> {
+    load_catalogue_of(dir, Format::detect(dir)?)
+}
+
+fn load_catalogue_of(dir: &Path, format: Format) -> Result<HashMap<u32, Movie>, DatasetError> {
+    match format {
+        Format::Dat => read_catalogue(&dir.join("movies.dat"), parse_dat_movie),
+        Format::Csv => read_catalogue(&dir.join("movies.csv"), parse_csv_movie),
+        Format::Ml100k => read_100k_catalogue(dir),
+    }
+}
+
 impl Dataset {
     /// Load the MovieLens set in `dir`, detected by its files.
     pub fn load(dir: &Path) -> Result<Dataset, DatasetError> {
         let format = Format::detect(dir)?;
+        let catalogue = load_catalogue_of(dir, format)?;
         let (name, layout) = format.ratings_file();
         let mut users = Interner::default();
         let mut movies = Interner::default();
@@ -188,11 +202,6 @@ impl Dataset {
         ratings_file::read_path(&dir.join(name), Some(layout), |r: Record| {
             ratings.push(users.intern(r.user), movies.intern(r.movie), r.rating);
         })?;
-        let catalogue = match format {
-            Format::Dat => read_catalogue(&dir.join("movies.dat"), parse_dat_movie)?,
-            Format::Csv => read_catalogue(&dir.join("movies.csv"), parse_csv_movie)?,
-            Format::Ml100k => read_100k_catalogue(dir)?,
-        };
         Ok(Dataset {
             dir: dir.to_owned(),
             format,

@@ -48,7 +48,7 @@ impl Daemon {
         std::fs::write(
             fixture.path().join("recd.toml"),
             format!(
-                "[paths]\nmodels_dir = \"models\"\n{dataset_keys}\n\
+                "[paths]\nmodels_dir = \"models\"\nstate_dir = \"state\"\n{dataset_keys}\n\
                  [training]\nn_factors = 8\nn_epochs = 10\nthreads = 2\n\
                  [daemon]\nsocket = \"recd.sock\"\nadmin_group = \"\"\nshutdown_timeout_secs = 5\n{daemon_keys}\n\
                  [logging]\ndir = \"logs\"\nlevel = \"debug\"\n"
@@ -163,6 +163,24 @@ impl Daemon {
         args.extend_from_slice(extra);
         let j = self.fixture.train(&args).ok().json();
         j["version"].as_str().unwrap().to_owned()
+    }
+
+    /// Wait until the ratings database is ready (`stats` says so).
+    pub fn wait_db(&self) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(v) = self.call("stats", serde_json::json!({})) {
+                if v["database"]["available"] == true {
+                    return v;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the database never became ready: {}",
+                    v["database"]
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Everything in the log files so far (written asynchronously).
