@@ -609,7 +609,7 @@ fn bench(socket: &std::path::Path, a: &BenchArgs, json_out: bool) -> Result<(), 
         .and_then(Value::as_u64)
         .unwrap_or(0)
         .max(1);
-    let sample_movie = call(&mut probe, "recommend", json!({ "user": "1", "n": 1 }))
+    let sample_movie = call(&mut probe, "recommend", json!({ "user": "ml:1", "n": 1 }))
         .ok()
         .and_then(|r| r.pointer("/items/0/movie").and_then(Value::as_u64))
         .unwrap_or(1);
@@ -742,8 +742,8 @@ impl RequestGen {
         self.id += 1;
         let (id, movie, n) = (self.id, self.movie, self.n);
         let line = match methods[which].as_str() {
-            "recommend" => format!("{{\"id\":{id},\"method\":\"recommend\",\"params\":{{\"user\":\"{user}\",\"n\":{n}}}}}\n"),
-            "predict" => format!("{{\"id\":{id},\"method\":\"predict\",\"params\":{{\"user\":\"{user}\",\"movie\":{movie}}}}}\n"),
+            "recommend" => format!("{{\"id\":{id},\"method\":\"recommend\",\"params\":{{\"user\":\"ml:{user}\",\"n\":{n}}}}}\n"),
+            "predict" => format!("{{\"id\":{id},\"method\":\"predict\",\"params\":{{\"user\":\"ml:{user}\",\"movie\":{movie}}}}}\n"),
             "similar" => format!("{{\"id\":{id},\"method\":\"similar\",\"params\":{{\"movie\":{movie},\"n\":{n}}}}}\n"),
             _ => format!("{{\"id\":{id},\"method\":\"health\"}}\n"),
         };

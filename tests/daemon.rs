@@ -26,7 +26,7 @@ fn queries_answer_and_each_fault_has_its_code() {
     assert!(h["model"]["version"].is_string());
     assert_eq!(h["job"], Value::Null);
 
-    let r = d.call("recommend", json!({ "user": "7" })).unwrap();
+    let r = d.call("recommend", json!({ "user": "ml:7" })).unwrap();
     let items = r["items"].as_array().unwrap();
     assert_eq!(items.len(), 10, "n defaults to 10");
     assert!(items
@@ -38,7 +38,7 @@ fn queries_answer_and_each_fault_has_its_code() {
     assert_eq!(r["strategy"], "model");
     // Rated movies never come back.
     let all = d
-        .call("recommend", json!({ "user": "7", "n": 1000 }))
+        .call("recommend", json!({ "user": "ml:7", "n": 1000 }))
         .unwrap();
     let rated: Vec<u64> = std::fs::read_to_string(d.fixture.data().join("ratings.dat"))
         .unwrap()
@@ -56,7 +56,7 @@ fn queries_answer_and_each_fault_has_its_code() {
     assert!(got.iter().all(|m| !rated.contains(m)));
 
     let p = d
-        .call("predict", json!({ "user": "7", "movie": got[0] }))
+        .call("predict", json!({ "user": "ml:7", "movie": got[0] }))
         .unwrap();
     assert!((1.0..=5.0).contains(&p["rating"].as_f64().unwrap()));
     let s = d
@@ -81,7 +81,7 @@ fn queries_answer_and_each_fault_has_its_code() {
         ErrorCode::UnknownUser
     );
     assert_eq!(
-        code(d.call("predict", json!({ "user": "7", "movie": 999_999 }))),
+        code(d.call("predict", json!({ "user": "ml:7", "movie": 999_999 }))),
         ErrorCode::UnknownMovie
     );
     assert_eq!(
@@ -89,11 +89,11 @@ fn queries_answer_and_each_fault_has_its_code() {
         ErrorCode::UnknownMovie
     );
     assert_eq!(
-        code(d.call("recommend", json!({ "user": "7", "n": 0 }))),
+        code(d.call("recommend", json!({ "user": "ml:7", "n": 0 }))),
         ErrorCode::InvalidParams
     );
     assert_eq!(
-        code(d.call("recommend", json!({ "user": "7", "n": 1001 }))),
+        code(d.call("recommend", json!({ "user": "ml:7", "n": 1001 }))),
         ErrorCode::InvalidParams
     );
     assert_eq!(
@@ -139,7 +139,7 @@ fn pipelined_requests_are_answered_in_order_with_their_ids() {
     for i in 0..200 {
         let req = match i % 3 {
             0 => {
-                json!({ "id": i, "method": "recommend", "params": { "user": (i % 50 + 1).to_string(), "n": 3 } })
+                json!({ "id": i, "method": "recommend", "params": { "user": format!("ml:{}", i % 50 + 1), "n": 3 } })
             }
             1 => json!({ "id": format!("s{i}"), "method": "health" }),
             _ => json!({ "id": i, "method": "recommend", "params": { "user": "no-such-user" } }),
@@ -231,7 +231,7 @@ fn retrain_streams_progress_swaps_the_model_and_is_exclusive() {
     let health = d.call("health", json!({})).unwrap();
     assert_eq!(health["job"]["id"], job);
     // Queries are served while it trains.
-    d.call("recommend", json!({ "user": "3" })).unwrap();
+    d.call("recommend", json!({ "user": "ml:3" })).unwrap();
     let c = d.call("job.cancel", json!({ "job": job })).unwrap();
     assert_eq!(c["cancelled"], true);
     let ended = long.join().unwrap().unwrap_err();
@@ -269,7 +269,7 @@ fn sighup_swaps_the_model_under_load_without_a_failed_request() {
                     let r = c
                         .call(
                             "recommend",
-                            json!({ "user": (t * 7 + ok % 50 + 1).to_string() }),
+                            json!({ "user": format!("ml:{}", t * 7 + ok % 50 + 1) }),
                         )
                         .expect("no request fails");
                     versions.insert(r["model"].as_str().unwrap().to_owned());
@@ -322,7 +322,7 @@ fn a_corrupt_model_on_reload_keeps_the_old_one_serving() {
             && e.to_string().contains(&format!("still serving {good}")),
         "{e}"
     );
-    d.call("recommend", json!({ "user": "1" })).unwrap();
+    d.call("recommend", json!({ "user": "ml:1" })).unwrap();
     // models marks it invalid; rollback to the good one works.
     let m = d.call("models", json!({})).unwrap();
     assert!(m["versions"]
@@ -433,7 +433,7 @@ fn hostile_input_never_hurts_the_daemon() {
         assert_eq!(v["id"], i);
     }
     drop(conns);
-    let r = d.call("recommend", json!({ "user": "1" })).unwrap();
+    let r = d.call("recommend", json!({ "user": "ml:1" })).unwrap();
     assert_eq!(r["items"].as_array().unwrap().len(), 10);
 }
 
@@ -509,7 +509,7 @@ fn first_start_without_a_model_trains_one_while_answering() {
         assert!(Instant::now() < deadline, "no first model");
         std::thread::sleep(Duration::from_millis(20));
     }
-    d.call("recommend", json!({ "user": "1" })).unwrap();
+    d.call("recommend", json!({ "user": "ml:1" })).unwrap();
 }
 
 #[test]
@@ -527,7 +527,7 @@ fn no_model_and_no_dataset_is_reported_not_fatal() {
     let h = d.call("health", json!({})).unwrap();
     assert_eq!(h["status"], "no_model");
     assert_eq!(
-        code(d.call("recommend", json!({ "user": "1" }))),
+        code(d.call("recommend", json!({ "user": "ml:1" }))),
         ErrorCode::NoModel
     );
 }
@@ -651,15 +651,15 @@ fn recctl_speaks_for_every_method() {
     let d = Daemon::start();
     let out = d.recctl(&["health"]).ok();
     assert!(out.stdout.contains("status           ok"), "{}", out.stdout);
-    let out = d.recctl(&["recommend", "5", "-n", "3"]).ok();
+    let out = d.recctl(&["recommend", "ml:5", "-n", "3"]).ok();
     assert_eq!(out.stdout.lines().count(), 4, "{}", out.stdout);
     let j = d
-        .recctl(&["--json", "recommend", "5", "-n", "3"])
+        .recctl(&["--json", "recommend", "ml:5", "-n", "3"])
         .ok()
         .json();
     assert_eq!(j["items"].as_array().unwrap().len(), 3);
     let movie = j["items"][0]["movie"].as_u64().unwrap().to_string();
-    d.recctl(&["predict", "5", &movie]).ok();
+    d.recctl(&["predict", "ml:5", &movie]).ok();
     d.recctl(&["similar", &movie, "-n", "2"]).ok();
     d.recctl(&["stats"]).ok();
     d.recctl(&["models"]).ok();

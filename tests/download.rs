@@ -96,7 +96,7 @@ fn a_good_archive_is_checked_unpacked_and_trained_on() {
         })
         .collect();
     assert!(leftovers.is_empty());
-    d.call("recommend", json!({ "user": "1" })).unwrap();
+    d.call("recommend", json!({ "user": "ml:1" })).unwrap();
     wait_for(&d, "the download log lines", |d| {
         d.log_text().contains("downloading the dataset:")
             && d.log_text().contains("dataset ready in")

@@ -105,7 +105,7 @@ fn ml1m_trains_and_publishes_with_utf8_titles() {
     let les_mis = model.item_index(73).expect("movie 73 is rated");
     assert_eq!(model.title(les_mis), "Misérables, Les (1995)");
     assert_eq!(model.genres(les_mis), "Drama|Musical");
-    let user1 = model.user_index("1").unwrap();
+    let user1 = model.user_index("ml:1").unwrap();
     assert_eq!(
         model.rated_items(user1).len(),
         53,

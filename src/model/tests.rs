@@ -126,9 +126,9 @@ fn round_trip_keeps_every_table() {
     let m = Model::open(&path).unwrap();
     assert_eq!(m.metadata(), &tiny_meta("v1", 0.9));
     assert_eq!((m.n_users(), m.n_items(), m.n_factors()), (3, 4, 5));
-    let u20 = m.user_index("20").unwrap();
-    assert_eq!(m.user_id(u20), "20");
-    assert_eq!(m.user_index("21"), None);
+    let u20 = m.user_index("ml:20").unwrap();
+    assert_eq!(m.user_id(u20), "ml:20");
+    assert_eq!(m.user_index("ml:21"), None);
     let i7 = m.item_index(7).unwrap();
     let i11 = m.item_index(11).unwrap();
     assert_eq!(m.movie_id(i7), 7);

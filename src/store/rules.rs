@@ -56,6 +56,15 @@ impl Rules {
                 ),
             ));
         }
+        if user.starts_with(crate::train::export::DATASET_USER_PREFIX) {
+            return Err(refused(
+                ErrorCode::InvalidUser,
+                format!(
+                    "user ids starting with '{}' name the dataset's users",
+                    crate::train::export::DATASET_USER_PREFIX
+                ),
+            ));
+        }
         if user.chars().any(char::is_control) {
             return Err(refused(
                 ErrorCode::InvalidUser,
@@ -131,7 +140,7 @@ mod tests {
         assert_eq!(half.rating(3.5), Ok(3.5));
         assert!(half.rating(3.25).is_err());
         assert!(r.user("alice").is_ok());
-        for bad in ["", "   ", "a\nb", &"x".repeat(129)] {
+        for bad in ["", "   ", "a\nb", &"x".repeat(129), "ml:5"] {
             assert_eq!(
                 r.user(bad).unwrap_err().code,
                 ErrorCode::InvalidUser,

@@ -8,6 +8,17 @@ use super::eval::Scale;
 use super::sgd::Factors;
 use crate::model::{write_model, Metadata, ModelParts};
 
+/// What a dataset user is called in a model: `ml:` and the dataset's id.
+/// The application's users (from the ratings database) keep their own ids,
+/// and ids starting with `ml:` are refused for them, so the two never merge
+/// by accident.
+pub fn dataset_user(id: u32) -> String {
+    format!("{DATASET_USER_PREFIX}{id}")
+}
+
+/// The prefix of dataset users' ids in a model.
+pub const DATASET_USER_PREFIX: &str = "ml:";
+
 /// The per-user and per-item tables a model file carries besides factors.
 pub struct Tables {
     pub user_ids: Vec<String>,
@@ -48,7 +59,12 @@ impl Tables {
         let movie_ids = dataset.movies.ids().to_vec();
         let entry = |id: &u32| dataset.catalogue.get(id);
         Tables {
-            user_ids: dataset.users.ids().iter().map(u32::to_string).collect(),
+            user_ids: dataset
+                .users
+                .ids()
+                .iter()
+                .map(|&id| dataset_user(id))
+                .collect(),
             titles: movie_ids
                 .iter()
                 .map(|id| entry(id).map(|m| m.title.clone()).unwrap_or_default())
