@@ -132,6 +132,10 @@ pub struct TrainArgs {
     /// Publish even if the quality gate or --min-ratings would refuse.
     #[arg(long)]
     pub force: bool,
+    /// Train on the dataset alone: do not read (or record the run in) the
+    /// ratings database.
+    #[arg(long)]
+    pub no_database: bool,
     /// Print one JSON object on stdout (progress goes to stderr).
     #[arg(long)]
     pub json: bool,
@@ -212,6 +216,36 @@ fn train(config: Option<PathBuf>, args: TrainArgs) -> CmdResult {
         force: args.force,
         min_new_ratings: args.min_ratings,
         ..base
+    };
+    // The database is reached through a small runtime of our own; it lives
+    // until the run ends.
+    let runtime;
+    let opts = if args.no_database {
+        opts
+    } else {
+        runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start a runtime for the database: {e}"))?;
+        let store = runtime
+            .block_on(crate::store::Store::open(
+                &cfg.database.target,
+                cfg.database.options(),
+            ))
+            .map_err(|e| {
+                format!(
+                    "ratings database {}: {e} (--no-database trains on the dataset alone)",
+                    cfg.database.target.display()
+                )
+            })?;
+        Options {
+            database: Some(crate::store::Blocking {
+                store,
+                handle: runtime.handle().clone(),
+            }),
+            ..opts
+        }
     };
     if args.check_only {
         let check = pipeline::check(&opts, args.min_ratings.unwrap_or(cfg.min_new_ratings))

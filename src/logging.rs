@@ -14,7 +14,10 @@ use tracing_subscriber::{fmt, EnvFilter};
 use crate::config::Logging;
 
 pub fn init(cfg: &Logging) -> Result<Option<WorkerGuard>, String> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.level));
+    // sqlx logs every statement at debug level: its own warnings are enough
+    // unless RUST_LOG asks for more.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{},sqlx=warn", cfg.level)));
     let stderr = fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())

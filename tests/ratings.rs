@@ -263,3 +263,97 @@ fn two_processes_write_one_sqlite_file_without_locking_errors() {
         assert_eq!(stats["database"]["ratings"], json!(ok_a + ok_b));
     }
 }
+
+#[test]
+fn a_retrain_takes_database_ratings_on_sqlite() {
+    retrain_suite(&daemon(""), "recd.db");
+}
+
+#[test]
+fn a_retrain_takes_database_ratings_on_postgresql() {
+    let Some(pg) = helper::pg::Postgres::start("a_retrain_takes_database_ratings_on_postgresql")
+    else {
+        return;
+    };
+    let url = pg.new_database("retrain");
+    retrain_suite(&daemon(&format!("url = \"{url}\"")), "postgresql");
+}
+
+/// Database ratings join a retrain, which records its run and moves the
+/// watermark; `retrain.check` counts only what came after.
+fn retrain_suite(d: &Daemon, target: &str) {
+    d.wait_db();
+    for k in 0..150u32 {
+        d.call(
+            "rate",
+            json!({"user": format!("app-{}", k % 10), "movie": 1 + k % 200, "rating": 1 + k % 5}),
+        )
+        .unwrap();
+    }
+    let check = d.call("retrain.check", json!({})).unwrap();
+    assert_eq!(check["new_ratings"], 150, "{check}");
+    assert_eq!(check["verdict"], "consider");
+    assert_eq!(check["watermark"], 0);
+    assert!(
+        check["database"].as_str().unwrap().contains(target),
+        "{check}"
+    );
+
+    let r = d
+        .recctl(&["--json", "retrain", "--epochs", "5", "--force"])
+        .ok()
+        .json();
+    assert_eq!(r["state"], "succeeded", "{r}");
+    let watermark = r["outcome"]["watermark"].as_i64().unwrap();
+    assert_eq!(r["outcome"]["database_ratings"], 150);
+    let h = d.call("health", json!({})).unwrap();
+    assert_eq!(h["model"]["db_watermark"], watermark);
+    assert_eq!(h["model"]["counts"]["database_ratings"], 150);
+
+    // Only ratings after the watermark count now.
+    let check = d.call("retrain.check", json!({})).unwrap();
+    assert_eq!(
+        (check["new_ratings"].as_u64(), check["watermark"].as_i64()),
+        (Some(0), Some(watermark))
+    );
+    for m in [3, 4, 5] {
+        d.call("rate", json!({"user": "app-late", "movie": m, "rating": 4}))
+            .unwrap();
+    }
+    assert_eq!(
+        d.call("retrain.check", json!({})).unwrap()["new_ratings"],
+        3
+    );
+    let out = helper::recd(&[
+        "train",
+        "--config",
+        d.config().to_str().unwrap(),
+        "--check-only",
+        "--json",
+    ])
+    .ok()
+    .json();
+    assert_eq!(
+        out["new_ratings"], 3,
+        "the offline check reads the same database"
+    );
+
+    // The run is on record, and the application's users are in the model
+    // under their own ids, their rated movies left out.
+    let stats = d.call("stats", json!({})).unwrap();
+    let run = &stats["database"]["last_run"];
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["watermark"], watermark);
+    assert_eq!(run["model_version"], h["model"]["version"]);
+    let rec = d
+        .call("recommend", json!({"user": "app-0", "n": 200}))
+        .unwrap();
+    let rated: Vec<u64> = (0..150u64)
+        .filter(|k| k % 10 == 0)
+        .map(|k| 1 + k % 200)
+        .collect();
+    for item in rec["items"].as_array().unwrap() {
+        assert!(!rated.contains(&item["movie"].as_u64().unwrap()), "{item}");
+    }
+    assert_eq!(rec["strategy"], "model");
+}

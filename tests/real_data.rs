@@ -92,6 +92,7 @@ fn ml1m_trains_and_publishes_with_utf8_titles() {
         data.to_str().unwrap(),
         "--models-dir",
         models.to_str().unwrap(),
+        "--no-database",
         "--json",
     ])
     .ok()

@@ -186,6 +186,7 @@ fn bad_input_exits_nonzero_with_one_line_naming_it() {
         "/nonexistent/ml",
         "--models-dir",
         f.models().to_str().unwrap(),
+        "--no-database",
     ]);
     assert_eq!(out.code, 1);
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
@@ -208,7 +209,7 @@ fn bad_input_exits_nonzero_with_one_line_naming_it() {
 fn config_file_is_read_and_its_errors_name_the_key() {
     let f = Fixture::new();
     let cfg = f.path().join("recd.toml");
-    std::fs::write(&cfg, "[paths]\nmodels_dir = \"models\"\ndataset = \"data\"\n[training]\nn_factors = 6\nn_epochs = 3\n[models]\nkeep_backups = 0\n").unwrap();
+    std::fs::write(&cfg, "[paths]\nmodels_dir = \"models\"\nstate_dir = \"state\"\ndataset = \"data\"\n[training]\nn_factors = 6\nn_epochs = 3\n[models]\nkeep_backups = 0\n").unwrap();
     let j = recd(&["train", "--config", cfg.to_str().unwrap(), "--json"])
         .ok()
         .json();

@@ -202,7 +202,11 @@ const PUT_FILES: &str = "put the MovieLens 1M files (ratings.dat, movies.dat, fr
 
 fn train_first(state: &Arc<State>) -> String {
     let dataset = &state.config.dataset;
-    match start_retrain(state, pipeline::Options::from_config(&state.config)) {
+    let opts = pipeline::Options {
+        database: Some(state.database()),
+        ..pipeline::Options::from_config(&state.config)
+    };
+    match start_retrain(state, opts) {
         Ok(job) => {
             tracing::info!(
                 job = job.id,

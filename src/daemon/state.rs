@@ -70,6 +70,8 @@ pub struct State {
     pub admin: Admin,
     /// The ratings database.
     pub db: Arc<super::db::Db>,
+    /// The daemon's runtime, for threads outside it that need the database.
+    pub runtime: tokio::runtime::Handle,
     /// Set while the dataset is being downloaded on first start.
     pub downloading: std::sync::atomic::AtomicBool,
     /// Serialises reload, rollback and the swap after a retrain, so two of
@@ -86,6 +88,7 @@ pub struct Swapped {
 }
 
 impl State {
+    /// Call it on the daemon's runtime.
     pub fn new(
         config: Config,
         db: Arc<super::db::Db>,
@@ -95,6 +98,7 @@ impl State {
         let admin = Admin::resolve(config.daemon.admin_group.as_deref());
         State {
             db,
+            runtime: tokio::runtime::Handle::current(),
             models: ModelsDir::new(&config.models_dir),
             config,
             served: ArcSwapOption::empty(),
@@ -106,6 +110,14 @@ impl State {
             admin,
             downloading: std::sync::atomic::AtomicBool::new(false),
             swap_lock: std::sync::Mutex::new(()),
+        }
+    }
+
+    /// The database for the retrain pipeline (which runs off the runtime).
+    pub fn database(&self) -> crate::store::Blocking {
+        crate::store::Blocking {
+            store: self.db.store.clone(),
+            handle: self.runtime.clone(),
         }
     }
 

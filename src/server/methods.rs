@@ -458,6 +458,7 @@ fn options(state: &State, p: &RetrainParams) -> Result<pipeline::Options, Error>
         backup: !p.no_backup,
         force: p.force,
         min_new_ratings: p.min_ratings,
+        database: Some(state.database()),
         ..pipeline::Options::from_config(c)
     })
 }

@@ -232,6 +232,9 @@ const ROWS_PER_STATEMENT: usize = 500;
 pub struct Store {
     pool: Pool,
     target: Target,
+    /// Set once the migrations have run: concurrent callers wait for the
+    /// one run, later ones pass straight through.
+    migrated: std::sync::Arc<tokio::sync::OnceCell<()>>,
 }
 
 impl Store {
@@ -284,6 +287,7 @@ impl Store {
         Ok(Store {
             pool,
             target: target.clone(),
+            migrated: Default::default(),
         })
     }
 
@@ -299,8 +303,16 @@ impl Store {
         }
     }
 
-    /// Apply the embedded migrations not yet applied.
+    /// Apply the embedded migrations not yet applied (once per store; a
+    /// failed attempt is tried again on the next call).
     pub async fn migrate(&self) -> Result<(), StoreError> {
+        self.migrated
+            .get_or_try_init(|| self.run_migrations())
+            .await
+            .map(drop)
+    }
+
+    async fn run_migrations(&self) -> Result<(), StoreError> {
         match &self.pool {
             Pool::Sqlite(pool) => sqlx::migrate!("src/store/migrations/sqlite")
                 .run(pool)
@@ -585,5 +597,56 @@ impl Store {
             }
         });
         Ok(run)
+    }
+}
+
+/// The store for synchronous callers on threads outside the runtime (the
+/// retrain pipeline): each call runs on `handle`'s runtime and waits.
+#[derive(Clone)]
+pub struct Blocking {
+    pub store: Store,
+    pub handle: tokio::runtime::Handle,
+}
+
+impl std::fmt::Debug for Blocking {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Blocking({})", self.store.target().display())
+    }
+}
+
+impl Blocking {
+    /// Run `f` on the store, its migrations applied first (the pipeline may
+    /// start before the daemon has reached the database).
+    fn run<T, F: std::future::Future<Output = Result<T, StoreError>>>(
+        &self,
+        f: impl FnOnce(Store) -> F,
+    ) -> Result<T, StoreError> {
+        let store = self.store.clone();
+        self.handle.block_on(async move {
+            store.migrate().await?;
+            f(store).await
+        })
+    }
+
+    pub fn all_ratings(&self) -> Result<Vec<Stored>, StoreError> {
+        self.run(|s| async move { s.all_ratings().await })
+    }
+
+    pub fn count_since(&self, watermark: i64) -> Result<i64, StoreError> {
+        self.run(|s| async move { s.count_since(watermark).await })
+    }
+
+    pub fn start_run(
+        &self,
+        started_at: i64,
+        params: &serde_json::Value,
+    ) -> Result<i64, StoreError> {
+        let params = params.clone();
+        self.run(|s| async move { s.start_run(started_at, &params).await })
+    }
+
+    pub fn finish_run(&self, id: i64, finished_at: i64, end: &RunEnd) -> Result<(), StoreError> {
+        let end = end.clone();
+        self.run(|s| async move { s.finish_run(id, finished_at, &end).await })
     }
 }

@@ -36,8 +36,29 @@ impl Tables {
     /// holdout alike: a user has seen what they rated, whichever side of the
     /// split it fell on).
     pub fn build(dataset: &Dataset, all: &Ratings) -> Tables {
-        let n_users = dataset.users.len();
-        let n_items = dataset.movies.len();
+        Tables::build_from(
+            dataset
+                .users
+                .ids()
+                .iter()
+                .map(|&id| dataset_user(id))
+                .collect(),
+            dataset.movies.ids().to_vec(),
+            &dataset.catalogue,
+            all,
+        )
+    }
+
+    /// As [`Tables::build`], for users and movies named explicitly: the id
+    /// of each user index and the movie id of each item index.
+    pub fn build_from(
+        user_ids: Vec<String>,
+        movie_ids: Vec<u32>,
+        catalogue: &std::collections::HashMap<u32, super::dataset::Movie>,
+        all: &Ratings,
+    ) -> Tables {
+        let n_users = user_ids.len();
+        let n_items = movie_ids.len();
         let (rated_offsets, rated_items) = rated_csr(all, n_users);
         let mut item_counts = vec![0u32; n_items];
         let mut sums = vec![0f64; n_items];
@@ -56,15 +77,9 @@ impl Tables {
                 }
             })
             .collect();
-        let movie_ids = dataset.movies.ids().to_vec();
-        let entry = |id: &u32| dataset.catalogue.get(id);
+        let entry = |id: &u32| catalogue.get(id);
         Tables {
-            user_ids: dataset
-                .users
-                .ids()
-                .iter()
-                .map(|&id| dataset_user(id))
-                .collect(),
+            user_ids,
             titles: movie_ids
                 .iter()
                 .map(|id| entry(id).map(|m| m.title.clone()).unwrap_or_default())

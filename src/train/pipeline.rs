@@ -38,6 +38,9 @@ pub struct Options {
     /// The quality gate: refuse a model whose holdout RMSE exceeds the current
     /// one's by more than this.
     pub max_rmse_increase: f64,
+    /// The ratings database: its ratings join the dataset's, and each run
+    /// is recorded in it. None trains on the dataset alone.
+    pub database: Option<crate::store::Blocking>,
 }
 
 impl Options {
@@ -54,6 +57,7 @@ impl Options {
             force: false,
             min_new_ratings: None,
             max_rmse_increase: c.max_rmse_increase,
+            database: None,
         }
     }
 }
@@ -111,6 +115,8 @@ pub enum PipelineError {
     Current(#[from] ModelError),
     #[error(transparent)]
     Publish(#[from] PublishError),
+    #[error("ratings database: {0}")]
+    Database(#[from] crate::store::StoreError),
 }
 
 /// The operators' guide reading of a count of new ratings.
@@ -160,27 +166,91 @@ pub struct Check {
     pub verdict: Verdict,
     /// Whether `new_ratings` reaches the threshold (or there is no model yet).
     pub retrain: bool,
-    pub database: &'static str,
+    /// The database counted in, or "not configured".
+    pub database: String,
 }
 
 /// Count the ratings newer than the current model and judge them.
 pub fn check(opts: &Options, threshold: u64) -> Result<Check, PipelineError> {
     let current = ModelsDir::new(&opts.models_dir).open_current()?;
-    Ok(judge(current.as_ref(), threshold))
+    judge(current.as_ref(), threshold, opts.database.as_ref())
 }
 
-fn judge(current: Option<&crate::model::Model>, threshold: u64) -> Check {
-    // No ratings database yet: nothing is newer than the model.
-    let new_ratings = 0;
-    Check {
+fn judge(
+    current: Option<&crate::model::Model>,
+    threshold: u64,
+    database: Option<&crate::store::Blocking>,
+) -> Result<Check, PipelineError> {
+    let watermark = current.map_or(0, |m| m.metadata().db_watermark);
+    // Without a database nothing is newer than the model.
+    let (new_ratings, database) = match database {
+        Some(db) => (
+            db.count_since(watermark)?.max(0) as u64,
+            db.store.target().display(),
+        ),
+        None => (0, "not configured".to_string()),
+    };
+    Ok(Check {
         current_version: current.map(|m| m.metadata().version.clone()),
-        watermark: current.map_or(0, |m| m.metadata().db_watermark),
+        watermark,
         new_ratings,
         threshold,
         verdict: Verdict::of(new_ratings),
         retrain: current.is_none() || new_ratings >= threshold,
-        database: "not configured",
+        database,
+    })
+}
+
+/// The dataset's ratings and the database's, under one set of dense user
+/// and item indices.
+struct Combined<'a> {
+    ratings: std::borrow::Cow<'a, super::dataset::Ratings>,
+    /// The model's id of each user index: `ml:ID` for dataset users, the
+    /// application's id for database users.
+    user_ids: Vec<String>,
+    /// A key per user index for the holdout split: the dataset id, or a
+    /// hash of the database id with the top bit set (never a dataset id).
+    user_keys: Vec<u64>,
+    movies: super::dataset::Interner,
+    database_users: usize,
+}
+
+fn combine<'a>(dataset: &'a Dataset, db: &[crate::store::Stored]) -> Combined<'a> {
+    let ids = dataset.users.ids();
+    let mut c = Combined {
+        ratings: std::borrow::Cow::Borrowed(&dataset.ratings),
+        user_ids: ids
+            .iter()
+            .map(|&id| super::export::dataset_user(id))
+            .collect(),
+        user_keys: ids.iter().map(|&id| u64::from(id)).collect(),
+        movies: dataset.movies.clone(),
+        database_users: 0,
+    };
+    let mut index: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
+    for r in db {
+        let u = *index.entry(r.user.as_str()).or_insert_with(|| {
+            c.user_ids.push(r.user.clone());
+            c.user_keys.push(fnv1a(r.user.as_bytes()) | 1 << 63);
+            (c.user_ids.len() - 1) as u32
+        });
+        let i = c.movies.intern(r.movie);
+        c.ratings.to_mut().push(u, i, r.rating);
     }
+    c.database_users = index.len();
+    c
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// What a run did.
@@ -196,6 +266,10 @@ pub struct Outcome {
     pub training_seconds: f64,
     pub total_seconds: f64,
     pub ratings: u64,
+    /// Of which from the ratings database.
+    pub database_ratings: u64,
+    /// The highest database sequence number included.
+    pub watermark: i64,
     pub users: u64,
     pub items: u64,
     pub backup: Option<PathBuf>,
@@ -213,7 +287,7 @@ pub fn run(
     let current = models.open_current()?;
 
     if let (Some(min), Some(model), false) = (opts.min_new_ratings, &current, opts.force) {
-        let check = judge(Some(model), min);
+        let check = judge(Some(model), min, opts.database.as_ref())?;
         if !check.retrain {
             return Ok(Outcome {
                 skipped: Some(format!(
@@ -226,6 +300,58 @@ pub fn run(
         }
     }
 
+    // From here on the run is recorded in the database, whatever its end.
+    let Some(db) = &opts.database else {
+        return steps(opts, &models, current.as_ref(), cancel, on_event, total).map(|(o, _)| o);
+    };
+    let params = serde_json::to_value(&opts.params).unwrap_or_default();
+    let run_id = db.start_run(unix_now(), &params)?;
+    let result = steps(opts, &models, current.as_ref(), cancel, on_event, total);
+    let end = match &result {
+        Ok((o, watermark)) => crate::store::RunEnd {
+            status: "succeeded",
+            metrics: o
+                .rmse
+                .map(|rmse| serde_json::json!({ "rmse": rmse, "mae": o.mae })),
+            counts: Some(serde_json::json!({
+                "ratings": o.ratings,
+                "database_ratings": o.database_ratings,
+                "users": o.users,
+                "items": o.items,
+            })),
+            watermark: *watermark,
+            model_version: o.version.clone(),
+            error: None,
+        },
+        Err(e) => crate::store::RunEnd {
+            status: if matches!(e, PipelineError::Cancelled(_)) {
+                "cancelled"
+            } else {
+                "failed"
+            },
+            metrics: None,
+            counts: None,
+            watermark: 0,
+            model_version: None,
+            error: Some(e.to_string()),
+        },
+    };
+    if let Err(e) = db.finish_run(run_id, unix_now(), &end) {
+        tracing::warn!("cannot record the end of training run {run_id}: {e}");
+    }
+    result.map(|(o, _)| o)
+}
+
+/// The steps of [`run`], from loading to publishing. Returns the outcome
+/// and the database watermark of the new model.
+fn steps(
+    opts: &Options,
+    models: &ModelsDir,
+    current: Option<&crate::model::Model>,
+    cancel: &AtomicBool,
+    on_event: &mut dyn FnMut(Event),
+    total: Instant,
+) -> Result<(Outcome, i64), PipelineError> {
     let mut stage = Stager { on_event, at: None };
     stage.start(Stage::LoadDataset);
     let dataset = Dataset::load(&opts.dataset)?;
@@ -239,23 +365,37 @@ pub fn run(
     ));
 
     stage.start(Stage::LoadDatabase);
-    stage.finish("skipped: no ratings database configured".into());
+    let db_ratings = match &opts.database {
+        Some(db) => db.all_ratings()?,
+        None => Vec::new(),
+    };
+    let watermark = db_ratings.iter().map(|r| r.seq).max().unwrap_or(0);
+    stage.finish(match &opts.database {
+        Some(db) => format!(
+            "{} ratings up to sequence {watermark} from {}",
+            db_ratings.len(),
+            db.store.target().display()
+        ),
+        None => "skipped: no ratings database configured".into(),
+    });
 
     stage.start(Stage::Combine);
-    let all = &dataset.ratings;
-    let users = dataset.users.ids();
-    let movies = dataset.movies.ids();
+    let combined = combine(&dataset, &db_ratings);
+    let all: &super::dataset::Ratings = &combined.ratings;
+    let movies = combined.movies.ids();
     let (train_set, test_set) = eval::split(
         all,
-        |u| u64::from(users[u as usize]),
+        |u| combined.user_keys[u as usize],
         |i| movies[i as usize],
         opts.holdout_fraction,
         opts.params.seed,
     );
     let scale = Scale::of(&all.values);
     stage.finish(format!(
-        "{} ratings: {} to train, {} held out",
+        "{} ratings ({} from the database, {} database users): {} to train, {} held out",
         all.len(),
+        db_ratings.len(),
+        combined.database_users,
         train_set.len(),
         test_set.len()
     ));
@@ -263,8 +403,8 @@ pub fn run(
     stage.start(Stage::Train);
     let train_start = Instant::now();
     let data = TrainData {
-        n_users: dataset.users.len(),
-        n_items: dataset.movies.len(),
+        n_users: combined.user_ids.len(),
+        n_items: movies.len(),
         users: &train_set.users,
         items: &train_set.items,
         values: &train_set.values,
@@ -282,11 +422,7 @@ pub fn run(
 
     stage.start(Stage::Evaluate);
     let metrics = (!test_set.is_empty()).then(|| eval::score(&factors, scale, &test_set));
-    let gate = quality_gate(
-        metrics,
-        current.as_ref().and_then(|m| m.metadata().metrics),
-        opts,
-    );
+    let gate = quality_gate(metrics, current.and_then(|m| m.metadata().metrics), opts);
     stage.finish(match metrics {
         Some(m) => format!(
             "RMSE {:.4}, MAE {:.4} on {} held-out ratings",
@@ -312,16 +448,21 @@ pub fn run(
             ratings: all.len() as u64,
             train_ratings: train_set.len() as u64,
             test_ratings: test_set.len() as u64,
-            dataset_ratings: all.len() as u64,
-            database_ratings: 0,
-            users: dataset.users.len() as u64,
-            items: dataset.movies.len() as u64,
+            dataset_ratings: dataset.ratings.len() as u64,
+            database_ratings: db_ratings.len() as u64,
+            users: combined.user_ids.len() as u64,
+            items: movies.len() as u64,
         },
-        db_watermark: 0,
+        db_watermark: watermark,
         dataset: opts.dataset.display().to_string(),
         training_seconds,
     };
-    let tables = Tables::build(&dataset, all);
+    let tables = Tables::build_from(
+        combined.user_ids.clone(),
+        movies.to_vec(),
+        &dataset.catalogue,
+        all,
+    );
     let published = models.publish(
         &version,
         |out| tables.write(out, &meta, &factors, scale).map(drop),
@@ -330,21 +471,26 @@ pub fn run(
     )?;
     stage.finish(format!("published {}", published.path.display()));
 
-    Ok(Outcome {
-        published: true,
-        skipped: None,
-        version: Some(version),
-        path: Some(published.path),
-        rmse: metrics.map(|m| m.rmse),
-        mae: metrics.map(|m| m.mae),
-        training_seconds,
-        total_seconds: total.elapsed().as_secs_f64(),
-        ratings: meta.counts.ratings,
-        users: meta.counts.users,
-        items: meta.counts.items,
-        backup: published.backup,
-        removed: published.removed,
-    })
+    Ok((
+        Outcome {
+            published: true,
+            skipped: None,
+            version: Some(version),
+            path: Some(published.path),
+            rmse: metrics.map(|m| m.rmse),
+            mae: metrics.map(|m| m.mae),
+            training_seconds,
+            total_seconds: total.elapsed().as_secs_f64(),
+            ratings: meta.counts.ratings,
+            database_ratings: meta.counts.database_ratings,
+            watermark,
+            users: meta.counts.users,
+            items: meta.counts.items,
+            backup: published.backup,
+            removed: published.removed,
+        },
+        watermark,
+    ))
 }
 
 fn quality_gate(

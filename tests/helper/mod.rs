@@ -106,6 +106,11 @@ impl Fixture {
             "--models-dir",
             models.to_str().unwrap(),
         ];
+        // The dataset alone unless the test names a config (whose database
+        // it then uses): never the packaged default database.
+        if !extra.contains(&"--config") {
+            args.push("--no-database");
+        }
         // Small and quick, unless the test sets these itself.
         for (flag, value) in [("--factors", "8"), ("--epochs", "10"), ("--threads", "2")] {
             if !extra.contains(&flag) {
