@@ -70,6 +70,18 @@ pub struct Config {
     pub state_dir: PathBuf,
     pub database: Database,
     pub ratings: crate::store::rules::Rules,
+    pub fold_in: FoldIn,
+}
+
+/// The `[fold_in]` section: users the model has not seen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FoldIn {
+    /// Below this many ratings, item-item similarity is blended in.
+    pub min_ratings: usize,
+    /// `m` of the damped mean that ranks movies for users with no ratings.
+    pub popularity_damping: f32,
+    /// Folded-in users kept per model.
+    pub cache_users: usize,
 }
 
 /// The `[database]` section.
@@ -145,6 +157,16 @@ struct Raw {
     database: RawDatabase,
     #[serde(default)]
     ratings: RawRatings,
+    #[serde(default)]
+    fold_in: RawFoldIn,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFoldIn {
+    min_ratings: Option<usize>,
+    popularity_damping: Option<f32>,
+    cache_users: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -248,6 +270,11 @@ impl Config {
                 busy_timeout: std::time::Duration::from_secs(5),
             },
             ratings: crate::store::rules::Rules::default(),
+            fold_in: FoldIn {
+                min_ratings: 5,
+                popularity_damping: 10.0,
+                cache_users: 100_000,
+            },
         }
     }
 
@@ -377,6 +404,14 @@ impl Config {
                     .max_user_id_bytes
                     .unwrap_or(d.ratings.max_user_id_bytes),
             },
+            fold_in: FoldIn {
+                min_ratings: raw.fold_in.min_ratings.unwrap_or(d.fold_in.min_ratings),
+                popularity_damping: raw
+                    .fold_in
+                    .popularity_damping
+                    .unwrap_or(d.fold_in.popularity_damping),
+                cache_users: raw.fold_in.cache_users.unwrap_or(d.fold_in.cache_users),
+            },
         };
         config
             .validate()
@@ -392,6 +427,24 @@ impl Config {
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         validate_params(&self.training)?;
         self.ratings.validate()?;
+        in_range(
+            "fold_in.min_ratings",
+            self.fold_in.min_ratings as f64,
+            0.0,
+            1000.0,
+        )?;
+        in_range(
+            "fold_in.popularity_damping",
+            self.fold_in.popularity_damping as f64,
+            0.0,
+            1e6,
+        )?;
+        in_range(
+            "fold_in.cache_users",
+            self.fold_in.cache_users as f64,
+            0.0,
+            1e8,
+        )?;
         in_range(
             "database.max_connections",
             self.database.max_connections as f64,
@@ -639,6 +692,8 @@ mod tests {
             "max",
             "step",
             "max_user_id_bytes",
+            "popularity_damping",
+            "cache_users",
         ] {
             assert!(
                 text.contains(&format!("\n{key} = ")),

@@ -77,7 +77,7 @@ fn queries_answer_and_each_fault_has_its_code() {
     assert_eq!(m["versions"][0]["current"], true);
 
     assert_eq!(
-        code(d.call("recommend", json!({ "user": "nobody" }))),
+        code(d.call("recommend", json!({ "user": "ml:999999" }))),
         ErrorCode::UnknownUser
     );
     assert_eq!(
@@ -142,7 +142,7 @@ fn pipelined_requests_are_answered_in_order_with_their_ids() {
                 json!({ "id": i, "method": "recommend", "params": { "user": format!("ml:{}", i % 50 + 1), "n": 3 } })
             }
             1 => json!({ "id": format!("s{i}"), "method": "health" }),
-            _ => json!({ "id": i, "method": "recommend", "params": { "user": "no-such-user" } }),
+            _ => json!({ "id": i, "method": "recommend", "params": { "user": "ml:no-such-user" } }),
         };
         batch.extend_from_slice(req.to_string().as_bytes());
         batch.push(b'\n');
@@ -687,7 +687,7 @@ fn recctl_speaks_for_every_method() {
         .to_owned();
     d.recctl(&["rollback", &old]).ok();
     assert_eq!(d.version().unwrap(), old);
-    let e = d.recctl(&["recommend", "nobody"]);
+    let e = d.recctl(&["recommend", "ml:999999"]);
     assert_eq!(e.code, 1);
     assert!(e.stderr.contains("unknown_user"), "{}", e.stderr);
     let e = d.recctl(&["job", "cancel"]);

@@ -356,4 +356,80 @@ fn retrain_suite(d: &Daemon, target: &str) {
         assert!(!rated.contains(&item["movie"].as_u64().unwrap()), "{item}");
     }
     assert_eq!(rec["strategy"], "model");
+    // A rating newer than the model is left out at once, before a retrain.
+    let top = rec["items"][0]["movie"].as_u64().unwrap();
+    d.call("rate", json!({"user": "app-0", "movie": top, "rating": 3}))
+        .unwrap();
+    let rec = d
+        .call("recommend", json!({"user": "app-0", "n": 200}))
+        .unwrap();
+    assert!(
+        rec["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["movie"].as_u64() != Some(top)),
+        "{top} is rated now"
+    );
+}
+
+#[test]
+fn users_the_model_has_not_seen_get_a_strategy_that_says_so() {
+    let d = daemon("");
+    d.wait_db();
+    // No ratings at all: the damped mean, best first.
+    let r = d
+        .call("recommend", json!({"user": "newcomer", "n": 5}))
+        .unwrap();
+    assert_eq!(r["strategy"], "popularity");
+    assert!(r.get("degraded").is_none(), "{r}");
+    let p = d
+        .call("predict", json!({"user": "newcomer", "movie": 7}))
+        .unwrap();
+    assert_eq!(p["strategy"], "popularity");
+    // A few ratings: folded in, similarity blended in; rated movies left out.
+    for m in [7, 8] {
+        d.call("rate", json!({"user": "newcomer", "movie": m, "rating": 5}))
+            .unwrap();
+    }
+    let r = d
+        .call("recommend", json!({"user": "newcomer", "n": 200}))
+        .unwrap();
+    assert_eq!(r["strategy"], "fold_in_similar");
+    let movies: Vec<u64> = r["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["movie"].as_u64().unwrap())
+        .collect();
+    assert!(!movies.contains(&7) && !movies.contains(&8), "{movies:?}");
+    assert_eq!(movies.len(), 198);
+    // Enough ratings: folded in alone; predict agrees with the ranking.
+    for m in [9, 10, 11, 12] {
+        d.call("rate", json!({"user": "newcomer", "movie": m, "rating": 1}))
+            .unwrap();
+    }
+    let r = d
+        .call("recommend", json!({"user": "newcomer", "n": 3}))
+        .unwrap();
+    assert_eq!(r["strategy"], "fold_in");
+    let top = &r["items"][0];
+    let p = d
+        .call(
+            "predict",
+            json!({"user": "newcomer", "movie": top["movie"]}),
+        )
+        .unwrap();
+    assert_eq!(p["strategy"], "fold_in");
+    assert!((p["rating"].as_f64().unwrap() - top["score"].as_f64().unwrap()).abs() < 1e-3);
+    // A dataset id the model lacks is still unknown.
+    assert_eq!(
+        code(d.call("recommend", json!({"user": "ml:999999"}))),
+        ErrorCode::UnknownUser
+    );
+    // Dataset users cannot be rated for: their namespace is the dataset's.
+    assert_eq!(
+        code(d.call("rate", json!({"user": "ml:3", "movie": 7, "rating": 2}))),
+        ErrorCode::InvalidUser
+    );
 }

@@ -2,8 +2,9 @@
 //! while it is down, without holding up serving), the movie catalogue that
 //! ratings are checked against, and the group-commit writer.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,11 +14,54 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::protocol::{Error, ErrorCode};
 use crate::store::writer::Writer;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Write};
+
+/// Database ratings newer than the served model's watermark, by user: what
+/// the model does not know. Users the model has not seen are folded in from
+/// here, and every user's newer ratings are left out of their
+/// recommendations, without a query on the request path.
+#[derive(Debug, Default)]
+pub struct Recent {
+    /// The watermark these are newer than.
+    pub watermark: i64,
+    /// Movie id and rating, per user.
+    pub by_user: HashMap<String, Vec<(u32, f32)>>,
+}
+
+impl Recent {
+    fn apply(&mut self, write: &Write) {
+        match write {
+            Write::Rate(r) => {
+                let list = self.by_user.entry(r.user.clone()).or_default();
+                list.retain(|&(m, _)| m != r.movie);
+                list.push((r.movie, r.rating));
+            }
+            Write::Unrate { user, movie } => {
+                if let Some(list) = self.by_user.get_mut(user) {
+                    list.retain(|&(m, _)| m != *movie);
+                    if list.is_empty() {
+                        self.by_user.remove(user);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The recent ratings and the writes applied while a reload of them runs.
+#[derive(Default)]
+struct RecentState {
+    current: Option<Recent>,
+    /// Some while a reload runs: writes it may not have seen.
+    pending: Option<Vec<Write>>,
+}
 
 pub struct Db {
     pub store: Store,
     pub writer: Writer,
+    recent: Mutex<RecentState>,
+    /// The served model's watermark, which `recent` follows.
+    watermark: AtomicI64,
     /// Movie ids in the catalogue; None until the database has been reached
     /// and migrated.
     catalogue: ArcSwapOption<HashSet<u32>>,
@@ -35,6 +79,8 @@ impl Db {
             store,
             catalogue: ArcSwapOption::empty(),
             last_error: Mutex::new("not connected yet".into()),
+            recent: Mutex::new(RecentState::default()),
+            watermark: AtomicI64::new(0),
         }))
     }
 
@@ -54,6 +100,93 @@ impl Db {
                 ),
             )
         })
+    }
+
+    /// A user's ratings that the served model does not know (movie id,
+    /// rating); None when they could not be loaded (the database is
+    /// unavailable).
+    pub fn recent_for(&self, user: &str) -> Option<Vec<(u32, f32)>> {
+        let st = self.recent.lock().ok()?;
+        let recent = st.current.as_ref()?;
+        Some(recent.by_user.get(user).cloned().unwrap_or_default())
+    }
+
+    /// Write through the group-commit writer, then keep the recent ratings
+    /// in step.
+    pub async fn write(&self, write: Write) -> Result<crate::store::Done, StoreError> {
+        let done = self.writer.submit(write.clone()).await?;
+        if let Ok(mut st) = self.recent.lock() {
+            if let Some(pending) = st.pending.as_mut() {
+                pending.push(write.clone());
+            }
+            if let Some(cur) = st.current.as_mut() {
+                cur.apply(&write);
+            }
+        }
+        Ok(done)
+    }
+
+    /// A new model serves: follow its watermark.
+    pub fn model_changed(self: &Arc<Self>, watermark: i64, runtime: &tokio::runtime::Handle) {
+        self.watermark.store(watermark, Ordering::Relaxed);
+        if self.catalogue.load().is_none() {
+            // Not prepared yet: preparing loads them, for this watermark.
+            return;
+        }
+        let db = self.clone();
+        runtime.spawn(async move {
+            if let Err(e) = db.reload_recent().await {
+                tracing::warn!("cannot load the ratings newer than the model: {e}");
+            }
+        });
+    }
+
+    /// Load the ratings newer than the served model's watermark. Writes
+    /// that land meanwhile are replayed on the result (they are idempotent),
+    /// so none is missed whichever side of the query they committed on.
+    pub async fn reload_recent(&self) -> Result<(), StoreError> {
+        // Again if the model changed meanwhile.
+        loop {
+            let watermark = self.watermark.load(Ordering::Relaxed);
+            self.load_recent(watermark).await?;
+            if self.watermark.load(Ordering::Relaxed) == watermark {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn load_recent(&self, watermark: i64) -> Result<(), StoreError> {
+        if let Ok(mut st) = self.recent.lock() {
+            st.pending = Some(Vec::new());
+        }
+        let rows = match self.store.ratings_since(watermark).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                if let Ok(mut st) = self.recent.lock() {
+                    st.pending = None;
+                }
+                return Err(e);
+            }
+        };
+        let mut recent = Recent {
+            watermark,
+            by_user: HashMap::new(),
+        };
+        for r in rows {
+            recent.apply(&Write::Rate(crate::store::NewRating {
+                user: r.user,
+                movie: r.movie,
+                rating: r.rating,
+                rated_at: r.rated_at,
+            }));
+        }
+        if let Ok(mut st) = self.recent.lock() {
+            for w in st.pending.take().unwrap_or_default() {
+                recent.apply(&w);
+            }
+            st.current = Some(recent);
+        }
+        Ok(())
     }
 
     /// Migrate, put the dataset's movies into the catalogue and load it;
@@ -121,6 +254,7 @@ impl Db {
         }
         let ids: HashSet<u32> = self.store.movie_ids().await?.into_iter().collect();
         let n = ids.len();
+        self.reload_recent().await?;
         self.catalogue.store(Some(Arc::new(ids)));
         Ok(n)
     }

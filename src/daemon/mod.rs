@@ -81,12 +81,11 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         });
     }
 
-    // The moment shutdown begins: tell systemd, and stop a running retrain
+    // The moment shutdown begins (STOPPING=1 is sent by the signal loop), stop a running retrain
     // (a connection waiting on it could not finish otherwise).
     let st = state.clone();
     tokio::spawn(async move {
         st.shutdown.cancelled().await;
-        st.notify.stopping();
         if let Some(job) = st.jobs.running() {
             tracing::info!(job = job.id, "cancelling the running retrain");
             job.cancel();
@@ -292,6 +291,9 @@ async fn signal_loop(mut signals: tokio::sync::mpsc::Receiver<Signal>, state: Ar
             }
             Signal::Shutdown => {
                 tracing::info!("shutting down on signal");
+                // Told before anything stops: the process may be gone before
+                // a task spawned to say it would run.
+                state.notify.stopping();
                 state.shutdown.cancel();
             }
         }

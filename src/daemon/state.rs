@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::jobs::Jobs;
+use crate::model::foldin::Folded;
 use crate::model::format::ModelError;
 use crate::model::publish::ModelsDir;
 use crate::model::quant::{self, QuantItems};
@@ -28,6 +29,10 @@ pub struct Served {
     /// The 8-bit item matrix for the first scoring pass, where the CPU runs
     /// it. Built here, on the thread that loads the model, before it serves.
     quant: Option<QuantItems>,
+    /// Folded-in users, until the next model (or their next rating).
+    folded: std::sync::Mutex<std::collections::HashMap<String, Arc<Folded>>>,
+    /// Damped mean rating per item, for users with no ratings.
+    popularity: OnceLock<Vec<f32>>,
 }
 
 impl Served {
@@ -41,6 +46,50 @@ impl Served {
             model,
             norms: OnceLock::new(),
             quant,
+            folded: Default::default(),
+            popularity: OnceLock::new(),
+        }
+    }
+
+    /// The damped mean rating of every item, computed on first use.
+    pub fn popularity(&self, damping: f32) -> &[f32] {
+        self.popularity
+            .get_or_init(|| self.model.damped_means(damping))
+    }
+
+    /// `user` folded in from `ratings` (movie id, rating), from the cache
+    /// when it is there. At most `cache` users are kept; when full, the
+    /// cache starts over.
+    pub fn folded(
+        &self,
+        user: &str,
+        ratings: &[(u32, f32)],
+        reg: f64,
+        cache: usize,
+    ) -> Arc<Folded> {
+        if let Some(f) = self.folded.lock().ok().and_then(|c| c.get(user).cloned()) {
+            return f;
+        }
+        let items: Vec<(u32, f32)> = ratings
+            .iter()
+            .filter_map(|&(movie, r)| Some((self.model.item_index(movie)?, r)))
+            .collect();
+        let f = Arc::new(self.model.fold_in(&items, reg));
+        if cache > 0 {
+            if let Ok(mut c) = self.folded.lock() {
+                if c.len() >= cache {
+                    c.clear();
+                }
+                c.insert(user.to_owned(), f.clone());
+            }
+        }
+        f
+    }
+
+    /// Forget a folded-in user (they rated again).
+    pub fn forget(&self, user: &str) {
+        if let Ok(mut c) = self.folded.lock() {
+            c.remove(user);
         }
     }
 
@@ -156,6 +205,8 @@ impl State {
 
     fn swap(&self, model: Model) -> Swapped {
         let version = model.metadata().version.clone();
+        self.db
+            .model_changed(model.metadata().db_watermark, &self.runtime);
         let old = self.served.swap(Some(Arc::new(Served::new(model))));
         Swapped {
             previous: old.map(|o| o.version().to_owned()),

@@ -6,6 +6,7 @@
 //! arrays out of the mapping and never panics on a file's contents: anything
 //! it indexes by was checked when the file was opened.
 
+pub mod foldin;
 pub mod format;
 pub mod publish;
 pub mod quant;

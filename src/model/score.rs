@@ -380,11 +380,30 @@ impl Model {
         n: usize,
         exclude: &[u32],
     ) -> Vec<(u32, f32)> {
-        let base = self.global_mean() + self.user_bias(user);
+        self.recommend_vector(
+            quant,
+            self.user_factors(user),
+            self.user_bias(user),
+            n,
+            exclude,
+        )
+    }
+
+    /// As [`Model::recommend`], for a user given by their factors (`stride`
+    /// floats) and bias: a folded-in user.
+    pub fn recommend_vector(
+        &self,
+        quant: Option<&QuantItems>,
+        factors: &[f32],
+        bias: f32,
+        n: usize,
+        exclude: &[u32],
+    ) -> Vec<(u32, f32)> {
+        let base = self.global_mean() + bias;
         let scale = self.scale();
         best_n(
             self.items(quant),
-            self.user_factors(user),
+            factors,
             n,
             exclude,
             self.item_biases(),
@@ -429,6 +448,51 @@ impl Model {
             stride: self.stride(),
             quant,
         }
+    }
+
+    /// Every item's unclipped estimate for a user given by factors and
+    /// bias, into `out` (one per item).
+    pub fn estimates(&self, factors: &[f32], bias: f32, out: &mut [f32]) {
+        dot_all(self.item_factor_matrix(), self.stride(), factors, out);
+        let base = self.global_mean() + bias;
+        for (v, &b) in out.iter_mut().zip(self.item_biases()) {
+            *v += base + b;
+        }
+    }
+
+    /// Every item's cosine similarity with `item` into `out` (zero where a
+    /// norm is zero). `norms` are [`Model::item_norms`].
+    pub fn cosines(&self, item: u32, norms: &[f32], out: &mut [f32]) {
+        dot_all(
+            self.item_factor_matrix(),
+            self.stride(),
+            self.item_factors(item),
+            out,
+        );
+        let own = norms.get(item as usize).copied().unwrap_or(0.0);
+        for (v, &nj) in out.iter_mut().zip(norms) {
+            let d = own * nj;
+            *v = if d > 0.0 { *v / d } else { 0.0 };
+        }
+    }
+
+    /// The `n` items with the highest `scores` (one per item, such as
+    /// [`Model::damped_means`]), leaving out `exclude`; scores clipped.
+    pub fn best_by(&self, scores: &[f32], n: usize, exclude: &[u32]) -> Vec<(u32, f32)> {
+        with_scratch(|s| {
+            s.scores.clear();
+            s.scores.extend_from_slice(scores);
+            for &i in exclude {
+                if let Some(v) = s.scores.get_mut(i as usize) {
+                    *v = f32::NEG_INFINITY;
+                }
+            }
+            let scale = self.scale();
+            top_n(&s.scores, n)
+                .into_iter()
+                .map(|(i, v)| (i, scale.clip(v)))
+                .collect()
+        })
     }
 
     /// The Euclidean norm of every item's factor vector.

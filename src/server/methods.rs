@@ -11,6 +11,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::daemon::state::{RollbackError, Served, State};
 use crate::jobs::JobState;
+use crate::model::foldin::Folded;
 use crate::model::Model;
 use crate::protocol::*;
 use crate::train::pipeline;
@@ -213,8 +214,7 @@ async fn rate(state: &State, p: RateParams) -> Reply {
     }
     let done = state
         .db
-        .writer
-        .submit(crate::store::Write::Rate(crate::store::NewRating {
+        .write(crate::store::Write::Rate(crate::store::NewRating {
             user: p.user.clone(),
             movie: p.movie,
             rating,
@@ -222,6 +222,9 @@ async fn rate(state: &State, p: RateParams) -> Reply {
         }))
         .await
         .map_err(crate::daemon::db::store_error)?;
+    if let Some(s) = state.served() {
+        s.forget(&p.user);
+    }
     let crate::store::Done::Rated { seq } = done else {
         return Err(Error::new(
             ErrorCode::Internal,
@@ -236,13 +239,15 @@ async fn unrate(state: &State, p: UnrateParams) -> Reply {
     state.db.catalogue()?;
     let done = state
         .db
-        .writer
-        .submit(crate::store::Write::Unrate {
+        .write(crate::store::Write::Unrate {
             user: p.user.clone(),
             movie: p.movie,
         })
         .await
         .map_err(crate::daemon::db::store_error)?;
+    if let Some(s) = state.served() {
+        s.forget(&p.user);
+    }
     let crate::store::Done::Unrated { removed } = done else {
         return Err(Error::new(
             ErrorCode::Internal,
@@ -325,15 +330,6 @@ fn check_n(n: usize) -> Result<(), Error> {
     Ok(())
 }
 
-fn user(s: &Served, id: &str) -> Result<u32, Error> {
-    s.model.user_index(id).ok_or_else(|| {
-        Error::new(
-            ErrorCode::UnknownUser,
-            format!("user '{id}' is not in the model"),
-        )
-    })
-}
-
 fn movie(s: &Served, id: u32) -> Result<u32, Error> {
     s.model.item_index(id).ok_or_else(|| {
         Error::new(
@@ -362,16 +358,97 @@ struct Recommended<'a> {
     user: &'a str,
     model: &'a str,
     strategy: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    degraded: Option<String>,
     items: Vec<Scored<'a>>,
+}
+
+/// How a user is served.
+enum Strategy {
+    /// In the model: its user index.
+    Model(u32),
+    /// Folded in from their database ratings (movie id, rating).
+    FoldIn(Arc<Folded>, Vec<(u32, f32)>),
+    /// No ratings known: the damped mean; `Some` says why it had to be
+    /// this (the database is unavailable).
+    Popularity(Option<String>),
+}
+
+impl Strategy {
+    fn name(&self, min_ratings: usize) -> &'static str {
+        match self {
+            Strategy::Model(_) => "model",
+            Strategy::FoldIn(_, r) if r.len() < min_ratings => "fold_in_similar",
+            Strategy::FoldIn(..) => "fold_in",
+            Strategy::Popularity(_) => "popularity",
+        }
+    }
+}
+
+/// Who `user` is to the served model, and the item indices to leave out of
+/// their recommendations (rated in the model or in the database since).
+fn strategy(state: &State, s: &Served, user: &str) -> Result<(Strategy, Vec<u32>), Error> {
+    let m = &s.model;
+    let recent = state.db.recent_for(user);
+    let mut exclude: Vec<u32> = recent
+        .iter()
+        .flatten()
+        .filter_map(|&(movie, _)| m.item_index(movie))
+        .collect();
+    let strategy = match m.user_index(user) {
+        Some(u) => {
+            exclude.extend_from_slice(m.rated_items(u));
+            Strategy::Model(u)
+        }
+        // The dataset's users are all in the model.
+        None if user.starts_with(crate::train::export::DATASET_USER_PREFIX) => {
+            return Err(Error::new(
+                ErrorCode::UnknownUser,
+                format!("user '{user}' is not in the model"),
+            ));
+        }
+        None => match recent {
+            None => Strategy::Popularity(Some(
+                state
+                    .db
+                    .catalogue()
+                    .err()
+                    .map_or("the ratings database is unavailable".into(), |e| e.message),
+            )),
+            Some(r) if r.is_empty() => Strategy::Popularity(None),
+            Some(r) => {
+                let c = &state.config;
+                let f = s.folded(
+                    user,
+                    &r,
+                    f64::from(c.training.reg_all),
+                    c.fold_in.cache_users,
+                );
+                Strategy::FoldIn(f, r)
+            }
+        },
+    };
+    exclude.sort_unstable();
+    exclude.dedup();
+    Ok((strategy, exclude))
 }
 
 fn recommend(state: &State, p: RecommendParams) -> Result<Raw, Error> {
     check_n(p.n)?;
     let s = served(state)?;
-    let u = user(&s, &p.user)?;
     let m = &s.model;
-    let items = m
-        .recommend(s.quant(), u, p.n, m.rated_items(u))
+    let (strategy, exclude) = strategy(state, &s, &p.user)?;
+    let fold = state.config.fold_in;
+    let list = match &strategy {
+        Strategy::Model(u) => m.recommend(s.quant(), *u, p.n, &exclude),
+        Strategy::FoldIn(f, r) if r.len() < fold.min_ratings => {
+            let scores = blended(&s, f, r, fold.min_ratings, fold.popularity_damping);
+            m.best_by(&scores, p.n, &exclude)
+        }
+        Strategy::FoldIn(f, _) => m.recommend_vector(s.quant(), &f.factors, f.bias, p.n, &exclude),
+        Strategy::Popularity(_) => m.best_by(s.popularity(fold.popularity_damping), p.n, &exclude),
+    };
+    let items = list
         .into_iter()
         .map(|(i, score)| Scored {
             movie: m.movie_id(i),
@@ -382,9 +459,45 @@ fn recommend(state: &State, p: RecommendParams) -> Result<Raw, Error> {
     raw(&Recommended {
         user: &p.user,
         model: s.version(),
-        strategy: "model",
+        strategy: strategy.name(fold.min_ratings),
+        degraded: match strategy {
+            Strategy::Popularity(why) => why,
+            _ => None,
+        },
         items,
     })
+}
+
+/// For a user with few ratings: the folded-in estimate blended with an
+/// item-item one, weighted by how many ratings they have of `min`. The
+/// item-item estimate is the item's damped mean moved by the user's
+/// deviations on the movies they rated, weighted by cosine similarity.
+fn blended(s: &Served, f: &Folded, rated: &[(u32, f32)], min: usize, damping: f32) -> Vec<f32> {
+    let m = &s.model;
+    let n = m.n_items();
+    let w = (rated.len() as f32 / min.max(1) as f32).min(1.0);
+    let mut est = vec![0f32; n];
+    m.estimates(&f.factors, f.bias, &mut est);
+    let pop = s.popularity(damping);
+    let norms = s.norms();
+    let (mut num, mut den) = (vec![0f32; n], vec![1f32; n]);
+    let mut cos = vec![0f32; n];
+    for &(movie, r) in rated {
+        let Some(i) = m.item_index(movie) else {
+            continue;
+        };
+        m.cosines(i, norms, &mut cos);
+        let dev = r - pop.get(i as usize).copied().unwrap_or(0.0);
+        for ((nu, de), &c) in num.iter_mut().zip(den.iter_mut()).zip(&cos) {
+            *nu += c * dev;
+            *de += c.abs();
+        }
+    }
+    est.iter()
+        .zip(pop)
+        .zip(num.iter().zip(&den))
+        .map(|((&e, &p), (&nu, &de))| w * e + (1.0 - w) * (p + nu / de))
+        .collect()
 }
 
 fn predict(state: &State, p: PredictParams) -> Result<Raw, Error> {
@@ -396,16 +509,40 @@ fn predict(state: &State, p: PredictParams) -> Result<Raw, Error> {
         rating: f32,
         model: &'a str,
         strategy: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        degraded: Option<String>,
     }
     let s = served(state)?;
-    let (u, i) = (user(&s, &p.user)?, movie(&s, p.movie)?);
+    let i = movie(&s, p.movie)?;
+    let (strategy, _) = strategy(state, &s, &p.user)?;
+    let fold = state.config.fold_in;
+    let m = &s.model;
+    let rating = match &strategy {
+        Strategy::Model(u) => m.predict(Some(*u), Some(i)),
+        Strategy::FoldIn(f, r) if r.len() < fold.min_ratings => {
+            let scores = blended(&s, f, r, fold.min_ratings, fold.popularity_damping);
+            m.scale()
+                .clip(scores.get(i as usize).copied().unwrap_or(0.0))
+        }
+        Strategy::FoldIn(f, _) => m.predict_folded(f, i),
+        Strategy::Popularity(_) => m.scale().clip(
+            s.popularity(fold.popularity_damping)
+                .get(i as usize)
+                .copied()
+                .unwrap_or(0.0),
+        ),
+    };
     raw(&Predicted {
         user: &p.user,
         movie: p.movie,
-        title: s.model.title(i),
-        rating: s.model.predict(Some(u), Some(i)),
+        title: m.title(i),
+        rating,
         model: s.version(),
-        strategy: "model",
+        strategy: strategy.name(fold.min_ratings),
+        degraded: match strategy {
+            Strategy::Popularity(why) => why,
+            _ => None,
+        },
     })
 }
 

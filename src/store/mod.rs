@@ -223,6 +223,24 @@ macro_rules! write_tx {
     };
 }
 
+/// A `ratings` row, selected as seq, user_id, movie_id, rating, rated_at.
+fn stored<'r, R: Row>(row: &'r R) -> Result<Stored, StoreError>
+where
+    usize: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    f64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(Stored {
+        seq: row.try_get(0)?,
+        user: row.try_get(1)?,
+        movie: u32::try_from(row.try_get::<i64, _>(2)?)
+            .map_err(|_| StoreError::Failed("a movie id out of range".into()))?,
+        rating: row.try_get::<f64, _>(3)? as f32,
+        rated_at: row.try_get(4)?,
+    })
+}
+
 /// Rows a multi-row statement carries at most (well under both backends'
 /// limits on bound parameters).
 const ROWS_PER_STATEMENT: usize = 500;
@@ -488,6 +506,20 @@ impl Store {
         self.ratings_where("", None).await
     }
 
+    /// Ratings with a sequence number above `watermark`, in sequence order.
+    pub async fn ratings_since(&self, watermark: i64) -> Result<Vec<Stored>, StoreError> {
+        let sql = "SELECT seq, user_id, movie_id, rating, rated_at FROM ratings \
+                   WHERE seq > $1 ORDER BY seq";
+        let rows = on_pool!(self, pool => {
+            let mut out = Vec::new();
+            for row in sqlx::query(sql).bind(watermark).fetch_all(pool).await? {
+                out.push(stored(&row)?);
+            }
+            out
+        });
+        Ok(rows)
+    }
+
     /// One user's ratings, in sequence order.
     pub async fn user_ratings(&self, user: &str) -> Result<Vec<Stored>, StoreError> {
         self.ratings_where("WHERE user_id = $1", Some(user)).await
@@ -508,14 +540,7 @@ impl Store {
             }
             let mut out = Vec::new();
             for row in q.fetch_all(pool).await? {
-                out.push(Stored {
-                    seq: row.try_get(0)?,
-                    user: row.try_get(1)?,
-                    movie: u32::try_from(row.try_get::<i64, _>(2)?)
-                        .map_err(|_| StoreError::Failed("a movie id out of range".into()))?,
-                    rating: row.try_get::<f64, _>(3)? as f32,
-                    rated_at: row.try_get(4)?,
-                });
+                out.push(stored(&row)?);
             }
             out
         });
