@@ -7,15 +7,10 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
+use helper::code;
 use helper::daemon::{raw_exchange, Daemon};
 use recd::protocol::ErrorCode;
 use serde_json::{json, Value};
-
-fn code(r: Result<Value, recd::client::CallError>) -> ErrorCode {
-    r.expect_err("an error reply")
-        .code()
-        .expect("an error code")
-}
 
 #[test]
 fn queries_answer_and_each_fault_has_its_code() {

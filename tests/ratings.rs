@@ -6,15 +6,10 @@ mod helper;
 
 use std::time::{Duration, Instant};
 
+use helper::code;
 use helper::daemon::Daemon;
 use recd::protocol::ErrorCode;
-use serde_json::{json, Value};
-
-fn code(r: Result<Value, recd::client::CallError>) -> ErrorCode {
-    r.expect_err("an error reply")
-        .code()
-        .expect("an error code")
-}
+use serde_json::json;
 
 /// A daemon with a model, on the database `[database]` keys name.
 fn daemon(database_keys: &str) -> Daemon {

@@ -50,6 +50,13 @@ impl From<Output> for Run {
     }
 }
 
+/// The error code of a call that must fail.
+pub fn code(r: Result<serde_json::Value, recd::client::CallError>) -> recd::protocol::ErrorCode {
+    r.expect_err("an error reply")
+        .code()
+        .expect("an error code")
+}
+
 pub fn recd(args: &[&str]) -> Run {
     Command::new(env!("CARGO_BIN_EXE_recd"))
         .args(args)
