@@ -387,7 +387,11 @@ impl Strategy {
 
 /// Who `user` is to the served model, and the item indices to leave out of
 /// their recommendations (rated in the model or in the database since).
-fn strategy(state: &State, s: &Served, user: &str) -> Result<(Strategy, Vec<u32>), Error> {
+fn strategy<'s>(
+    state: &State,
+    s: &'s Served,
+    user: &str,
+) -> Result<(Strategy, std::borrow::Cow<'s, [u32]>), Error> {
     let m = &s.model;
     let recent = state.db.recent_for(user);
     let mut exclude: Vec<u32> = recent
@@ -396,6 +400,13 @@ fn strategy(state: &State, s: &Served, user: &str) -> Result<(Strategy, Vec<u32>
         .filter_map(|&(movie, _)| m.item_index(movie))
         .collect();
     let strategy = match m.user_index(user) {
+        // The common case: nothing rated since the model; its list as is.
+        Some(u) if exclude.is_empty() => {
+            return Ok((
+                Strategy::Model(u),
+                std::borrow::Cow::Borrowed(m.rated_items(u)),
+            ));
+        }
         Some(u) => {
             exclude.extend_from_slice(m.rated_items(u));
             Strategy::Model(u)
@@ -430,7 +441,7 @@ fn strategy(state: &State, s: &Served, user: &str) -> Result<(Strategy, Vec<u32>
     };
     exclude.sort_unstable();
     exclude.dedup();
-    Ok((strategy, exclude))
+    Ok((strategy, std::borrow::Cow::Owned(exclude)))
 }
 
 fn recommend(state: &State, p: RecommendParams) -> Result<Raw, Error> {
