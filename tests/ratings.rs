@@ -428,3 +428,61 @@ fn users_the_model_has_not_seen_get_a_strategy_that_says_so() {
         ErrorCode::InvalidUser
     );
 }
+
+#[test]
+fn the_database_killed_under_the_daemon() {
+    let Some(pg) = helper::pg::Postgres::start("the_database_killed_under_the_daemon") else {
+        return;
+    };
+    let url = pg.new_database("killed");
+    let mut d = daemon(&format!("url = \"{url}\"\nbusy_timeout_ms = 500"));
+    d.wait_db();
+    for m in 1..=6 {
+        d.call("rate", json!({"user": "app-z", "movie": m, "rating": 4}))
+            .unwrap();
+    }
+    let version = d.version();
+    pg.stop();
+
+    // Queries keep flowing from the model (and the ratings already in
+    // memory); ratings fail with their own code; a retrain fails cleanly.
+    for _ in 0..20 {
+        let r = d.call("recommend", json!({"user": "ml:3"})).unwrap();
+        assert_eq!(r["strategy"], "model");
+    }
+    let r = d.call("recommend", json!({"user": "app-z"})).unwrap();
+    assert_eq!(r["strategy"], "fold_in");
+    d.call("similar", json!({"movie": 7})).unwrap();
+    assert_eq!(
+        code(d.call("rate", json!({"user": "app-z", "movie": 9, "rating": 4}))),
+        ErrorCode::DbUnavailable
+    );
+    let stats = d.call("stats", json!({})).unwrap();
+    assert_eq!(
+        stats["database"]["available"], false,
+        "{}",
+        stats["database"]
+    );
+    assert_eq!(
+        code(d.call("retrain", json!({"epochs": 2, "force": true}))),
+        ErrorCode::TrainFailed
+    );
+    assert_eq!(d.version(), version, "the served model is unchanged");
+
+    // Restarted while the database is down: users it cannot read fall back
+    // to popularity, and the reply says why.
+    assert_eq!(d.stop(), 0);
+    d.spawn(&[]);
+    d.wait_ready();
+    let r = d.call("recommend", json!({"user": "app-z"})).unwrap();
+    assert_eq!(r["strategy"], "popularity");
+    assert!(r["degraded"].as_str().unwrap().contains("not ready"), "{r}");
+
+    // Back: the daemon reconnects by itself.
+    pg.pg_ctl_start();
+    d.wait_db();
+    d.call("rate", json!({"user": "app-z", "movie": 9, "rating": 4}))
+        .unwrap();
+    let r = d.call("recommend", json!({"user": "app-z"})).unwrap();
+    assert_eq!(r["strategy"], "fold_in");
+}
