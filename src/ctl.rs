@@ -132,7 +132,8 @@ pub struct BenchArgs {
     /// Seconds to run.
     #[arg(short, long, default_value_t = 10.0)]
     pub duration: f64,
-    /// Methods to mix, comma-separated: recommend, predict, similar, health.
+    /// Methods to mix, comma-separated: recommend, predict, similar, health,
+    /// rate (which writes: a new user `bench-C-K` rates a movie each time).
     #[arg(short, long, default_value = "recommend")]
     pub methods: String,
     /// Recommendations per request.
@@ -591,10 +592,10 @@ fn bench(socket: &std::path::Path, a: &BenchArgs, json_out: bool) -> Result<(), 
     let methods: Vec<String> = a.methods.split(',').map(|m| m.trim().to_string()).collect();
     if let Some(bad) = methods
         .iter()
-        .find(|m| !["recommend", "predict", "similar", "health"].contains(&m.as_str()))
+        .find(|m| !["recommend", "predict", "similar", "health", "rate"].contains(&m.as_str()))
     {
         return Err(Failure::Usage(format!(
-            "--methods: '{bad}' is not one of recommend, predict, similar, health"
+            "--methods: '{bad}' is not one of recommend, predict, similar, health, rate"
         )));
     }
     if a.connections == 0 || !(a.duration > 0.0 && a.duration <= 3600.0) {
@@ -714,6 +715,8 @@ fn bench(socket: &std::path::Path, a: &BenchArgs, json_out: bool) -> Result<(), 
 
 /// The next request of a bench connection: which method and its line.
 struct RequestGen {
+    /// The connection's number.
+    seed: u64,
     k: u64,
     id: u64,
     users: u64,
@@ -724,6 +727,7 @@ struct RequestGen {
 impl RequestGen {
     fn new(seed: u64, users: u64, movie: u64, n: usize) -> RequestGen {
         RequestGen {
+            seed,
             k: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
             id: 0,
             users,
@@ -745,6 +749,11 @@ impl RequestGen {
             "recommend" => format!("{{\"id\":{id},\"method\":\"recommend\",\"params\":{{\"user\":\"ml:{user}\",\"n\":{n}}}}}\n"),
             "predict" => format!("{{\"id\":{id},\"method\":\"predict\",\"params\":{{\"user\":\"ml:{user}\",\"movie\":{movie}}}}}\n"),
             "similar" => format!("{{\"id\":{id},\"method\":\"similar\",\"params\":{{\"movie\":{movie},\"n\":{n}}}}}\n"),
+            "rate" => format!(
+                "{{\"id\":{id},\"method\":\"rate\",\"params\":{{\"user\":\"bench-{}-{id}\",\"movie\":{movie},\"rating\":{}}}}}\n",
+                self.seed,
+                1 + id % 5
+            ),
             _ => format!("{{\"id\":{id},\"method\":\"health\"}}\n"),
         };
         // Replies are only checked for their id and a result member, so the

@@ -351,37 +351,79 @@ impl Store {
     /// Apply `writes` in order in one transaction: all or none.
     pub async fn write(&self, writes: &[Write]) -> Result<Vec<Done>, StoreError> {
         let done = write_tx!(self, tx => {
-            let mut done = Vec::with_capacity(writes.len());
-            for w in writes {
-                match w {
-                    Write::Rate(r) => {
-                        sqlx::query("DELETE FROM ratings WHERE user_id = $1 AND movie_id = $2")
-                            .bind(&r.user)
-                            .bind(i64::from(r.movie))
-                            .execute(&mut *tx)
-                            .await?;
-                        let seq: i64 = sqlx::query_scalar(
-                            "INSERT INTO ratings (user_id, movie_id, rating, rated_at) \
-                             VALUES ($1, $2, $3, $4) RETURNING seq",
-                        )
-                        .bind(&r.user)
-                        .bind(i64::from(r.movie))
-                        .bind(f64::from(r.rating))
-                        .bind(r.rated_at)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        done.push(Done::Rated { seq });
-                    }
-                    Write::Unrate { user, movie } => {
-                        let n = sqlx::query("DELETE FROM ratings WHERE user_id = $1 AND movie_id = $2")
-                            .bind(user)
-                            .bind(i64::from(*movie))
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected();
-                        done.push(Done::Unrated { removed: n > 0 });
+            let mut done = vec![Done::Unrated { removed: false }; writes.len()];
+            let mut k = 0;
+            while k < writes.len() {
+                if let Write::Unrate { user, movie } = &writes[k] {
+                    let n = sqlx::query("DELETE FROM ratings WHERE user_id = $1 AND movie_id = $2")
+                        .bind(user)
+                        .bind(i64::from(*movie))
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    done[k] = Done::Unrated { removed: n > 0 };
+                    k += 1;
+                    continue;
+                }
+                // A run of ratings: two statements for the lot. Within the
+                // run the last rating of a user and movie is the one kept;
+                // the earlier ones are answered with its sequence number.
+                let end = writes[k..]
+                    .iter()
+                    .position(|w| !matches!(w, Write::Rate(_)))
+                    .map_or(writes.len(), |p| k + p);
+                let run: Vec<&NewRating> = writes[k..end]
+                    .iter()
+                    .filter_map(|w| match w {
+                        Write::Rate(r) => Some(r),
+                        Write::Unrate { .. } => None,
+                    })
+                    .collect();
+                let mut last = std::collections::HashMap::with_capacity(run.len());
+                for (j, r) in run.iter().enumerate() {
+                    last.insert((r.user.as_str(), r.movie), j);
+                }
+                let rows: Vec<&NewRating> = run
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, r)| last.get(&(r.user.as_str(), r.movie)) == Some(j))
+                    .map(|(_, r)| *r)
+                    .collect();
+                let mut seqs = std::collections::HashMap::with_capacity(rows.len());
+                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                    let mut del = sqlx::QueryBuilder::new(
+                        "DELETE FROM ratings WHERE (user_id, movie_id) IN (",
+                    );
+                    del.push_values(chunk, |mut b, r| {
+                        b.push_bind(r.user.as_str()).push_bind(i64::from(r.movie));
+                    });
+                    del.push(")");
+                    del.build().execute(&mut *tx).await?;
+                    let mut ins = sqlx::QueryBuilder::new(
+                        "INSERT INTO ratings (user_id, movie_id, rating, rated_at) ",
+                    );
+                    ins.push_values(chunk, |mut b, r| {
+                        b.push_bind(r.user.as_str())
+                            .push_bind(i64::from(r.movie))
+                            .push_bind(f64::from(r.rating))
+                            .push_bind(r.rated_at);
+                    });
+                    ins.push(" RETURNING user_id, movie_id, seq");
+                    for row in ins.build().fetch_all(&mut *tx).await? {
+                        let user: String = row.try_get(0)?;
+                        let movie: i64 = row.try_get(1)?;
+                        let seq: i64 = row.try_get(2)?;
+                        seqs.insert((user, movie), seq);
                     }
                 }
+                for (j, r) in run.iter().enumerate() {
+                    let seq = seqs
+                        .get(&(r.user.clone(), i64::from(r.movie)))
+                        .copied()
+                        .ok_or_else(|| StoreError::Failed("an inserted rating was not returned".into()))?;
+                    done[k + j] = Done::Rated { seq };
+                }
+                k = end;
             }
             done
         });
