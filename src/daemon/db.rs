@@ -21,11 +21,9 @@ use crate::store::{Store, StoreError, Write};
 /// here, and every user's newer ratings are left out of their
 /// recommendations, without a query on the request path.
 #[derive(Debug, Default)]
-pub struct Recent {
-    /// The watermark these are newer than.
-    pub watermark: i64,
+struct Recent {
     /// Movie id and rating, per user.
-    pub by_user: HashMap<String, Vec<(u32, f32)>>,
+    by_user: HashMap<String, Vec<(u32, f32)>>,
 }
 
 impl Recent {
@@ -168,10 +166,7 @@ impl Db {
                 return Err(e);
             }
         };
-        let mut recent = Recent {
-            watermark,
-            by_user: HashMap::new(),
-        };
+        let mut recent = Recent::default();
         for r in rows {
             recent.apply(&Write::Rate(crate::store::NewRating {
                 user: r.user,

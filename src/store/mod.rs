@@ -434,42 +434,16 @@ impl Store {
     /// and movie replaces an earlier one, in the file as in the database.
     /// Returns how many rows were written.
     pub async fn import(&self, ratings: &[NewRating]) -> Result<u64, StoreError> {
-        // Last one wins, and the order of first appearance is kept.
-        let mut last = std::collections::HashMap::with_capacity(ratings.len());
-        for (k, r) in ratings.iter().enumerate() {
-            last.insert((r.user.as_str(), r.movie), k);
-        }
-        let rows: Vec<&NewRating> = ratings
+        let writes: Vec<Write> = ratings.iter().cloned().map(Write::Rate).collect();
+        let done = self.write(&writes).await?;
+        let rows: std::collections::HashSet<i64> = done
             .iter()
-            .enumerate()
-            .filter(|(k, r)| last.get(&(r.user.as_str(), r.movie)) == Some(k))
-            .map(|(_, r)| r)
+            .filter_map(|d| match d {
+                Done::Rated { seq } => Some(*seq),
+                Done::Unrated { .. } => None,
+            })
             .collect();
-        let written = write_tx!(self, tx => {
-            let mut written = 0u64;
-            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                let mut del = sqlx::QueryBuilder::new(
-                    "DELETE FROM ratings WHERE (user_id, movie_id) IN (",
-                );
-                del.push_values(chunk, |mut b, r| {
-                    b.push_bind(r.user.as_str()).push_bind(i64::from(r.movie));
-                });
-                del.push(")");
-                del.build().execute(&mut *tx).await?;
-                let mut ins = sqlx::QueryBuilder::new(
-                    "INSERT INTO ratings (user_id, movie_id, rating, rated_at) ",
-                );
-                ins.push_values(chunk, |mut b, r| {
-                    b.push_bind(r.user.as_str())
-                        .push_bind(i64::from(r.movie))
-                        .push_bind(f64::from(r.rating))
-                        .push_bind(r.rated_at);
-                });
-                written += ins.build().execute(&mut *tx).await?.rows_affected();
-            }
-            written
-        });
-        Ok(written)
+        Ok(rows.len() as u64)
     }
 
     /// Make the catalogue hold `movies` (id, title, genres): new ones are
