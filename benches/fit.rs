@@ -151,13 +151,7 @@ fn surprise(split: &Split, runs: usize) -> Option<Row> {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let runs = args
-        .iter()
-        .position(|a| a == "--runs")
-        .and_then(|p| args.get(p + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5usize);
+    let runs = common::option("--runs", 5usize);
     let root = common::datasets_root();
     if !root.join("ml-1m-part/split90").is_dir() {
         println!(

@@ -20,13 +20,7 @@ use recd::train::sgd::{self, Params};
 const CALLS: usize = 20_000;
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let rounds = args
-        .iter()
-        .position(|a| a == "--rounds")
-        .and_then(|p| args.get(p + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(7usize);
+    let rounds = common::option("--rounds", 7usize);
     let root = common::datasets_root();
     let train_file = root.join("ml-1m-part/split90/train.dat");
     if !train_file.is_file() {
