@@ -22,6 +22,12 @@ fn parts(t: SystemTime) -> (i64, u32, u32, u64, u64, u64) {
     (y, m, d, s / 3600, s / 60 % 60, s % 60)
 }
 
+/// Whole seconds since the Unix epoch (0 before it).
+pub fn unix_seconds(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 /// `2026-11-24T11:15:00Z`
 pub fn rfc3339(t: SystemTime) -> String {
     let (y, mo, d, h, mi, s) = parts(t);

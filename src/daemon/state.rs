@@ -162,6 +162,23 @@ impl State {
         }
     }
 
+    /// A rating or a removal, committed, and the user's folded-in vector
+    /// (built from their old ratings) forgotten.
+    pub async fn write(
+        &self,
+        write: crate::store::Write,
+    ) -> Result<crate::store::Done, crate::store::StoreError> {
+        let user = match &write {
+            crate::store::Write::Rate(r) => r.user.clone(),
+            crate::store::Write::Unrate { user, .. } => user.clone(),
+        };
+        let done = self.db.write(write).await?;
+        if let Some(s) = self.served() {
+            s.forget(&user);
+        }
+        Ok(done)
+    }
+
     /// The database for the retrain pipeline (which runs off the runtime).
     pub fn database(&self) -> crate::store::Blocking {
         crate::store::Blocking {

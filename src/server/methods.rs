@@ -195,12 +195,6 @@ fn refused(r: crate::store::rules::Refused) -> Error {
     Error::new(r.code, r.message)
 }
 
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 async fn rate(state: &State, p: RateParams) -> Reply {
     let rules = &state.config.ratings;
     rules.user(&p.user).map_err(refused)?;
@@ -213,18 +207,14 @@ async fn rate(state: &State, p: RateParams) -> Reply {
         ));
     }
     let done = state
-        .db
         .write(crate::store::Write::Rate(crate::store::NewRating {
             user: p.user.clone(),
             movie: p.movie,
             rating,
-            rated_at: unix_now(),
+            rated_at: crate::clock::unix_seconds(std::time::SystemTime::now()),
         }))
         .await
         .map_err(crate::daemon::db::store_error)?;
-    if let Some(s) = state.served() {
-        s.forget(&p.user);
-    }
     let crate::store::Done::Rated { seq } = done else {
         return Err(Error::new(
             ErrorCode::Internal,
@@ -238,16 +228,12 @@ async fn unrate(state: &State, p: UnrateParams) -> Reply {
     state.config.ratings.user(&p.user).map_err(refused)?;
     state.db.catalogue()?;
     let done = state
-        .db
         .write(crate::store::Write::Unrate {
             user: p.user.clone(),
             movie: p.movie,
         })
         .await
         .map_err(crate::daemon::db::store_error)?;
-    if let Some(s) = state.served() {
-        s.forget(&p.user);
-    }
     let crate::store::Done::Unrated { removed } = done else {
         return Err(Error::new(
             ErrorCode::Internal,
@@ -273,7 +259,7 @@ async fn import(state: &State, p: ImportParams) -> Reply {
     }
     let catalogue = state.db.catalogue()?;
     let rules = state.config.ratings;
-    let now = unix_now();
+    let now = crate::clock::unix_seconds(std::time::SystemTime::now());
     let started = std::time::Instant::now();
     let parsed = tokio::task::spawn_blocking(move || {
         let meta =
@@ -375,6 +361,14 @@ enum Strategy {
 }
 
 impl Strategy {
+    /// Why a user with ratings was served by popularity, if so.
+    fn degraded(self) -> Option<String> {
+        match self {
+            Strategy::Popularity(why) => why,
+            _ => None,
+        }
+    }
+
     fn name(&self, min_ratings: usize) -> &'static str {
         match self {
             Strategy::Model(_) => "model",
@@ -471,10 +465,7 @@ fn recommend(state: &State, p: RecommendParams) -> Result<Raw, Error> {
         user: &p.user,
         model: s.version(),
         strategy: strategy.name(fold.min_ratings),
-        degraded: match strategy {
-            Strategy::Popularity(why) => why,
-            _ => None,
-        },
+        degraded: strategy.degraded(),
         items,
     })
 }
@@ -507,8 +498,49 @@ fn blended(s: &Served, f: &Folded, rated: &[(u32, f32)], min: usize, damping: f3
     est.iter()
         .zip(pop)
         .zip(num.iter().zip(&den))
-        .map(|((&e, &p), (&nu, &de))| w * e + (1.0 - w) * (p + nu / de))
+        .map(|((&e, &p), (&nu, &de))| blend(w, e, p, nu, de))
         .collect()
+}
+
+/// [`blended`] for one item: a dot product per rated movie instead of a
+/// pass over the catalogue per rated movie.
+fn blended_at(
+    s: &Served,
+    f: &Folded,
+    rated: &[(u32, f32)],
+    item: u32,
+    min: usize,
+    damping: f32,
+) -> f32 {
+    let m = &s.model;
+    let w = (rated.len() as f32 / min.max(1) as f32).min(1.0);
+    let dot = crate::train::sgd::dot;
+    let est = m.global_mean() + f.bias + m.item_bias(item) + dot(&f.factors, m.item_factors(item));
+    let pop = s.popularity(damping);
+    let norms = s.norms();
+    let norm = |i: u32| norms.get(i as usize).copied().unwrap_or(0.0);
+    let (mut num, mut den) = (0f32, 1f32);
+    for &(movie, r) in rated {
+        let Some(j) = m.item_index(movie) else {
+            continue;
+        };
+        let d = norm(j) * norm(item);
+        let c = if d > 0.0 {
+            dot(m.item_factors(j), m.item_factors(item)) / d
+        } else {
+            0.0
+        };
+        num += c * (r - pop.get(j as usize).copied().unwrap_or(0.0));
+        den += c.abs();
+    }
+    let p = pop.get(item as usize).copied().unwrap_or(0.0);
+    blend(w, est, p, num, den)
+}
+
+/// The folded-in estimate `e` weighted `w`, and the item-item one: the
+/// item's damped mean `p` moved by the similarity-weighted deviations.
+fn blend(w: f32, e: f32, p: f32, num: f32, den: f32) -> f32 {
+    w * e + (1.0 - w) * (p + num / den)
 }
 
 fn predict(state: &State, p: PredictParams) -> Result<Raw, Error> {
@@ -530,11 +562,14 @@ fn predict(state: &State, p: PredictParams) -> Result<Raw, Error> {
     let m = &s.model;
     let rating = match &strategy {
         Strategy::Model(u) => m.predict(Some(*u), Some(i)),
-        Strategy::FoldIn(f, r) if r.len() < fold.min_ratings => {
-            let scores = blended(&s, f, r, fold.min_ratings, fold.popularity_damping);
-            m.scale()
-                .clip(scores.get(i as usize).copied().unwrap_or(0.0))
-        }
+        Strategy::FoldIn(f, r) if r.len() < fold.min_ratings => m.scale().clip(blended_at(
+            &s,
+            f,
+            r,
+            i,
+            fold.min_ratings,
+            fold.popularity_damping,
+        )),
         Strategy::FoldIn(f, _) => m.predict_folded(f, i),
         Strategy::Popularity(_) => m.scale().clip(
             s.popularity(fold.popularity_damping)
@@ -550,10 +585,7 @@ fn predict(state: &State, p: PredictParams) -> Result<Raw, Error> {
         rating,
         model: s.version(),
         strategy: strategy.name(fold.min_ratings),
-        degraded: match strategy {
-            Strategy::Popularity(why) => why,
-            _ => None,
-        },
+        degraded: strategy.degraded(),
     })
 }
 

@@ -247,12 +247,6 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 /// What a run did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Outcome {
@@ -305,7 +299,7 @@ pub fn run(
         return steps(opts, &models, current.as_ref(), cancel, on_event, total).map(|(o, _)| o);
     };
     let params = serde_json::to_value(&opts.params).unwrap_or_default();
-    let run_id = db.start_run(unix_now(), &params)?;
+    let run_id = db.start_run(crate::clock::unix_seconds(SystemTime::now()), &params)?;
     let result = steps(opts, &models, current.as_ref(), cancel, on_event, total);
     let end = match &result {
         Ok((o, watermark)) => crate::store::RunEnd {
@@ -336,7 +330,7 @@ pub fn run(
             error: Some(e.to_string()),
         },
     };
-    if let Err(e) = db.finish_run(run_id, unix_now(), &end) {
+    if let Err(e) = db.finish_run(run_id, crate::clock::unix_seconds(SystemTime::now()), &end) {
         tracing::warn!("cannot record the end of training run {run_id}: {e}");
     }
     result.map(|(o, _)| o)
