@@ -76,8 +76,11 @@ pub struct Config {
 /// The `[fold_in]` section: users the model has not seen.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FoldIn {
-    /// Below this many ratings, item-item similarity is blended in.
+    /// Below this many ratings, users are recommended movies related to
+    /// the ones they rated.
     pub min_ratings: usize,
+    /// How many related movies those recommendations are chosen from.
+    pub related_movies: usize,
     /// `m` of the damped mean that ranks movies for users with no ratings.
     pub popularity_damping: f32,
     /// Folded-in users kept per model.
@@ -165,6 +168,7 @@ struct Raw {
 #[serde(deny_unknown_fields)]
 struct RawFoldIn {
     min_ratings: Option<usize>,
+    related_movies: Option<usize>,
     popularity_damping: Option<f32>,
     cache_users: Option<usize>,
 }
@@ -271,7 +275,8 @@ impl Config {
             },
             ratings: crate::store::rules::Rules::default(),
             fold_in: FoldIn {
-                min_ratings: 5,
+                min_ratings: 20,
+                related_movies: 50,
                 popularity_damping: 10.0,
                 cache_users: 100_000,
             },
@@ -406,6 +411,10 @@ impl Config {
             },
             fold_in: FoldIn {
                 min_ratings: raw.fold_in.min_ratings.unwrap_or(d.fold_in.min_ratings),
+                related_movies: raw
+                    .fold_in
+                    .related_movies
+                    .unwrap_or(d.fold_in.related_movies),
                 popularity_damping: raw
                     .fold_in
                     .popularity_damping
@@ -432,6 +441,12 @@ impl Config {
             self.fold_in.min_ratings as f64,
             0.0,
             1000.0,
+        )?;
+        in_range(
+            "fold_in.related_movies",
+            self.fold_in.related_movies as f64,
+            1.0,
+            10_000.0,
         )?;
         in_range(
             "fold_in.popularity_damping",
@@ -640,6 +655,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("database.url: must be empty"), "{e}");
+        let e = parse("[fold_in]\nrelated_movies = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "recd.toml: fold_in.related_movies: must be between 1 and 10000, got 0"
+        );
+        let c = parse("[fold_in]\nmin_ratings = 3\nrelated_movies = 7\n").unwrap();
+        assert_eq!((c.fold_in.min_ratings, c.fold_in.related_movies), (3, 7));
         let e = parse("[ratings]\nstep = 0\n").unwrap_err().to_string();
         assert!(e.contains("ratings.step"), "{e}");
         let c = parse("[paths]\nstate_dir = \"st\"\n").unwrap();
@@ -692,6 +716,8 @@ mod tests {
             "max",
             "step",
             "max_user_id_bytes",
+            "min_ratings",
+            "related_movies",
             "popularity_damping",
             "cache_users",
         ] {

@@ -18,6 +18,7 @@ use crate::model::foldin::Folded;
 use crate::model::format::ModelError;
 use crate::model::publish::ModelsDir;
 use crate::model::quant::{self, QuantItems};
+use crate::model::related::Raters;
 use crate::model::Model;
 use crate::notify::Notifier;
 use crate::protocol::{ErrorCode, METHODS};
@@ -30,9 +31,20 @@ pub struct Served {
     /// it. Built here, on the thread that loads the model, before it serves.
     quant: Option<QuantItems>,
     /// Folded-in users, until the next model (or their next rating).
-    folded: std::sync::Mutex<std::collections::HashMap<String, Arc<Folded>>>,
+    folded: std::sync::Mutex<std::collections::HashMap<String, Arc<Unseen>>>,
     /// Damped mean rating per item, for users with no ratings.
     popularity: OnceLock<Vec<f32>>,
+    /// Who rated each item, for the movies related to a new user's.
+    raters: OnceLock<Raters>,
+}
+
+/// A user the model has not seen, as served from their database ratings.
+#[derive(Debug)]
+pub struct Unseen {
+    pub folded: Folded,
+    /// Movies related to the ones they rated, most related first: what a
+    /// user with few ratings is recommended from. Empty for the others.
+    pub related: Vec<u32>,
 }
 
 impl Served {
@@ -48,6 +60,7 @@ impl Served {
             quant,
             folded: Default::default(),
             popularity: OnceLock::new(),
+            raters: OnceLock::new(),
         }
     }
 
@@ -57,16 +70,17 @@ impl Served {
             .get_or_init(|| self.model.damped_means(damping))
     }
 
-    /// `user` folded in from `ratings` (movie id, rating), from the cache
-    /// when it is there. At most `cache` users are kept; when full, the
-    /// cache starts over.
-    pub fn folded(
+    /// `user` folded in from `ratings` (movie id, rating), with up to
+    /// `related` movies related to theirs, from the cache when it is there.
+    /// At most `cache` users are kept; when full, the cache starts over.
+    pub fn unseen(
         &self,
         user: &str,
         ratings: &[(u32, f32)],
         reg: f64,
+        related: usize,
         cache: usize,
-    ) -> Arc<Folded> {
+    ) -> Arc<Unseen> {
         if let Some(f) = self.folded.lock().ok().and_then(|c| c.get(user).cloned()) {
             return f;
         }
@@ -74,7 +88,15 @@ impl Served {
             .iter()
             .filter_map(|&(movie, r)| Some((self.model.item_index(movie)?, r)))
             .collect();
-        let f = Arc::new(self.model.fold_in(&items, reg));
+        let m = &self.model;
+        let f = Arc::new(Unseen {
+            folded: m.fold_in(&items, reg),
+            related: if related > 0 {
+                m.related(self.raters.get_or_init(|| Raters::new(m)), &items, related)
+            } else {
+                Vec::new()
+            },
+        });
         if cache > 0 {
             if let Ok(mut c) = self.folded.lock() {
                 if c.len() >= cache {

@@ -74,11 +74,15 @@ impl Model {
 
     /// The predicted rating of `item` for a folded-in user, clipped.
     pub fn predict_folded(&self, user: &Folded, item: u32) -> f32 {
-        let est = self.global_mean()
+        self.scale().clip(self.estimate_folded(user, item))
+    }
+
+    /// [`Model::predict_folded`] before clipping, for ranking.
+    pub fn estimate_folded(&self, user: &Folded, item: u32) -> f32 {
+        self.global_mean()
             + user.bias
             + self.item_bias(item)
-            + crate::train::sgd::dot(&user.factors, self.item_factors(item));
-        self.scale().clip(est)
+            + crate::train::sgd::dot(&user.factors, self.item_factors(item))
     }
 
     /// Every item's damped mean rating, `(n·mean + m·μ) / (n + m)`: an item

@@ -10,6 +10,7 @@ pub mod foldin;
 pub mod format;
 pub mod publish;
 pub mod quant;
+pub mod related;
 pub mod score;
 #[cfg(test)]
 pub(crate) mod tests;

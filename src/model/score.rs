@@ -117,7 +117,7 @@ fn any_above(chunk: &[f32], floor: f32) -> bool {
 /// The `n` best `(item, score)` pairs, best first; ties go to the lower
 /// index. One pass: most items fall below the current n-th best, and most
 /// chunks of items are passed over with one vector maximum.
-fn top_n(scores: &[f32], n: usize) -> Vec<(u32, f32)> {
+pub(crate) fn top_n(scores: &[f32], n: usize) -> Vec<(u32, f32)> {
     if n == 0 {
         Vec::new()
     } else if n <= SORTED_UP_TO {
@@ -447,32 +447,6 @@ impl Model {
             matrix: self.item_factor_matrix(),
             stride: self.stride(),
             quant,
-        }
-    }
-
-    /// Every item's unclipped estimate for a user given by factors and
-    /// bias, into `out` (one per item).
-    pub fn estimates(&self, factors: &[f32], bias: f32, out: &mut [f32]) {
-        dot_all(self.item_factor_matrix(), self.stride(), factors, out);
-        let base = self.global_mean() + bias;
-        for (v, &b) in out.iter_mut().zip(self.item_biases()) {
-            *v += base + b;
-        }
-    }
-
-    /// Every item's cosine similarity with `item` into `out` (zero where a
-    /// norm is zero). `norms` are [`Model::item_norms`].
-    pub fn cosines(&self, item: u32, norms: &[f32], out: &mut [f32]) {
-        dot_all(
-            self.item_factor_matrix(),
-            self.stride(),
-            self.item_factors(item),
-            out,
-        );
-        let own = norms.get(item as usize).copied().unwrap_or(0.0);
-        for (v, &nj) in out.iter_mut().zip(norms) {
-            let d = own * nj;
-            *v = if d > 0.0 { *v / d } else { 0.0 };
         }
     }
 

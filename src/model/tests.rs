@@ -106,6 +106,48 @@ pub(crate) fn write_tiny(
     Tables::build(&d, &d.ratings).write(out, &meta, &f, Scale::of(&d.ratings.values))
 }
 
+/// A model trained on `users`, each a list of the item indices they rated
+/// (movie ids are index + 1); users alternate between rating 5 and 1.
+pub(crate) fn model_with_ratings(n_items: u32, users: &[Vec<u32>]) -> Model {
+    let mut user_ids = Interner::default();
+    let mut movies = Interner::default();
+    for i in 0..n_items {
+        movies.intern(i + 1);
+    }
+    let mut ratings = Ratings::default();
+    for (u, items) in users.iter().enumerate() {
+        let r = if u % 2 == 0 { 5.0 } else { 1.0 };
+        let ui = user_ids.intern(u as u32 + 1);
+        for &i in items {
+            ratings.push(ui, movies.intern(i + 1), r);
+        }
+    }
+    let d = Dataset {
+        dir: "synthetic".into(),
+        format: Format::Dat,
+        users: user_ids,
+        movies,
+        ratings,
+        catalogue: HashMap::new(),
+    };
+    let meta = tiny_meta("v", 1.0);
+    let f = sgd::train(
+        d.train_data(),
+        &meta.params,
+        &AtomicBool::new(false),
+        &mut |_| {},
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.recd");
+    let mut out = fs::File::create(&path).unwrap();
+    Tables::build(&d, &d.ratings)
+        .write(&mut out, &meta, &f, Scale::of(&d.ratings.values))
+        .unwrap();
+    // The mapping outlives the file's name.
+    Model::open(&path).unwrap()
+}
+
 fn tiny_file() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.recd");

@@ -9,9 +9,8 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use crate::daemon::state::{RollbackError, Served, State};
+use crate::daemon::state::{RollbackError, Served, State, Unseen};
 use crate::jobs::JobState;
-use crate::model::foldin::Folded;
 use crate::model::Model;
 use crate::protocol::*;
 use crate::train::pipeline;
@@ -354,7 +353,7 @@ enum Strategy {
     /// In the model: its user index.
     Model(u32),
     /// Folded in from their database ratings (movie id, rating).
-    FoldIn(Arc<Folded>, Vec<(u32, f32)>),
+    FoldIn(Arc<Unseen>, Vec<(u32, f32)>),
     /// No ratings known: the damped mean; `Some` says why it had to be
     /// this (the database is unavailable).
     Popularity(Option<String>),
@@ -423,13 +422,19 @@ fn strategy<'s>(
             Some(r) if r.is_empty() => Strategy::Popularity(None),
             Some(r) => {
                 let c = &state.config;
-                let f = s.folded(
+                let related = if r.len() < c.fold_in.min_ratings {
+                    c.fold_in.related_movies
+                } else {
+                    0
+                };
+                let u = s.unseen(
                     user,
                     &r,
                     f64::from(c.training.reg_all),
+                    related,
                     c.fold_in.cache_users,
                 );
-                Strategy::FoldIn(f, r)
+                Strategy::FoldIn(u, r)
             }
         },
     };
@@ -446,11 +451,11 @@ fn recommend(state: &State, p: RecommendParams) -> Result<Raw, Error> {
     let fold = state.config.fold_in;
     let list = match &strategy {
         Strategy::Model(u) => m.recommend(s.quant(), *u, p.n, &exclude),
-        Strategy::FoldIn(f, r) if r.len() < fold.min_ratings => {
-            let scores = blended(&s, f, r, fold.min_ratings, fold.popularity_damping);
-            m.best_by(&scores, p.n, &exclude)
+        Strategy::FoldIn(u, r) if r.len() < fold.min_ratings => among_related(&s, u, p.n, &exclude),
+        Strategy::FoldIn(u, _) => {
+            let f = &u.folded;
+            m.recommend_vector(s.quant(), &f.factors, f.bias, p.n, &exclude)
         }
-        Strategy::FoldIn(f, _) => m.recommend_vector(s.quant(), &f.factors, f.bias, p.n, &exclude),
         Strategy::Popularity(_) => m.best_by(s.popularity(fold.popularity_damping), p.n, &exclude),
     };
     let items = list
@@ -470,77 +475,35 @@ fn recommend(state: &State, p: RecommendParams) -> Result<Raw, Error> {
     })
 }
 
-/// For a user with few ratings: the folded-in estimate blended with an
-/// item-item one, weighted by how many ratings they have of `min`. The
-/// item-item estimate is the item's damped mean moved by the user's
-/// deviations on the movies they rated, weighted by cosine similarity.
-fn blended(s: &Served, f: &Folded, rated: &[(u32, f32)], min: usize, damping: f32) -> Vec<f32> {
+/// For a user with few ratings: the movies related to the ones they rated,
+/// ordered by their folded-in estimate; when fewer than `n` of those are
+/// left, the rest by the estimate alone.
+fn among_related(s: &Served, u: &Unseen, n: usize, exclude: &[u32]) -> Vec<(u32, f32)> {
     let m = &s.model;
-    let n = m.n_items();
-    let w = (rated.len() as f32 / min.max(1) as f32).min(1.0);
-    let mut est = vec![0f32; n];
-    m.estimates(&f.factors, f.bias, &mut est);
-    let pop = s.popularity(damping);
-    let norms = s.norms();
-    let (mut num, mut den) = (vec![0f32; n], vec![1f32; n]);
-    let mut cos = vec![0f32; n];
-    for &(movie, r) in rated {
-        let Some(i) = m.item_index(movie) else {
-            continue;
-        };
-        m.cosines(i, norms, &mut cos);
-        let dev = r - pop.get(i as usize).copied().unwrap_or(0.0);
-        for ((nu, de), &c) in num.iter_mut().zip(den.iter_mut()).zip(&cos) {
-            *nu += c * dev;
-            *de += c.abs();
-        }
+    let f = &u.folded;
+    let mut list: Vec<(u32, f32)> = u
+        .related
+        .iter()
+        .filter(|i| exclude.binary_search(i).is_err())
+        .map(|&i| (i, m.estimate_folded(f, i)))
+        .collect();
+    list.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    list.truncate(n);
+    let scale = m.scale();
+    for (_, e) in list.iter_mut() {
+        *e = scale.clip(*e);
     }
-    est.iter()
-        .zip(pop)
-        .zip(num.iter().zip(&den))
-        .map(|((&e, &p), (&nu, &de))| blend(w, e, p, nu, de))
-        .collect()
-}
-
-/// [`blended`] for one item: a dot product per rated movie instead of a
-/// pass over the catalogue per rated movie.
-fn blended_at(
-    s: &Served,
-    f: &Folded,
-    rated: &[(u32, f32)],
-    item: u32,
-    min: usize,
-    damping: f32,
-) -> f32 {
-    let m = &s.model;
-    let w = (rated.len() as f32 / min.max(1) as f32).min(1.0);
-    let dot = crate::train::sgd::dot;
-    let est = m.global_mean() + f.bias + m.item_bias(item) + dot(&f.factors, m.item_factors(item));
-    let pop = s.popularity(damping);
-    let norms = s.norms();
-    let norm = |i: u32| norms.get(i as usize).copied().unwrap_or(0.0);
-    let (mut num, mut den) = (0f32, 1f32);
-    for &(movie, r) in rated {
-        let Some(j) = m.item_index(movie) else {
-            continue;
-        };
-        let d = norm(j) * norm(item);
-        let c = if d > 0.0 {
-            dot(m.item_factors(j), m.item_factors(item)) / d
-        } else {
-            0.0
-        };
-        num += c * (r - pop.get(j as usize).copied().unwrap_or(0.0));
-        den += c.abs();
+    if list.len() < n {
+        let mut taken: Vec<u32> = exclude
+            .iter()
+            .copied()
+            .chain(list.iter().map(|e| e.0))
+            .collect();
+        taken.sort_unstable();
+        let rest = m.recommend_vector(s.quant(), &f.factors, f.bias, n - list.len(), &taken);
+        list.extend(rest);
     }
-    let p = pop.get(item as usize).copied().unwrap_or(0.0);
-    blend(w, est, p, num, den)
-}
-
-/// The folded-in estimate `e` weighted `w`, and the item-item one: the
-/// item's damped mean `p` moved by the similarity-weighted deviations.
-fn blend(w: f32, e: f32, p: f32, num: f32, den: f32) -> f32 {
-    w * e + (1.0 - w) * (p + num / den)
+    list
 }
 
 fn predict(state: &State, p: PredictParams) -> Result<Raw, Error> {
@@ -562,15 +525,7 @@ fn predict(state: &State, p: PredictParams) -> Result<Raw, Error> {
     let m = &s.model;
     let rating = match &strategy {
         Strategy::Model(u) => m.predict(Some(*u), Some(i)),
-        Strategy::FoldIn(f, r) if r.len() < fold.min_ratings => m.scale().clip(blended_at(
-            &s,
-            f,
-            r,
-            i,
-            fold.min_ratings,
-            fold.popularity_damping,
-        )),
-        Strategy::FoldIn(f, _) => m.predict_folded(f, i),
+        Strategy::FoldIn(u, _) => m.predict_folded(&u.folded, i),
         Strategy::Popularity(_) => m.scale().clip(
             s.popularity(fold.popularity_damping)
                 .get(i as usize)
