@@ -3,7 +3,8 @@
 //! default) or PostgreSQL (by URL), through `sqlx`.
 //!
 //! The same statements run on both (`$N` placeholders, `ON CONFLICT`,
-//! `RETURNING`); the schema differs only in its types, so each backend has
+//! `RETURNING`) but one: writing a run of ratings, an upsert of arrays on
+//! PostgreSQL (see [`WriteRun`]). The schema differs only in its types, so each backend has
 //! its own embedded migrations, applied at open. SQLite runs in WAL mode with
 //! a busy timeout on every connection, and every write transaction starts
 //! with `BEGIN IMMEDIATE`: a second process writing the same file waits for
@@ -223,6 +224,80 @@ macro_rules! write_tx {
     };
 }
 
+/// The future of a [`WriteRun::write_run`].
+type RunFuture<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Vec<(String, i64, i64)>, sqlx::Error>> + Send + 'a>,
+>;
+
+/// Write ratings, at most one per user and movie, in place of any earlier
+/// rating of theirs: the one statement that differs between the backends.
+/// Returns each row's (user, movie, seq).
+trait WriteRun {
+    fn write_run<'a>(&'a mut self, rows: &'a [&'a NewRating]) -> RunFuture<'a>;
+}
+
+/// SQLite: the rows go as multi-row statements, one delete and one insert
+/// (an upsert cannot give the row a new `seq`: it is the rowid).
+impl WriteRun for sqlx::SqliteConnection {
+    fn write_run<'a>(&'a mut self, rows: &'a [&'a NewRating]) -> RunFuture<'a> {
+        Box::pin(async move {
+            let mut del =
+                sqlx::QueryBuilder::new("DELETE FROM ratings WHERE (user_id, movie_id) IN (");
+            del.push_values(rows, |mut b, r| {
+                b.push_bind(r.user.as_str()).push_bind(i64::from(r.movie));
+            });
+            del.push(")");
+            del.build().execute(&mut *self).await?;
+            let mut ins = sqlx::QueryBuilder::new(
+                "INSERT INTO ratings (user_id, movie_id, rating, rated_at) ",
+            );
+            ins.push_values(rows, |mut b, r| {
+                b.push_bind(r.user.as_str())
+                    .push_bind(i64::from(r.movie))
+                    .push_bind(f64::from(r.rating))
+                    .push_bind(r.rated_at);
+            });
+            ins.push(" RETURNING user_id, movie_id, seq");
+            ins.build()
+                .fetch_all(&mut *self)
+                .await?
+                .iter()
+                .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
+                .collect()
+        })
+    }
+}
+
+/// PostgreSQL: one upsert of the rows as arrays (four parameters whatever
+/// their number, so one prepared statement); a re-rating takes the next
+/// `seq` from the sequence, as a new row would.
+impl WriteRun for sqlx::PgConnection {
+    fn write_run<'a>(&'a mut self, rows: &'a [&'a NewRating]) -> RunFuture<'a> {
+        Box::pin(async move {
+            let users: Vec<&str> = rows.iter().map(|r| r.user.as_str()).collect();
+            let movies: Vec<i64> = rows.iter().map(|r| i64::from(r.movie)).collect();
+            let ratings: Vec<f64> = rows.iter().map(|r| f64::from(r.rating)).collect();
+            let times: Vec<i64> = rows.iter().map(|r| r.rated_at).collect();
+            sqlx::query(
+                "INSERT INTO ratings (user_id, movie_id, rating, rated_at) \
+                 SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::float8[], $4::bigint[]) \
+                 ON CONFLICT (user_id, movie_id) DO UPDATE \
+                 SET rating = EXCLUDED.rating, rated_at = EXCLUDED.rated_at, seq = DEFAULT \
+                 RETURNING user_id, movie_id, seq",
+            )
+            .bind(users)
+            .bind(movies)
+            .bind(ratings)
+            .bind(times)
+            .fetch_all(&mut *self)
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
+            .collect()
+        })
+    }
+}
+
 /// A `ratings` row, selected as seq, user_id, movie_id, rating, rated_at.
 fn stored<'r, R: Row>(row: &'r R) -> Result<Stored, StoreError>
 where
@@ -391,28 +466,7 @@ impl Store {
                     .collect();
                 let mut seqs = std::collections::HashMap::with_capacity(rows.len());
                 for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                    let mut del = sqlx::QueryBuilder::new(
-                        "DELETE FROM ratings WHERE (user_id, movie_id) IN (",
-                    );
-                    del.push_values(chunk, |mut b, r| {
-                        b.push_bind(r.user.as_str()).push_bind(i64::from(r.movie));
-                    });
-                    del.push(")");
-                    del.build().execute(&mut *tx).await?;
-                    let mut ins = sqlx::QueryBuilder::new(
-                        "INSERT INTO ratings (user_id, movie_id, rating, rated_at) ",
-                    );
-                    ins.push_values(chunk, |mut b, r| {
-                        b.push_bind(r.user.as_str())
-                            .push_bind(i64::from(r.movie))
-                            .push_bind(f64::from(r.rating))
-                            .push_bind(r.rated_at);
-                    });
-                    ins.push(" RETURNING user_id, movie_id, seq");
-                    for row in ins.build().fetch_all(&mut *tx).await? {
-                        let user: String = row.try_get(0)?;
-                        let movie: i64 = row.try_get(1)?;
-                        let seq: i64 = row.try_get(2)?;
+                    for (user, movie, seq) in (*tx).write_run(chunk).await? {
                         seqs.insert((user, movie), seq);
                     }
                 }
