@@ -4,7 +4,7 @@
 //!
 //! The same statements run on both (`$N` placeholders, `ON CONFLICT`,
 //! `RETURNING`) but one: writing a run of ratings, an upsert of arrays on
-//! PostgreSQL (see [`WriteRun`]). The schema differs only in its types, so each backend has
+//! PostgreSQL. The schema differs only in its types, so each backend has
 //! its own embedded migrations, applied at open. SQLite runs in WAL mode with
 //! a busy timeout on every connection, and every write transaction starts
 //! with `BEGIN IMMEDIATE`: a second process writing the same file waits for
