@@ -143,6 +143,10 @@ pub struct BenchArgs {
     /// sends on a fixed schedule); 0 sends as fast as replies come back.
     #[arg(short, long, default_value_t = 0.0)]
     pub rate: f64,
+    /// Ask recommend and predict for this user on every request (else users
+    /// of the model at random): a user the model has not seen, for one.
+    #[arg(short, long)]
+    pub user: Option<String>,
 }
 
 enum Failure {
@@ -619,6 +623,12 @@ fn bench(socket: &std::path::Path, a: &BenchArgs, json_out: bool) -> Result<(), 
             "--rate must be a non-negative number".into(),
         ));
     }
+    let shape = Shape {
+        users,
+        user: a.user.as_ref().map(|u| json!(u).to_string()),
+        movie: sample_movie,
+        n: a.n,
+    };
     // Each connection sends on its own schedule: one request every `gap`.
     let gap = (a.rate > 0.0).then(|| Duration::from_secs_f64(a.connections as f64 / a.rate));
     let until = Instant::now() + Duration::from_secs_f64(a.duration);
@@ -634,10 +644,10 @@ fn bench(socket: &std::path::Path, a: &BenchArgs, json_out: bool) -> Result<(), 
             rt.block_on(async {
                 let tasks: Vec<_> = (0..a.connections)
                     .map(|t| {
-                        let (socket, methods, n) = (socket.to_owned(), methods.clone(), a.n);
+                        let (socket, methods, shape) =
+                            (socket.to_owned(), methods.clone(), shape.clone());
                         tokio::spawn(async move {
-                            closed_loop(&socket, &methods, t as u64, users, sample_movie, n, until)
-                                .await
+                            closed_loop(&socket, &methods, t as u64, &shape, until).await
                         })
                     })
                     .collect();
@@ -648,16 +658,7 @@ fn bench(socket: &std::path::Path, a: &BenchArgs, json_out: bool) -> Result<(), 
                 out
             })
         }
-        Some(gap) => paced(
-            socket,
-            a.connections,
-            &methods,
-            users,
-            sample_movie,
-            a.n,
-            gap,
-            until,
-        )?,
+        Some(gap) => paced(socket, a.connections, &methods, &shape, gap, until)?,
     };
     let elapsed = started.elapsed().as_secs_f64();
     let mut report = Vec::new();
@@ -713,26 +714,33 @@ fn bench(socket: &std::path::Path, a: &BenchArgs, json_out: bool) -> Result<(), 
     Ok(())
 }
 
+/// What bench requests ask for.
+#[derive(Debug, Clone)]
+struct Shape {
+    /// Users of the model, `ml:1` to `ml:users`, at random...
+    users: u64,
+    /// ...unless this one user, as a JSON string.
+    user: Option<String>,
+    movie: u64,
+    n: usize,
+}
+
 /// The next request of a bench connection: which method and its line.
 struct RequestGen {
     /// The connection's number.
     seed: u64,
     k: u64,
     id: u64,
-    users: u64,
-    movie: u64,
-    n: usize,
+    shape: Shape,
 }
 
 impl RequestGen {
-    fn new(seed: u64, users: u64, movie: u64, n: usize) -> RequestGen {
+    fn new(seed: u64, shape: &Shape) -> RequestGen {
         RequestGen {
             seed,
             k: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
             id: 0,
-            users,
-            movie,
-            n,
+            shape: shape.clone(),
         }
     }
 
@@ -742,12 +750,15 @@ impl RequestGen {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         let which = (self.k >> 33) as usize % methods.len();
-        let user = (self.k >> 17) % self.users + 1;
+        let user = match &self.shape.user {
+            Some(u) => u.clone(),
+            None => format!("\"ml:{}\"", (self.k >> 17) % self.shape.users + 1),
+        };
         self.id += 1;
-        let (id, movie, n) = (self.id, self.movie, self.n);
+        let (id, movie, n) = (self.id, self.shape.movie, self.shape.n);
         let line = match methods[which].as_str() {
-            "recommend" => format!("{{\"id\":{id},\"method\":\"recommend\",\"params\":{{\"user\":\"ml:{user}\",\"n\":{n}}}}}\n"),
-            "predict" => format!("{{\"id\":{id},\"method\":\"predict\",\"params\":{{\"user\":\"ml:{user}\",\"movie\":{movie}}}}}\n"),
+            "recommend" => format!("{{\"id\":{id},\"method\":\"recommend\",\"params\":{{\"user\":{user},\"n\":{n}}}}}\n"),
+            "predict" => format!("{{\"id\":{id},\"method\":\"predict\",\"params\":{{\"user\":{user},\"movie\":{movie}}}}}\n"),
             "similar" => format!("{{\"id\":{id},\"method\":\"similar\",\"params\":{{\"movie\":{movie},\"n\":{n}}}}}\n"),
             "rate" => format!(
                 "{{\"id\":{id},\"method\":\"rate\",\"params\":{{\"user\":\"bench-{}-{id}\",\"movie\":{movie},\"rating\":{}}}}}\n",
@@ -784,9 +795,7 @@ async fn closed_loop(
     socket: &std::path::Path,
     methods: &[String],
     seed: u64,
-    users: u64,
-    movie: u64,
-    n: usize,
+    shape: &Shape,
     until: Instant,
 ) -> Vec<Sample> {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
@@ -797,7 +806,7 @@ async fn closed_loop(
     let (rd, mut writer) = stream.into_split();
     let mut reader = tokio::io::BufReader::with_capacity(64 * 1024, rd);
     let mut line = String::with_capacity(4096);
-    let mut gen = RequestGen::new(seed, users, movie, n);
+    let mut gen = RequestGen::new(seed, shape);
     while Instant::now() < until {
         let (which, request, expect) = gen.next(methods);
         let t0 = Instant::now();
@@ -836,14 +845,11 @@ struct PacedConn {
 /// pipelined requests in order), and one `epoll_pwait2` waits for the next
 /// reply or the next due request. One thread, not a thread per connection,
 /// so that the load generator costs the shared cores as little as it can.
-#[allow(clippy::too_many_arguments)]
 fn paced(
     socket: &std::path::Path,
     connections: usize,
     methods: &[String],
-    users: u64,
-    movie: u64,
-    n: usize,
+    shape: &Shape,
     gap: Duration,
     until: Instant,
 ) -> Result<Vec<Vec<Sample>>, Failure> {
@@ -892,7 +898,7 @@ fn paced(
         }
         conns.push(PacedConn {
             stream,
-            gen: RequestGen::new(t as u64, users, movie, n),
+            gen: RequestGen::new(t as u64, shape),
             // Spread over one gap, then each keeps its own schedule.
             next: start + gap.mul_f64(t as f64 / connections as f64),
             out: Vec::with_capacity(4096),

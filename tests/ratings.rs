@@ -450,6 +450,28 @@ fn users_the_model_has_not_seen_get_a_strategy_that_says_so() {
         code(d.call("recommend", json!({"user": "ml:999999"}))),
         ErrorCode::UnknownUser
     );
+    // recctl bench can load one user: this one, and one that fails.
+    for (user, ok) in [("newcomer", true), ("ml:999999", false)] {
+        let b = d
+            .recctl(&[
+                "--json",
+                "bench",
+                "-c",
+                "2",
+                "-d",
+                "0.3",
+                "-m",
+                "recommend,predict",
+                "-u",
+                user,
+            ])
+            .ok()
+            .json();
+        for m in b["methods"].as_array().unwrap() {
+            assert!(m["requests"].as_u64().unwrap() > 0, "{m}");
+            assert_eq!(m["errors"].as_u64() == Some(0), ok, "{user}: {m}");
+        }
+    }
     // Dataset users cannot be rated for: their namespace is the dataset's.
     assert_eq!(
         code(d.call("rate", json!({"user": "ml:3", "movie": 7, "rating": 2}))),
