@@ -94,8 +94,15 @@ pub(crate) fn write_tiny(
     version: &str,
     rmse: f64,
 ) -> std::io::Result<u64> {
-    let d = tiny_dataset();
-    let meta = tiny_meta(version, rmse);
+    train_and_write(&tiny_dataset(), &tiny_meta(version, rmse), out)
+}
+
+/// Train on all of `d` with `meta`'s parameters and write the model.
+fn train_and_write(
+    d: &Dataset,
+    meta: &Metadata,
+    out: &mut (impl std::io::Write + std::io::Seek),
+) -> std::io::Result<u64> {
     let f = sgd::train(
         d.train_data(),
         &meta.params,
@@ -103,7 +110,7 @@ pub(crate) fn write_tiny(
         &mut |_| {},
     )
     .unwrap();
-    Tables::build(&d, &d.ratings).write(out, &meta, &f, Scale::of(&d.ratings.values))
+    Tables::build(d, &d.ratings).write(out, meta, &f, Scale::of(&d.ratings.values))
 }
 
 /// A model trained on `users`, each a list of the item indices they rated
@@ -130,20 +137,10 @@ pub(crate) fn model_with_ratings(n_items: u32, users: &[Vec<u32>]) -> Model {
         ratings,
         catalogue: HashMap::new(),
     };
-    let meta = tiny_meta("v", 1.0);
-    let f = sgd::train(
-        d.train_data(),
-        &meta.params,
-        &AtomicBool::new(false),
-        &mut |_| {},
-    )
-    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.recd");
     let mut out = fs::File::create(&path).unwrap();
-    Tables::build(&d, &d.ratings)
-        .write(&mut out, &meta, &f, Scale::of(&d.ratings.values))
-        .unwrap();
+    train_and_write(&d, &tiny_meta("v", 1.0), &mut out).unwrap();
     // The mapping outlives the file's name.
     Model::open(&path).unwrap()
 }
