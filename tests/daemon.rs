@@ -71,36 +71,43 @@ fn queries_answer_and_each_fault_has_its_code() {
     assert_eq!(m["versions"].as_array().unwrap().len(), 1);
     assert_eq!(m["versions"][0]["current"], true);
 
-    assert_eq!(
-        code(d.call("recommend", json!({ "user": "ml:999999" }))),
-        ErrorCode::UnknownUser
-    );
-    assert_eq!(
-        code(d.call("predict", json!({ "user": "ml:7", "movie": 999_999 }))),
-        ErrorCode::UnknownMovie
-    );
-    assert_eq!(
-        code(d.call("similar", json!({ "movie": 999_999 }))),
-        ErrorCode::UnknownMovie
-    );
-    assert_eq!(
-        code(d.call("recommend", json!({ "user": "ml:7", "n": 0 }))),
-        ErrorCode::InvalidParams
-    );
-    assert_eq!(
-        code(d.call("recommend", json!({ "user": "ml:7", "n": 1001 }))),
-        ErrorCode::InvalidParams
-    );
-    assert_eq!(
-        code(d.call("recommend", json!({ "user": 7 }))),
-        ErrorCode::InvalidParams
-    );
-    assert_eq!(code(d.call("fly", json!({}))), ErrorCode::UnknownMethod);
-    assert_eq!(
-        code(d.call("job.status", json!({ "job": 42 }))),
-        ErrorCode::UnknownJob
-    );
-    assert_eq!(code(d.call("job.cancel", json!({}))), ErrorCode::UnknownJob);
+    for (method, params, expected) in [
+        (
+            "recommend",
+            json!({ "user": "ml:999999" }),
+            ErrorCode::UnknownUser,
+        ),
+        (
+            "predict",
+            json!({ "user": "ml:7", "movie": 999_999 }),
+            ErrorCode::UnknownMovie,
+        ),
+        (
+            "similar",
+            json!({ "movie": 999_999 }),
+            ErrorCode::UnknownMovie,
+        ),
+        (
+            "recommend",
+            json!({ "user": "ml:7", "n": 0 }),
+            ErrorCode::InvalidParams,
+        ),
+        (
+            "recommend",
+            json!({ "user": "ml:7", "n": 1001 }),
+            ErrorCode::InvalidParams,
+        ),
+        ("recommend", json!({ "user": 7 }), ErrorCode::InvalidParams),
+        ("fly", json!({}), ErrorCode::UnknownMethod),
+        ("job.status", json!({ "job": 42 }), ErrorCode::UnknownJob),
+        ("job.cancel", json!({}), ErrorCode::UnknownJob),
+    ] {
+        assert_eq!(
+            code(d.call(method, params.clone())),
+            expected,
+            "{method} {params}"
+        );
+    }
     assert_eq!(
         code(d.call("rollback", json!({ "version": "20200101T000000Z-0000" }))),
         ErrorCode::UnknownVersion
