@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::median;
 use std::process::Command;
@@ -16,38 +16,11 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use recd::model::Model;
-use recd::train::dataset::{Dataset, Ratings};
 use recd::train::eval::{self, Scale};
 use recd::train::sgd::{self, Params};
 
 const LIBMF_FACTORS: i32 = 100;
 const LIBMF_ITERATIONS: i32 = 20;
-
-struct Split {
-    train: Dataset,
-    test: Ratings,
-    dir: PathBuf,
-}
-
-fn load(root: &Path) -> Split {
-    let dir = root.join("ml-1m-part/split90");
-    let train = Dataset::load_ratings_file(&dir.join("train.dat")).expect("split90 train.dat");
-    let raw = Dataset::load_ratings_file(&dir.join("test.dat")).expect("split90 test.dat");
-    let mut test = Ratings::default();
-    let (tu, tm) = (raw.users.ids(), raw.movies.ids());
-    for k in 0..raw.ratings.len() {
-        let u = train
-            .users
-            .get(tu[raw.ratings.users[k] as usize])
-            .unwrap_or(u32::MAX);
-        let i = train
-            .movies
-            .get(tm[raw.ratings.items[k] as usize])
-            .unwrap_or(u32::MAX);
-        test.push(u, i, raw.ratings.values[k]);
-    }
-    Split { train, test, dir }
-}
 
 #[derive(Default)]
 struct Row {
@@ -70,7 +43,7 @@ impl Row {
     }
 }
 
-fn fit_recd(split: &Split, params: &Params, row: &mut Row) -> sgd::Factors {
+fn fit_recd(split: &common::Split, params: &Params, row: &mut Row) -> sgd::Factors {
     let t = &split.train;
     let start = Instant::now();
     let f = sgd::train(t.train_data(), params, &AtomicBool::new(false), &mut |_| {})
@@ -82,7 +55,7 @@ fn fit_recd(split: &Split, params: &Params, row: &mut Row) -> sgd::Factors {
     f
 }
 
-fn fit_libmf(split: &Split, row: &mut Row) {
+fn fit_libmf(split: &common::Split, row: &mut Row) {
     let t = &split.train;
     let mut m = libmf::Matrix::with_capacity(t.ratings.len());
     for k in 0..t.ratings.len() {
@@ -118,7 +91,7 @@ fn fit_libmf(split: &Split, row: &mut Row) {
     row.updates = (t.ratings.len() * LIBMF_ITERATIONS as usize) as f64;
 }
 
-fn surprise(split: &Split, runs: usize) -> Option<Row> {
+fn surprise(split: &common::Split, runs: usize) -> Option<Row> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/surprise_fit.py");
     let out = Command::new("python3")
         .arg(script)
@@ -152,15 +125,9 @@ fn surprise(split: &Split, runs: usize) -> Option<Row> {
 
 fn main() {
     let runs = common::option("--runs", 5usize);
-    let root = common::datasets_root();
-    if !root.join("ml-1m-part/split90").is_dir() {
-        println!(
-            "SKIPPED: no split90 set under {} (set RECD_DATASETS)",
-            root.display()
-        );
+    let Some(split) = common::split90() else {
         return;
-    }
-    let split = load(&root);
+    };
     println!(
         "split90: {} train / {} test ratings; {runs} runs each, interleaved; medians\n",
         split.train.ratings.len(),

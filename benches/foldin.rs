@@ -21,18 +21,9 @@ fn rmse(errors: &[f64]) -> f64 {
 
 fn main() {
     let hidden_n = common::option("--users", 200usize);
-    let root = common::datasets_root();
-    let dir = root.join("ml-1m-part/split90");
-    if !dir.is_dir() {
-        println!(
-            "SKIPPED: no split90 set under {} (set RECD_DATASETS)",
-            root.display()
-        );
+    let Some(common::Split { train, test, .. }) = common::split90() else {
         return;
-    }
-    let train = Dataset::load_ratings_file(&dir.join("train.dat")).expect("split90 train.dat");
-    let test_raw = Dataset::load_ratings_file(&dir.join("test.dat")).expect("split90 test.dat");
-    let test = train.reindex(&test_raw);
+    };
     let n_users = train.users.len();
     // Every (n / N)-th user index: spread over the set, the same every run.
     let step = (n_users / hidden_n).max(1);

@@ -14,23 +14,15 @@ use std::time::Instant;
 use common::median;
 use recd::model::quant::{self, QuantItems};
 use recd::model::Model;
-use recd::train::dataset::Dataset;
 use recd::train::sgd::{self, Params};
 
 const CALLS: usize = 20_000;
 
 fn main() {
     let rounds = common::option("--rounds", 7usize);
-    let root = common::datasets_root();
-    let train_file = root.join("ml-1m-part/split90/train.dat");
-    if !train_file.is_file() {
-        println!(
-            "SKIPPED: no split90 set under {} (set RECD_DATASETS)",
-            root.display()
-        );
+    let Some(common::Split { train, .. }) = common::split90() else {
         return;
-    }
-    let train = Dataset::load_ratings_file(&train_file).expect("split90 train.dat");
+    };
     let params = Params::default();
     let f = sgd::train(
         train.train_data(),

@@ -211,13 +211,7 @@ fn retrain_streams_progress_swaps_the_model_and_is_exclusive() {
     );
 
     // A long retrain; a second one is refused with the first one's id.
-    let socket = d.socket();
-    let long = std::thread::spawn(move || {
-        recd::client::Client::connect(&socket).unwrap().call(
-            "retrain",
-            json!({ "epochs": 10_000, "factors": 256, "force": true }),
-        )
-    });
+    let long = d.long_retrain();
     let deadline = Instant::now() + Duration::from_secs(10);
     let job = loop {
         if let Ok(s) = d.call("job.status", json!({})) {
@@ -350,13 +344,7 @@ fn a_corrupt_model_on_reload_keeps_the_old_one_serving() {
 fn sigterm_mid_retrain_exits_cleanly_with_the_old_model_current() {
     let mut d = Daemon::start();
     let before = d.version().unwrap();
-    let socket = d.socket();
-    let long = std::thread::spawn(move || {
-        recd::client::Client::connect(&socket).unwrap().call(
-            "retrain",
-            json!({ "epochs": 10_000, "factors": 256, "force": true }),
-        )
-    });
+    let long = d.long_retrain();
     let deadline = Instant::now() + Duration::from_secs(10);
     while d.call("health", json!({})).unwrap()["job"].is_null() {
         assert!(Instant::now() < deadline);

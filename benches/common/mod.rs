@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use recd::model::{Counts, Metadata};
-use recd::train::dataset::Dataset;
+use recd::train::dataset::{Dataset, Ratings};
 use recd::train::eval::Scale;
 use recd::train::sgd::{Factors, Params};
 
@@ -15,6 +15,32 @@ pub fn datasets_root() -> PathBuf {
     std::env::var_os("RECD_DATASETS")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets"))
+}
+
+/// The split90 set every figure is quoted on.
+pub struct Split {
+    pub train: Dataset,
+    /// The test ratings, indexed by the train set's ids.
+    pub test: Ratings,
+    pub dir: PathBuf,
+}
+
+/// The split90 set under [`datasets_root`]; None, having said SKIPPED,
+/// when it is not there.
+pub fn split90() -> Option<Split> {
+    let root = datasets_root();
+    let dir = root.join("ml-1m-part/split90");
+    if !dir.is_dir() {
+        println!(
+            "SKIPPED: no split90 set under {} (set RECD_DATASETS)",
+            root.display()
+        );
+        return None;
+    }
+    let train = Dataset::load_ratings_file(&dir.join("train.dat")).expect("split90 train.dat");
+    let raw = Dataset::load_ratings_file(&dir.join("test.dat")).expect("split90 test.dat");
+    let test = train.reindex(&raw);
+    Some(Split { train, test, dir })
 }
 
 /// The value after `name` on the command line, else `default`.

@@ -114,11 +114,11 @@ impl Db {
     pub async fn write(&self, write: Write) -> Result<crate::store::Done, StoreError> {
         let done = self.writer.submit(write.clone()).await?;
         if let Ok(mut st) = self.recent.lock() {
-            if let Some(pending) = st.pending.as_mut() {
-                pending.push(write.clone());
-            }
             if let Some(cur) = st.current.as_mut() {
                 cur.apply(&write);
+            }
+            if let Some(pending) = st.pending.as_mut() {
+                pending.push(write);
             }
         }
         Ok(done)

@@ -147,53 +147,51 @@ fn first_model(state: &Arc<State>) -> String {
     let st = state.clone();
     let spawned = std::thread::Builder::new()
         .name("recd-download".into())
-        .spawn(move || {
-            let dest = st.config.dataset.clone();
-            tracing::info!(
-                "no model and no dataset: downloading {url} into {}",
-                dest.display()
-            );
-            let mut next_report = 0u64;
-            let result = crate::train::download::fetch(
-                &url,
-                &st.config.dataset_md5,
-                &dest,
-                &mut |done, total| {
-                    if done >= next_report {
-                        match total {
-                            Some(t) => tracing::info!(
-                                "downloading the dataset: {:.1} of {:.1} MB",
-                                done as f64 / 1e6,
-                                t as f64 / 1e6
-                            ),
-                            None => tracing::info!(
-                                "downloading the dataset: {:.1} MB",
-                                done as f64 / 1e6
-                            ),
-                        }
-                        next_report = done + total.map_or(4 << 20, |t| (t / 10).max(1));
-                    }
-                },
-            );
-            st.downloading.store(false, Ordering::Relaxed);
-            match result {
-                Ok(()) => {
-                    tracing::info!("dataset ready in {}", dest.display());
-                    train_first(&st);
-                }
-                Err(e) => {
-                    tracing::error!("{e}");
-                    tracing::error!("no model: {} (directory {})", PUT_FILES, dest.display());
-                    st.notify
-                        .status(&format!("no model: no dataset at {}", dest.display()));
-                }
-            }
-        });
+        .spawn(move || download_then_train(&st, &url));
     if let Err(e) = spawned {
         state.downloading.store(false, Ordering::Relaxed);
         tracing::error!("cannot start the download: {e}");
     }
     "downloading the dataset".into()
+}
+
+/// Download the dataset from `url`, then train the first model on it; on
+/// the download's thread.
+fn download_then_train(st: &Arc<State>, url: &str) {
+    let dest = st.config.dataset.clone();
+    tracing::info!(
+        "no model and no dataset: downloading {url} into {}",
+        dest.display()
+    );
+    let mut next_report = 0u64;
+    let result =
+        crate::train::download::fetch(url, &st.config.dataset_md5, &dest, &mut |done, total| {
+            if done < next_report {
+                return;
+            }
+            match total {
+                Some(t) => tracing::info!(
+                    "downloading the dataset: {:.1} of {:.1} MB",
+                    done as f64 / 1e6,
+                    t as f64 / 1e6
+                ),
+                None => tracing::info!("downloading the dataset: {:.1} MB", done as f64 / 1e6),
+            }
+            next_report = done + total.map_or(4 << 20, |t| (t / 10).max(1));
+        });
+    st.downloading.store(false, Ordering::Relaxed);
+    match result {
+        Ok(()) => {
+            tracing::info!("dataset ready in {}", dest.display());
+            train_first(st);
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            tracing::error!("no model: {} (directory {})", PUT_FILES, dest.display());
+            st.notify
+                .status(&format!("no model: no dataset at {}", dest.display()));
+        }
+    }
 }
 
 const PUT_FILES: &str = "put the MovieLens 1M files (ratings.dat, movies.dat, from ml-1m.zip) in the directory \

@@ -30,8 +30,9 @@ pub struct Served {
     /// The 8-bit item matrix for the first scoring pass, where the CPU runs
     /// it. Built here, on the thread that loads the model, before it serves.
     quant: Option<QuantItems>,
-    /// Folded-in users, until the next model (or their next rating).
-    folded: std::sync::Mutex<std::collections::HashMap<String, Arc<Unseen>>>,
+    /// Users the model has not seen, until the next model (or their next
+    /// rating).
+    unseen: std::sync::Mutex<std::collections::HashMap<String, Arc<Unseen>>>,
     /// Damped mean rating per item, for users with no ratings.
     popularity: OnceLock<Vec<f32>>,
     /// Who rated each item, for the movies related to a new user's.
@@ -58,7 +59,7 @@ impl Served {
             model,
             norms: OnceLock::new(),
             quant,
-            folded: Default::default(),
+            unseen: Default::default(),
             popularity: OnceLock::new(),
             raters: OnceLock::new(),
         }
@@ -81,7 +82,7 @@ impl Served {
         related: usize,
         cache: usize,
     ) -> Arc<Unseen> {
-        if let Some(f) = self.folded.lock().ok().and_then(|c| c.get(user).cloned()) {
+        if let Some(f) = self.unseen.lock().ok().and_then(|c| c.get(user).cloned()) {
             return f;
         }
         let items: Vec<(u32, f32)> = ratings
@@ -98,7 +99,7 @@ impl Served {
             },
         });
         if cache > 0 {
-            if let Ok(mut c) = self.folded.lock() {
+            if let Ok(mut c) = self.unseen.lock() {
                 if c.len() >= cache {
                     c.clear();
                 }
@@ -110,7 +111,7 @@ impl Served {
 
     /// Forget a folded-in user (they rated again).
     pub fn forget(&self, user: &str) {
-        if let Ok(mut c) = self.folded.lock() {
+        if let Ok(mut c) = self.unseen.lock() {
             c.remove(user);
         }
     }
@@ -190,10 +191,7 @@ impl State {
         &self,
         write: crate::store::Write,
     ) -> Result<crate::store::Done, crate::store::StoreError> {
-        let user = match &write {
-            crate::store::Write::Rate(r) => r.user.clone(),
-            crate::store::Write::Unrate { user, .. } => user.clone(),
-        };
+        let user = write.user().to_owned();
         let done = self.db.write(write).await?;
         if let Some(s) = self.served() {
             s.forget(&user);

@@ -102,6 +102,16 @@ fn hsum(v: std::arch::x86_64::__m256) -> f32 {
     _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)))
 }
 
+/// Score the items in `exclude` minus infinity, which [`top_n`] passes
+/// over; indices out of range are ignored.
+fn leave_out(scores: &mut [f32], exclude: &[u32]) {
+    for &i in exclude {
+        if let Some(v) = scores.get_mut(i as usize) {
+            *v = f32::NEG_INFINITY;
+        }
+    }
+}
+
 /// Scores examined at once by the passes that skip most of them.
 const CHUNK: usize = 8;
 
@@ -308,11 +318,7 @@ fn best_n(
         for (v, &x) in s.scores.iter_mut().zip(per_item) {
             *v = score(*v, x);
         }
-        for &i in exclude {
-            if let Some(v) = s.scores.get_mut(i as usize) {
-                *v = f32::NEG_INFINITY;
-            }
-        }
+        leave_out(&mut s.scores, exclude);
         top_n(&s.scores, n)
     })
 }
@@ -330,14 +336,8 @@ fn rescore_candidates(
     per_item: &[f32],
     score: &impl Fn(f32, f32) -> f32,
 ) -> Option<Vec<(u32, f32)>> {
-    for &i in exclude {
-        if let Some(v) = s.lo.get_mut(i as usize) {
-            *v = f32::NEG_INFINITY;
-        }
-        if let Some(v) = s.hi.get_mut(i as usize) {
-            *v = f32::NEG_INFINITY;
-        }
-    }
+    leave_out(&mut s.lo, exclude);
+    leave_out(&mut s.hi, exclude);
     let floor = top_n(&s.lo, n).get(n.checked_sub(1)?)?.1;
     // The items whose upper end reaches the floor: a chunk at a time, since
     // almost none do.
@@ -456,11 +456,7 @@ impl Model {
         with_scratch(|s| {
             s.scores.clear();
             s.scores.extend_from_slice(scores);
-            for &i in exclude {
-                if let Some(v) = s.scores.get_mut(i as usize) {
-                    *v = f32::NEG_INFINITY;
-                }
-            }
+            leave_out(&mut s.scores, exclude);
             let scale = self.scale();
             top_n(&s.scores, n)
                 .into_iter()

@@ -153,17 +153,17 @@ async fn database_stats(state: &State, watermark: i64) -> Value {
         let last = store.last_run().await?;
         Ok::<_, crate::store::StoreError>((counts, since, last))
     };
-    let base = json!({
+    let mut v = json!({
         "backend": store.backend(),
         "target": store.target().display(),
     });
-    let mut v = base;
-    let ready = db.catalogue();
-    match (
-        ready,
-        tokio::time::timeout(std::time::Duration::from_secs(2), read).await,
-    ) {
-        (Ok(_), Ok(Ok((counts, since, last)))) => {
+    if let Err(e) = db.catalogue() {
+        v["available"] = json!(false);
+        v["error"] = json!(e.message);
+        return v;
+    }
+    match tokio::time::timeout(std::time::Duration::from_secs(2), read).await {
+        Ok(Ok((counts, since, last))) => {
             v["available"] = json!(true);
             v["ratings"] = json!(counts.ratings);
             v["users"] = json!(counts.users);
@@ -174,15 +174,11 @@ async fn database_stats(state: &State, watermark: i64) -> Value {
             v["since_watermark"] = json!(since);
             v["last_run"] = json!(last);
         }
-        (Err(e), _) => {
-            v["available"] = json!(false);
-            v["error"] = json!(e.message);
-        }
-        (_, Ok(Err(e))) => {
+        Ok(Err(e)) => {
             v["available"] = json!(false);
             v["error"] = json!(e.to_string());
         }
-        (_, Err(_)) => {
+        Err(_) => {
             v["available"] = json!(false);
             v["error"] = json!("no answer within 2 s");
         }
@@ -352,8 +348,11 @@ struct Recommended<'a> {
 enum Strategy {
     /// In the model: its user index.
     Model(u32),
-    /// Folded in from their database ratings (movie id, rating).
-    FoldIn(Arc<Unseen>, Vec<(u32, f32)>),
+    /// Folded in from their database ratings.
+    FoldIn(Arc<Unseen>),
+    /// The same with fewer than `fold_in.min_ratings` ratings: recommended
+    /// from the movies related to theirs.
+    FoldInSimilar(Arc<Unseen>),
     /// No ratings known: the damped mean; `Some` says why it had to be
     /// this (the database is unavailable).
     Popularity(Option<String>),
@@ -368,11 +367,11 @@ impl Strategy {
         }
     }
 
-    fn name(&self, min_ratings: usize) -> &'static str {
+    fn name(&self) -> &'static str {
         match self {
             Strategy::Model(_) => "model",
-            Strategy::FoldIn(_, r) if r.len() < min_ratings => "fold_in_similar",
-            Strategy::FoldIn(..) => "fold_in",
+            Strategy::FoldIn(_) => "fold_in",
+            Strategy::FoldInSimilar(_) => "fold_in_similar",
             Strategy::Popularity(_) => "popularity",
         }
     }
@@ -422,19 +421,19 @@ fn strategy<'s>(
             Some(r) if r.is_empty() => Strategy::Popularity(None),
             Some(r) => {
                 let c = &state.config;
-                let related = if r.len() < c.fold_in.min_ratings {
-                    c.fold_in.related_movies
-                } else {
-                    0
-                };
+                let few = r.len() < c.fold_in.min_ratings;
                 let u = s.unseen(
                     user,
                     &r,
                     f64::from(c.training.reg_all),
-                    related,
+                    if few { c.fold_in.related_movies } else { 0 },
                     c.fold_in.cache_users,
                 );
-                Strategy::FoldIn(u, r)
+                if few {
+                    Strategy::FoldInSimilar(u)
+                } else {
+                    Strategy::FoldIn(u)
+                }
             }
         },
     };
@@ -451,8 +450,8 @@ fn recommend(state: &State, p: RecommendParams) -> Result<Raw, Error> {
     let fold = state.config.fold_in;
     let list = match &strategy {
         Strategy::Model(u) => m.recommend(s.quant(), *u, p.n, &exclude),
-        Strategy::FoldIn(u, r) if r.len() < fold.min_ratings => among_related(&s, u, p.n, &exclude),
-        Strategy::FoldIn(u, _) => {
+        Strategy::FoldInSimilar(u) => among_related(&s, u, p.n, &exclude),
+        Strategy::FoldIn(u) => {
             let f = &u.folded;
             m.recommend_vector(s.quant(), &f.factors, f.bias, p.n, &exclude)
         }
@@ -469,7 +468,7 @@ fn recommend(state: &State, p: RecommendParams) -> Result<Raw, Error> {
     raw(&Recommended {
         user: &p.user,
         model: s.version(),
-        strategy: strategy.name(fold.min_ratings),
+        strategy: strategy.name(),
         degraded: strategy.degraded(),
         items,
     })
@@ -525,7 +524,7 @@ fn predict(state: &State, p: PredictParams) -> Result<Raw, Error> {
     let m = &s.model;
     let rating = match &strategy {
         Strategy::Model(u) => m.predict(Some(*u), Some(i)),
-        Strategy::FoldIn(u, _) => m.predict_folded(&u.folded, i),
+        Strategy::FoldIn(u) | Strategy::FoldInSimilar(u) => m.predict_folded(&u.folded, i),
         Strategy::Popularity(_) => m.scale().clip(
             s.popularity(fold.popularity_damping)
                 .get(i as usize)
@@ -539,7 +538,7 @@ fn predict(state: &State, p: PredictParams) -> Result<Raw, Error> {
         title: m.title(i),
         rating,
         model: s.version(),
-        strategy: strategy.name(fold.min_ratings),
+        strategy: strategy.name(),
         degraded: strategy.degraded(),
     })
 }

@@ -140,6 +140,16 @@ pub enum Write {
     Unrate { user: String, movie: u32 },
 }
 
+impl Write {
+    /// Whose rating it writes.
+    pub fn user(&self) -> &str {
+        match self {
+            Write::Rate(r) => &r.user,
+            Write::Unrate { user, .. } => user,
+        }
+    }
+}
+
 /// What a write did: the new rating's sequence number, or whether a rating
 /// was removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -316,6 +326,13 @@ where
     })
 }
 
+/// The argument of a [`Store::ratings_where`] filter.
+enum Filter<'a> {
+    None,
+    Seq(i64),
+    User(&'a str),
+}
+
 /// Rows a multi-row statement carries at most (well under both backends'
 /// limits on bound parameters).
 const ROWS_PER_STATEMENT: usize = 500;
@@ -464,16 +481,20 @@ impl Store {
                     .filter(|(j, r)| last.get(&(r.user.as_str(), r.movie)) == Some(j))
                     .map(|(_, r)| *r)
                     .collect();
-                let mut seqs = std::collections::HashMap::with_capacity(rows.len());
+                // The sequence number of each kept rating, by its place in the run.
+                let mut seqs = vec![None; run.len()];
                 for chunk in rows.chunks(ROWS_PER_STATEMENT) {
                     for (user, movie, seq) in (*tx).write_run(chunk).await? {
-                        seqs.insert((user, movie), seq);
+                        let kept = u32::try_from(movie)
+                            .ok()
+                            .and_then(|m| last.get(&(user.as_str(), m)));
+                        if let Some(&j) = kept {
+                            seqs[j] = Some(seq);
+                        }
                     }
                 }
                 for (j, r) in run.iter().enumerate() {
-                    let seq = seqs
-                        .get(&(r.user.clone(), i64::from(r.movie)))
-                        .copied()
+                    let seq = seqs[last[&(r.user.as_str(), r.movie)]]
                         .ok_or_else(|| StoreError::Failed("an inserted rating was not returned".into()))?;
                     done[k + j] = Done::Rated { seq };
                 }
@@ -573,41 +594,37 @@ impl Store {
 
     /// Every rating, in sequence order.
     pub async fn all_ratings(&self) -> Result<Vec<Stored>, StoreError> {
-        self.ratings_where("", None).await
+        self.ratings_where("", Filter::None).await
     }
 
     /// Ratings with a sequence number above `watermark`, in sequence order.
     pub async fn ratings_since(&self, watermark: i64) -> Result<Vec<Stored>, StoreError> {
-        let sql = "SELECT seq, user_id, movie_id, rating, rated_at FROM ratings \
-                   WHERE seq > $1 ORDER BY seq";
-        let rows = on_pool!(self, pool => {
-            let mut out = Vec::new();
-            for row in sqlx::query(sql).bind(watermark).fetch_all(pool).await? {
-                out.push(stored(&row)?);
-            }
-            out
-        });
-        Ok(rows)
+        self.ratings_where("WHERE seq > $1", Filter::Seq(watermark))
+            .await
     }
 
     /// One user's ratings, in sequence order.
     pub async fn user_ratings(&self, user: &str) -> Result<Vec<Stored>, StoreError> {
-        self.ratings_where("WHERE user_id = $1", Some(user)).await
+        self.ratings_where("WHERE user_id = $1", Filter::User(user))
+            .await
     }
 
+    /// Ratings selected by `filter`, whose `$1` is `arg`, in sequence order.
     async fn ratings_where(
         &self,
         filter: &str,
-        user: Option<&str>,
+        arg: Filter<'_>,
     ) -> Result<Vec<Stored>, StoreError> {
         let sql = format!(
             "SELECT seq, user_id, movie_id, rating, rated_at FROM ratings {filter} ORDER BY seq"
         );
         let rows = on_pool!(self, pool => {
-            let mut q = sqlx::query(&sql);
-            if let Some(u) = user {
-                q = q.bind(u);
-            }
+            let q = sqlx::query(&sql);
+            let q = match arg {
+                Filter::None => q,
+                Filter::Seq(seq) => q.bind(seq),
+                Filter::User(user) => q.bind(user),
+            };
             let mut out = Vec::new();
             for row in q.fetch_all(pool).await? {
                 out.push(stored(&row)?);

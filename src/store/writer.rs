@@ -28,29 +28,31 @@ impl Writer {
     pub fn spawn(store: Store) -> Writer {
         let (queue, mut rx) = mpsc::channel::<Pending>(4 * MAX_BATCH);
         tokio::spawn(async move {
-            let mut batch = Vec::with_capacity(MAX_BATCH);
+            let mut writes = Vec::with_capacity(MAX_BATCH);
+            let mut replies = Vec::with_capacity(MAX_BATCH);
             while let Some(first) = rx.recv().await {
-                batch.push(first);
-                while batch.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(p) => batch.push(p),
-                        Err(_) => break,
+                let mut next = Some(first);
+                while let Some(p) = next.take() {
+                    writes.push(p.write);
+                    replies.push(p.reply);
+                    if writes.len() < MAX_BATCH {
+                        next = rx.try_recv().ok();
                     }
                 }
-                let writes: Vec<Write> = batch.iter().map(|p| p.write.clone()).collect();
                 match store.write(&writes).await {
                     Ok(done) => {
-                        for (p, d) in batch.drain(..).zip(done) {
-                            let _ = p.reply.send(Ok(d));
+                        for (reply, d) in replies.drain(..).zip(done) {
+                            let _ = reply.send(Ok(d));
                         }
                     }
                     Err(e) => {
-                        tracing::warn!("{} writes not committed: {e}", batch.len());
-                        for p in batch.drain(..) {
-                            let _ = p.reply.send(Err(e.clone()));
+                        tracing::warn!("{} writes not committed: {e}", writes.len());
+                        for reply in replies.drain(..) {
+                            let _ = reply.send(Err(e.clone()));
                         }
                     }
                 }
+                writes.clear();
             }
         });
         Writer { queue }

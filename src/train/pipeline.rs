@@ -296,13 +296,13 @@ pub fn run(
 
     // From here on the run is recorded in the database, whatever its end.
     let Some(db) = &opts.database else {
-        return steps(opts, &models, current.as_ref(), cancel, on_event, total).map(|(o, _)| o);
+        return steps(opts, &models, current.as_ref(), cancel, on_event, total);
     };
     let params = serde_json::to_value(&opts.params).unwrap_or_default();
     let run_id = db.start_run(crate::clock::unix_seconds(SystemTime::now()), &params)?;
     let result = steps(opts, &models, current.as_ref(), cancel, on_event, total);
     let end = match &result {
-        Ok((o, watermark)) => crate::store::RunEnd {
+        Ok(o) => crate::store::RunEnd {
             status: "succeeded",
             metrics: o
                 .rmse
@@ -313,7 +313,7 @@ pub fn run(
                 "users": o.users,
                 "items": o.items,
             })),
-            watermark: *watermark,
+            watermark: o.watermark,
             model_version: o.version.clone(),
             error: None,
         },
@@ -333,11 +333,10 @@ pub fn run(
     if let Err(e) = db.finish_run(run_id, crate::clock::unix_seconds(SystemTime::now()), &end) {
         tracing::warn!("cannot record the end of training run {run_id}: {e}");
     }
-    result.map(|(o, _)| o)
+    result
 }
 
-/// The steps of [`run`], from loading to publishing. Returns the outcome
-/// and the database watermark of the new model.
+/// The steps of [`run`], from loading to publishing.
 fn steps(
     opts: &Options,
     models: &ModelsDir,
@@ -345,7 +344,7 @@ fn steps(
     cancel: &AtomicBool,
     on_event: &mut dyn FnMut(Event),
     total: Instant,
-) -> Result<(Outcome, i64), PipelineError> {
+) -> Result<Outcome, PipelineError> {
     let mut stage = Stager { on_event, at: None };
     stage.start(Stage::LoadDataset);
     let dataset = Dataset::load(&opts.dataset)?;
@@ -451,12 +450,7 @@ fn steps(
         dataset: opts.dataset.display().to_string(),
         training_seconds,
     };
-    let tables = Tables::build_from(
-        combined.user_ids.clone(),
-        movies.to_vec(),
-        &dataset.catalogue,
-        all,
-    );
+    let tables = Tables::build_from(combined.user_ids, movies.to_vec(), &dataset.catalogue, all);
     let published = models.publish(
         &version,
         |out| tables.write(out, &meta, &factors, scale).map(drop),
@@ -465,26 +459,23 @@ fn steps(
     )?;
     stage.finish(format!("published {}", published.path.display()));
 
-    Ok((
-        Outcome {
-            published: true,
-            skipped: None,
-            version: Some(version),
-            path: Some(published.path),
-            rmse: metrics.map(|m| m.rmse),
-            mae: metrics.map(|m| m.mae),
-            training_seconds,
-            total_seconds: total.elapsed().as_secs_f64(),
-            ratings: meta.counts.ratings,
-            database_ratings: meta.counts.database_ratings,
-            watermark,
-            users: meta.counts.users,
-            items: meta.counts.items,
-            backup: published.backup,
-            removed: published.removed,
-        },
+    Ok(Outcome {
+        published: true,
+        skipped: None,
+        version: Some(version),
+        path: Some(published.path),
+        rmse: metrics.map(|m| m.rmse),
+        mae: metrics.map(|m| m.mae),
+        training_seconds,
+        total_seconds: total.elapsed().as_secs_f64(),
+        ratings: meta.counts.ratings,
+        database_ratings: meta.counts.database_ratings,
         watermark,
-    ))
+        users: meta.counts.users,
+        items: meta.counts.items,
+        backup: published.backup,
+        removed: published.removed,
+    })
 }
 
 fn quality_gate(

@@ -115,6 +115,18 @@ impl Daemon {
         self.client().call(method, params)
     }
 
+    /// Start a retrain long enough to be interrupted, on its own thread
+    /// and connection; the thread ends with the retrain's reply.
+    pub fn long_retrain(&self) -> std::thread::JoinHandle<Result<Value, recd::client::CallError>> {
+        let socket = self.socket();
+        std::thread::spawn(move || {
+            Client::connect(&socket).unwrap().call(
+                "retrain",
+                serde_json::json!({ "epochs": 10_000, "factors": 256, "force": true }),
+            )
+        })
+    }
+
     pub fn version(&self) -> Option<String> {
         let h = self.call("health", serde_json::json!({})).unwrap();
         h.pointer("/model/version")
