@@ -1,16 +1,20 @@
 //! A blocking client of the daemon's socket, for `recctl` and tests.
 //!
-//! It sends one request at a time and reads lines until the reply with its
-//! id, handing progress lines to a callback. Connection failures say whether
-//! the daemon is not running or the caller may not connect.
+//! It sends one [`Request`] at a time and reads lines until the reply with
+//! its id, handing progress lines to a callback, and returns the result as
+//! the type the caller names (`protocol::result`). `call_json` speaks raw
+//! JSON for tests of the wire format. Connection failures say whether the
+//! daemon is not running or the caller may not connect.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Value};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
 
-use crate::protocol::{Error, ErrorCode, Reply};
+use crate::protocol::{Error, ErrorCode, Progress, Reply, Request};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -37,10 +41,34 @@ pub enum CallError {
     Protocol(String),
 }
 
+impl CallError {
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            CallError::Reply(e) => Some(e.code),
+            _ => None,
+        }
+    }
+}
+
 pub struct Client {
     reader: BufReader<UnixStream>,
     writer: UnixStream,
     next_id: u64,
+}
+
+/// A request line: the id, then the method and params.
+#[derive(Serialize)]
+struct Line<'a, R: Serialize> {
+    id: u64,
+    #[serde(flatten)]
+    request: &'a R,
+}
+
+/// The raw form of a request, for `call_json`.
+#[derive(Serialize)]
+struct RawRequest<'a> {
+    method: &'a str,
+    params: &'a Value,
 }
 
 impl Client {
@@ -61,19 +89,55 @@ impl Client {
         })
     }
 
-    pub fn call(&mut self, method: &str, params: Value) -> Result<Value, CallError> {
-        self.call_with_progress(method, params, &mut |_| {})
+    /// Send `request`; its result as `T`.
+    pub fn call<T: DeserializeOwned>(&mut self, request: &Request) -> Result<T, CallError> {
+        self.call_with_progress(request, &mut |_| {})
     }
 
-    pub fn call_with_progress(
+    /// As [`call`](Client::call), handing each progress line to `on_progress`.
+    pub fn call_with_progress<T: DeserializeOwned>(
+        &mut self,
+        request: &Request,
+        on_progress: &mut dyn FnMut(Progress),
+    ) -> Result<T, CallError> {
+        let result = self.exchange(request, &mut |p| {
+            if let Ok(p) = serde_json::from_value(p.clone()) {
+                on_progress(p);
+            }
+        })?;
+        serde_json::from_value(result).map_err(|e| {
+            CallError::Protocol(format!("the result of {}: {e}", request.method().name()))
+        })
+    }
+
+    /// Any method name with any params, the result as JSON: for tests of
+    /// the wire format.
+    pub fn call_json(&mut self, method: &str, params: Value) -> Result<Value, CallError> {
+        self.call_json_with_progress(method, params, &mut |_| {})
+    }
+
+    pub fn call_json_with_progress(
         &mut self,
         method: &str,
         params: Value,
         on_progress: &mut dyn FnMut(&Value),
     ) -> Result<Value, CallError> {
+        let request = RawRequest {
+            method,
+            params: &params,
+        };
+        self.exchange(&request, on_progress)
+    }
+
+    /// Write one request line and read until its reply.
+    fn exchange<R: Serialize>(
+        &mut self,
+        request: &R,
+        on_progress: &mut dyn FnMut(&Value),
+    ) -> Result<Value, CallError> {
         self.next_id += 1;
         let id = self.next_id;
-        let mut line = serde_json::to_vec(&json!({ "id": id, "method": method, "params": params }))
+        let mut line = serde_json::to_vec(&Line { id, request })
             .map_err(|e| CallError::Protocol(e.to_string()))?;
         line.push(b'\n');
         self.writer.write_all(&line)?;
@@ -87,7 +151,7 @@ impl Client {
             }
             let reply: Reply = serde_json::from_str(&text)
                 .map_err(|e| CallError::Protocol(format!("{e}: {}", text.trim())))?;
-            if reply.id != json!(id) && !reply.id.is_null() {
+            if reply.id != id && !reply.id.is_null() {
                 continue;
             }
             if let Some(p) = &reply.progress {
@@ -95,11 +159,7 @@ impl Client {
                 continue;
             }
             if let Some(e) = reply.error {
-                return Err(CallError::Reply(Error {
-                    code: e.code,
-                    message: e.message,
-                    data: e.data,
-                }));
+                return Err(CallError::Reply(e));
             }
             return reply.result.ok_or_else(|| {
                 CallError::Protocol(format!(
@@ -107,15 +167,6 @@ impl Client {
                     text.trim()
                 ))
             });
-        }
-    }
-}
-
-impl CallError {
-    pub fn code(&self) -> Option<ErrorCode> {
-        match self {
-            CallError::Reply(e) => Some(e.code),
-            _ => None,
         }
     }
 }

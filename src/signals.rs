@@ -11,8 +11,8 @@ use tokio::sync::mpsc;
 pub enum Signal {
     /// SIGHUP: reload the current model from disk.
     Reload,
-    /// SIGTERM or SIGINT: shut down gracefully.
-    Shutdown,
+    /// SIGTERM or SIGINT (named): shut down gracefully.
+    Shutdown(&'static str),
 }
 
 /// Install the handlers and return the stream.
@@ -23,10 +23,10 @@ pub fn listen() -> std::io::Result<mpsc::Receiver<Signal>> {
         .name("recd-signals".into())
         .spawn(move || {
             for sig in signals.forever() {
-                let signal = if sig == SIGHUP {
-                    Signal::Reload
-                } else {
-                    Signal::Shutdown
+                let signal = match sig {
+                    SIGHUP => Signal::Reload,
+                    SIGINT => Signal::Shutdown("SIGINT"),
+                    _ => Signal::Shutdown("SIGTERM"),
                 };
                 if tx.blocking_send(signal).is_err() {
                     break;

@@ -175,7 +175,7 @@ fn retrain_streams_progress_swaps_the_model_and_is_exclusive() {
     let mut progress = Vec::new();
     let r = d
         .client()
-        .call_with_progress("retrain", json!({ "epochs": 5, "force": true }), &mut |p| {
+        .call_json_with_progress("retrain", json!({ "epochs": 5, "force": true }), &mut |p| {
             progress.push(p.clone())
         })
         .unwrap();
@@ -263,7 +263,7 @@ fn sighup_swaps_the_model_under_load_without_a_failed_request() {
                 let (mut ok, mut versions) = (0u64, std::collections::BTreeSet::new());
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     let r = c
-                        .call(
+                        .call_json(
                             "recommend",
                             json!({ "user": format!("ml:{}", t * 7 + ok % 50 + 1) }),
                         )
@@ -441,7 +441,7 @@ fn connections_beyond_the_limit_are_told_why() {
     let held: Vec<recd::client::Client> = (0..3)
         .map(|_| {
             let mut c = d.client();
-            c.call("health", json!({})).unwrap();
+            c.call_json("health", json!({})).unwrap();
             c
         })
         .collect();
@@ -619,7 +619,7 @@ fn admin_methods_are_refused_to_unprivileged_peers() {
         let Ok(mut c) = recd::client::Client::connect(&s) else {
             return false;
         };
-        let read_ok = c.call("health", json!({})).is_ok();
+        let read_ok = c.call_json("health", json!({})).is_ok();
         let denied = ["reload", "rollback", "job.cancel", "retrain"]
             .iter()
             .all(|m| {
@@ -628,7 +628,8 @@ fn admin_methods_are_refused_to_unprivileged_peers() {
                 } else {
                     json!({})
                 };
-                c.call(m, params).err().and_then(|e| e.code()) == Some(ErrorCode::PermissionDenied)
+                c.call_json(m, params).err().and_then(|e| e.code())
+                    == Some(ErrorCode::PermissionDenied)
             });
         read_ok && denied
     }));
@@ -641,8 +642,11 @@ fn recctl_speaks_for_every_method() {
     let d = Daemon::start();
     let out = d.recctl(&["health"]).ok();
     assert!(out.stdout.contains("status           ok"), "{}", out.stdout);
+    // A line saying how the list was made, the header, three rows.
     let out = d.recctl(&["recommend", "ml:5", "-n", "3"]).ok();
-    assert_eq!(out.stdout.lines().count(), 4, "{}", out.stdout);
+    assert_eq!(out.stdout.lines().count(), 5, "{}", out.stdout);
+    assert!(out.stdout.starts_with("user ml:5, model "), "{}", out.stdout);
+    assert!(out.stdout.lines().next().unwrap().ends_with("strategy model"));
     let j = d
         .recctl(&["--json", "recommend", "ml:5", "-n", "3"])
         .ok()

@@ -212,7 +212,9 @@ fn hammer(d: &Daemon, tag: &str, threads: usize, until: Instant) -> (u64, u64, V
                         let user = format!("{tag}-{t}-{}", k / 200);
                         let movie = 1 + k % 200;
                         k += 1;
-                        match c.call("rate", json!({"user": user, "movie": movie, "rating": 3})) {
+                        match c
+                            .call_json("rate", json!({"user": user, "movie": movie, "rating": 3}))
+                        {
                             Ok(_) => ok += 1,
                             Err(e) => {
                                 failed += 1;

@@ -193,6 +193,20 @@ impl Model {
         self.file.strings(Kind::UserIds).get(user as usize)
     }
 
+    /// How many of the users are the base dataset's (ids starting with
+    /// `ml:`): a run in the sorted order, found by two binary searches.
+    pub fn dataset_users(&self) -> usize {
+        const PREFIX: &str = "ml:";
+        let ids = self.file.strings(Kind::UserIds);
+        let order = self.file.u32s(Kind::UserOrder);
+        let first = order.partition_point(|&i| ids.get(i as usize) < PREFIX);
+        let past = order.partition_point(|&i| {
+            let id = ids.get(i as usize);
+            id < PREFIX || id.starts_with(PREFIX)
+        });
+        past - first
+    }
+
     /// Index of a movie id.
     pub fn item_index(&self, movie: u32) -> Option<u32> {
         let ids = self.file.u32s(Kind::MovieIds);

@@ -7,14 +7,11 @@
 //! flight is finished before the connection closes. Nothing a peer sends
 //! can panic the daemon: every fault becomes an error reply.
 
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
-
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
 use super::methods::{self, Ctx};
-use crate::daemon::state::State;
+use super::Server;
 use crate::protocol::{self, Error, ErrorCode, Reply};
 
 enum Line {
@@ -61,15 +58,16 @@ async fn read_line<R: AsyncBufRead + Unpin>(reader: &mut R, max: usize) -> std::
     }
 }
 
-pub async fn serve(stream: UnixStream, state: Arc<State>) {
+pub async fn serve(stream: UnixStream, server: &Server) {
     let peer = stream.peer_cred().ok().map(|c| (c.uid(), c.gid(), c.pid()));
     let (rd, mut wr) = stream.into_split();
     let mut reader = BufReader::with_capacity(16 * 1024, rd);
-    let limits = &state.config.daemon;
+    let limits = &server.state.config.daemon;
+    let stats = &server.stats;
     loop {
         let next = tokio::select! {
             biased;
-            _ = state.shutdown.cancelled() => break,
+            _ = server.shutdown.cancelled() => break,
             r = tokio::time::timeout(limits.idle_timeout, read_line(&mut reader, limits.max_line_bytes)) => r,
         };
         let line = match next {
@@ -90,7 +88,7 @@ pub async fn serve(stream: UnixStream, state: Arc<State>) {
                         limits.max_line_bytes
                     ),
                 );
-                state.stats.count_error(e.code);
+                stats.count_error(e.code);
                 tracing::warn!("{e}");
                 let _ = wr
                     .write_all(&Reply::error(serde_json::Value::Null, e).to_line())
@@ -104,15 +102,15 @@ pub async fn serve(stream: UnixStream, state: Arc<State>) {
         }
         let reply = match protocol::parse_request(&line) {
             Err((id, e)) => {
-                state.stats.count_error(e.code);
+                stats.count_error(e.code);
                 tracing::debug!("rejected request: {e}");
                 Reply::error(id, e)
             }
             Ok((id, req)) => {
                 let method = req.method();
-                state.stats.count_method(method);
+                stats.count_method(method);
                 let mut ctx = Ctx {
-                    state: &state,
+                    server,
                     peer,
                     id: &id,
                     out: &mut wr,
@@ -125,15 +123,11 @@ pub async fn serve(stream: UnixStream, state: Arc<State>) {
                         continue;
                     }
                     Err(e) => {
-                        state.stats.count_error(e.code);
-                        if matches!(
-                            e.code,
-                            ErrorCode::Internal
-                                | ErrorCode::ReloadFailed
-                                | ErrorCode::TrainFailed
-                                | ErrorCode::PermissionDenied
-                        ) {
-                            tracing::warn!(method, "{e}");
+                        stats.count_error(e.code);
+                        // Reload and retrain failures are logged where they
+                        // happen, with their context; once is enough.
+                        if matches!(e.code, ErrorCode::Internal | ErrorCode::PermissionDenied) {
+                            tracing::warn!(method = method.name(), "{e}");
                         }
                         Reply::error(id, e)
                     }
@@ -144,7 +138,6 @@ pub async fn serve(stream: UnixStream, state: Arc<State>) {
             break;
         }
     }
-    state.stats.connections_open.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// `{"id":ID,"result":RESULT}` and a newline, from an already serialised result.

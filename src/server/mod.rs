@@ -1,13 +1,21 @@
 //! The accept loop: one task per connection, bounded in number.
 //!
-//! It takes its listener and the daemon state (with the shutdown token) as
-//! arguments, so a test can bind its own socket. A failed accept is logged
-//! and retried after a back-off; only cancellation ends the loop. On
-//! shutdown it stops accepting and gives the open connections the
-//! configured time to finish the request they are on.
+//! [`run`] takes its listener, the shutdown token and the daemon's state as
+//! arguments, so a test binds its own socket in a temp dir and serves
+//! without the binary. A failed accept is logged and retried after a
+//! back-off; only cancellation ends the loop. On shutdown it stops
+//! accepting and gives the open connections the configured time to finish
+//! the request they are on.
+//!
+//! Below it: `connection` (read a line, answer it, repeat), `methods` (one
+//! handler per method), `auth` (who may call admin methods), `stats` (the
+//! counters). The server calls the lifecycle and the serving policy; they
+//! never call it.
 
+pub mod auth;
 pub mod connection;
 pub mod methods;
+pub mod stats;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -15,41 +23,59 @@ use std::time::Duration;
 
 use tokio::net::UnixListener;
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::daemon::state::State;
+use crate::lifecycle::State;
 
-pub async fn run(listener: UnixListener, state: Arc<State>) {
+/// What the connections of one server share.
+pub struct Server {
+    pub state: Arc<State>,
+    pub shutdown: CancellationToken,
+    pub stats: stats::Stats,
+    pub admin: auth::Admin,
+}
+
+/// Serve `listener` until `shutdown` is cancelled, then wait (up to
+/// `daemon.shutdown_timeout_secs`) for the open connections to finish.
+pub async fn run(listener: UnixListener, shutdown: CancellationToken, state: Arc<State>) {
+    let limits = &state.config.daemon;
+    let max = limits.max_connections;
+    let grace = limits.shutdown_timeout;
+    let server = Arc::new(Server {
+        admin: auth::Admin::resolve(limits.admin_group.as_deref()),
+        stats: stats::Stats::default(),
+        shutdown: shutdown.clone(),
+        state,
+    });
     let tracker = TaskTracker::new();
-    let max = state.config.daemon.max_connections;
     let slots = Arc::new(Semaphore::new(max));
     let mut backoff = Duration::from_millis(10);
     loop {
         let accepted = tokio::select! {
-            _ = state.shutdown.cancelled() => break,
+            _ = shutdown.cancelled() => break,
             a = listener.accept() => a,
         };
         match accepted {
             Ok((stream, _)) => {
                 backoff = Duration::from_millis(10);
-                state
-                    .stats
-                    .connections_total
-                    .fetch_add(1, Ordering::Relaxed);
+                let stats = &server.stats;
+                stats.connections_total.fetch_add(1, Ordering::Relaxed);
                 match slots.clone().try_acquire_owned() {
                     Ok(permit) => {
-                        state.stats.connections_open.fetch_add(1, Ordering::Relaxed);
-                        let st = state.clone();
+                        stats.connections_open.fetch_add(1, Ordering::Relaxed);
+                        let server = server.clone();
                         tracker.spawn(async move {
-                            connection::serve(stream, st).await;
+                            connection::serve(stream, &server).await;
+                            server
+                                .stats
+                                .connections_open
+                                .fetch_sub(1, Ordering::Relaxed);
                             drop(permit);
                         });
                     }
                     Err(_) => {
-                        state
-                            .stats
-                            .connections_rejected
-                            .fetch_add(1, Ordering::Relaxed);
+                        stats.connections_rejected.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!("connection refused: {max} connections already open");
                         tracker.spawn(connection::reject(stream, max));
                     }
@@ -64,7 +90,6 @@ pub async fn run(listener: UnixListener, state: Arc<State>) {
         }
     }
     tracker.close();
-    let grace = state.config.daemon.shutdown_timeout;
     if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
         tracing::warn!(
             "{} connections still open after {grace:?}; closing them",

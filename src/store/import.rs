@@ -3,7 +3,7 @@
 //! optional. Every line is either accepted or rejected with its number, an
 //! error code and a reason; one bad line never sinks the file.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::rules::Rules;
 use super::NewRating;
@@ -11,7 +11,7 @@ use crate::protocol::ErrorCode;
 use crate::train::ratings_file::Layout;
 
 /// A line that was not imported.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rejected {
     pub line: u64,
     pub code: ErrorCode,

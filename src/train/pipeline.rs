@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::{Instant, SystemTime};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::dataset::{Dataset, DatasetError};
 use super::eval::{self, Metrics, Scale};
@@ -63,7 +63,7 @@ impl Options {
 }
 
 /// The pipeline's steps, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     LoadDataset,
@@ -120,7 +120,7 @@ pub enum PipelineError {
 }
 
 /// The operators' guide reading of a count of new ratings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     NotNeeded,
@@ -157,7 +157,7 @@ impl Verdict {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Check {
     pub current_version: Option<String>,
     pub watermark: i64,
@@ -248,7 +248,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 /// What a run did.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
     pub published: bool,
     /// Why nothing was trained, when nothing was.

@@ -112,7 +112,7 @@ impl Daemon {
     }
 
     pub fn call(&self, method: &str, params: Value) -> Result<Value, recd::client::CallError> {
-        self.client().call(method, params)
+        self.client().call_json(method, params)
     }
 
     /// Start a retrain long enough to be interrupted, on its own thread
@@ -120,7 +120,7 @@ impl Daemon {
     pub fn long_retrain(&self) -> std::thread::JoinHandle<Result<Value, recd::client::CallError>> {
         let socket = self.socket();
         std::thread::spawn(move || {
-            Client::connect(&socket).unwrap().call(
+            Client::connect(&socket).unwrap().call_json(
                 "retrain",
                 serde_json::json!({ "epochs": 10_000, "factors": 256, "force": true }),
             )

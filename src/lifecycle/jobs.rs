@@ -11,44 +11,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime};
 
-use serde::Serialize;
-use serde_json::{json, Value};
 use tokio::sync::{broadcast, watch};
 
+use crate::protocol::{JobState, JobStatus, Progress, StageState};
 use crate::train::pipeline::{self, Event, Options, Outcome, PipelineError, Stage};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JobState {
-    Running,
-    Succeeded,
-    /// Nothing to do (fewer new ratings than asked for).
-    Skipped,
-    Failed,
-    Cancelled,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct JobStatus {
-    pub id: u64,
-    pub state: JobState,
-    pub stage: Option<Stage>,
-    pub epoch: usize,
-    pub n_epochs: usize,
-    pub train_rmse: Option<f64>,
-    pub started_at: String,
-    pub finished_at: Option<String>,
-    pub seconds: f64,
-    pub outcome: Option<Outcome>,
-    pub error: Option<String>,
-}
 
 pub struct Job {
     pub id: u64,
     started: Instant,
     cancel: AtomicBool,
     status: Mutex<JobStatus>,
-    progress: broadcast::Sender<Value>,
+    progress: broadcast::Sender<Progress>,
     done: watch::Sender<bool>,
 }
 
@@ -65,7 +38,7 @@ impl Job {
         self.cancel.store(true, Ordering::Relaxed);
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Value> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Progress> {
         self.progress.subscribe()
     }
 
@@ -76,12 +49,26 @@ impl Job {
     }
 
     fn update(&self, event: &Event) {
+        let line = Progress {
+            job: self.id,
+            stage: Stage::Train,
+            state: None,
+            seconds: None,
+            detail: None,
+            epoch: None,
+            n_epochs: None,
+            train_rmse: None,
+        };
         let progress = {
             let mut s = lock(&self.status);
             match event {
                 Event::Started(stage) => {
                     s.stage = Some(*stage);
-                    json!({ "job": self.id, "stage": stage, "state": "started" })
+                    Progress {
+                        stage: *stage,
+                        state: Some(StageState::Started),
+                        ..line
+                    }
                 }
                 Event::Finished {
                     stage,
@@ -93,16 +80,25 @@ impl Job {
                         "retrain {}: {detail} ({seconds:.3}s)",
                         stage.label()
                     );
-                    json!({ "job": self.id, "stage": stage, "state": "finished", "seconds": seconds, "detail": detail })
+                    Progress {
+                        stage: *stage,
+                        state: Some(StageState::Finished),
+                        seconds: Some(*seconds),
+                        detail: Some(detail.clone()),
+                        ..line
+                    }
                 }
                 Event::Epoch(e) => {
                     s.epoch = e.epoch;
                     s.n_epochs = e.n_epochs;
                     s.train_rmse = Some(e.train_rmse);
-                    json!({
-                        "job": self.id, "stage": Stage::Train, "epoch": e.epoch, "n_epochs": e.n_epochs,
-                        "train_rmse": e.train_rmse, "seconds": e.elapsed.as_secs_f64(),
-                    })
+                    Progress {
+                        epoch: Some(e.epoch),
+                        n_epochs: Some(e.n_epochs),
+                        train_rmse: Some(e.train_rmse),
+                        seconds: Some(e.elapsed.as_secs_f64()),
+                        ..line
+                    }
                 }
             }
         };

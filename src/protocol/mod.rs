@@ -6,291 +6,26 @@
 //! method may first send `{"id": 7, "progress": {...}}` lines.
 //!
 //! These types are shared by the daemon, `recctl` and the tests, so the
-//! three cannot disagree. Parsing never panics on a peer's bytes: every
-//! failure becomes an [`ErrorCode`] with a message naming what was wrong.
+//! three cannot disagree: requests (`request`), results (`result`), error
+//! codes (`error`). Parsing never panics on a peer's bytes: every failure
+//! becomes an [`ErrorCode`] with a message naming what was wrong.
 //! docs/protocol.md documents every method and code.
+
+mod error;
+mod request;
+mod result;
+
+pub use error::{Error, ErrorCode};
+pub use request::*;
+pub use result::*;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub const PROTOCOL_VERSION: u32 = 1;
 
-/// Stable error codes. Their strings are part of the protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    /// The line is not valid JSON.
-    ParseError,
-    /// Valid JSON but not a request object (no method, a bad id).
-    InvalidRequest,
-    /// The line exceeds the configured length; the connection closes.
-    LineTooLong,
-    UnknownMethod,
-    /// Params missing, of the wrong type or out of range.
-    InvalidParams,
-    UnknownUser,
-    UnknownMovie,
-    /// No model has been trained yet.
-    NoModel,
-    /// A retrain is already running (its job id is in the message and data).
-    Busy,
-    UnknownJob,
-    UnknownVersion,
-    /// Reading or verifying a model from disk failed; the old one still serves.
-    ReloadFailed,
-    /// A retrain step failed; the served model is unchanged.
-    TrainFailed,
-    PermissionDenied,
-    /// The daemon is shutting down.
-    ShuttingDown,
-    /// The daemon serves its maximum of connections; try again later.
-    TooManyConnections,
-    /// A rating outside the scale, or off its step.
-    InvalidRating,
-    /// A user id that is empty, too long or holds control characters.
-    InvalidUser,
-    /// The ratings database cannot be reached; nothing was written.
-    DbUnavailable,
-    Internal,
-}
-
-impl ErrorCode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::ParseError => "parse_error",
-            ErrorCode::InvalidRequest => "invalid_request",
-            ErrorCode::LineTooLong => "line_too_long",
-            ErrorCode::UnknownMethod => "unknown_method",
-            ErrorCode::InvalidParams => "invalid_params",
-            ErrorCode::UnknownUser => "unknown_user",
-            ErrorCode::UnknownMovie => "unknown_movie",
-            ErrorCode::NoModel => "no_model",
-            ErrorCode::Busy => "busy",
-            ErrorCode::UnknownJob => "unknown_job",
-            ErrorCode::UnknownVersion => "unknown_version",
-            ErrorCode::ReloadFailed => "reload_failed",
-            ErrorCode::TrainFailed => "train_failed",
-            ErrorCode::PermissionDenied => "permission_denied",
-            ErrorCode::ShuttingDown => "shutting_down",
-            ErrorCode::TooManyConnections => "too_many_connections",
-            ErrorCode::InvalidRating => "invalid_rating",
-            ErrorCode::InvalidUser => "invalid_user",
-            ErrorCode::DbUnavailable => "db_unavailable",
-            ErrorCode::Internal => "internal",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ErrorBody {
-    pub code: ErrorCode,
-    pub message: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data: Option<Value>,
-}
-
-/// An error reply's contents, before it is given an id.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Error {
-    pub code: ErrorCode,
-    pub message: String,
-    pub data: Option<Value>,
-}
-
-impl Error {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Error {
-        Error {
-            code,
-            message: message.into(),
-            data: None,
-        }
-    }
-
-    pub fn with_data(mut self, data: Value) -> Error {
-        self.data = Some(data);
-        self
-    }
-}
-
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.code.as_str(), self.message)
-    }
-}
-
 /// A request id: a number or a string, echoed back verbatim.
 pub type Id = Value;
-
-fn default_n() -> usize {
-    10
-}
-
-pub const MAX_N: usize = 1000;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RecommendParams {
-    pub user: String,
-    #[serde(default = "default_n")]
-    pub n: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PredictParams {
-    pub user: String,
-    pub movie: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SimilarParams {
-    pub movie: u32,
-    #[serde(default = "default_n")]
-    pub n: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateParams {
-    pub user: String,
-    pub movie: u32,
-    pub rating: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UnrateParams {
-    pub user: String,
-    pub movie: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ImportParams {
-    /// An absolute path the daemon can read.
-    pub path: String,
-}
-
-/// Parameters of `retrain`, as the flags of `recd train`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetrainParams {
-    pub factors: Option<usize>,
-    pub epochs: Option<usize>,
-    pub lr: Option<f32>,
-    pub reg: Option<f32>,
-    pub init_std_dev: Option<f32>,
-    pub threads: Option<usize>,
-    pub seed: Option<u64>,
-    #[serde(default)]
-    pub force: bool,
-    #[serde(default)]
-    pub no_backup: bool,
-    pub min_ratings: Option<u64>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetrainCheckParams {
-    pub min_ratings: Option<u64>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JobParams {
-    /// The job; the running or latest one when absent.
-    pub job: Option<u64>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReloadParams {}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RollbackParams {
-    pub version: String,
-}
-
-/// Every method, with its params. One enum, one exhaustive match in the
-/// server: adding a method without a handler does not compile.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "method", content = "params", rename_all = "snake_case")]
-pub enum Request {
-    Health,
-    Stats,
-    Recommend(RecommendParams),
-    Predict(PredictParams),
-    Similar(SimilarParams),
-    Rate(RateParams),
-    Unrate(UnrateParams),
-    Import(ImportParams),
-    #[serde(rename = "retrain.check")]
-    RetrainCheck(RetrainCheckParams),
-    Retrain(RetrainParams),
-    #[serde(rename = "job.status")]
-    JobStatus(JobParams),
-    #[serde(rename = "job.cancel")]
-    JobCancel(JobParams),
-    Reload(ReloadParams),
-    Models,
-    Rollback(RollbackParams),
-}
-
-/// Method names as they appear on the wire.
-pub const METHODS: [&str; 15] = [
-    "health",
-    "stats",
-    "recommend",
-    "predict",
-    "similar",
-    "rate",
-    "unrate",
-    "import",
-    "retrain.check",
-    "retrain",
-    "job.status",
-    "job.cancel",
-    "reload",
-    "models",
-    "rollback",
-];
-
-impl Request {
-    pub fn method(&self) -> &'static str {
-        match self {
-            Request::Health => "health",
-            Request::Stats => "stats",
-            Request::Recommend(_) => "recommend",
-            Request::Predict(_) => "predict",
-            Request::Similar(_) => "similar",
-            Request::Rate(_) => "rate",
-            Request::Unrate(_) => "unrate",
-            Request::Import(_) => "import",
-            Request::RetrainCheck(_) => "retrain.check",
-            Request::Retrain(_) => "retrain",
-            Request::JobStatus(_) => "job.status",
-            Request::JobCancel(_) => "job.cancel",
-            Request::Reload(_) => "reload",
-            Request::Models => "models",
-            Request::Rollback(_) => "rollback",
-        }
-    }
-
-    /// Methods that change what the daemon serves or does, and `import`,
-    /// which reads a file with the daemon's rights.
-    pub fn is_admin(&self) -> bool {
-        matches!(
-            self,
-            Request::Retrain(_)
-                | Request::Reload(_)
-                | Request::Rollback(_)
-                | Request::JobCancel(_)
-                | Request::Import(_)
-        )
-    }
-}
 
 /// Parse one request line. On failure the id is returned when it could be
 /// read, so the error reply can carry it.
@@ -328,16 +63,16 @@ pub fn parse_request(line: &[u8]) -> Result<(Id, Request), (Id, Error)> {
             "unknown field '{key}' (a request has id, method and params)"
         )));
     }
-    if !METHODS.contains(&method.as_str()) {
+    let Ok(known) = method.parse::<Method>() else {
         return Err((
             id.clone(),
             Error::new(
                 ErrorCode::UnknownMethod,
                 format!("unknown method '{method}'"),
             )
-            .with_data(serde_json::json!({ "methods": METHODS })),
+            .with_data(serde_json::json!({ "methods": Method::names() })),
         ));
-    }
+    };
     let params = match obj.remove("params") {
         None | Some(Value::Null) => None,
         Some(p @ Value::Object(_)) => Some(p),
@@ -351,8 +86,7 @@ pub fn parse_request(line: &[u8]) -> Result<(Id, Request), (Id, Error)> {
     let mut tagged = serde_json::Map::new();
     tagged.insert("method".into(), Value::String(method.clone()));
     // Methods without params take none; the others take an object, maybe empty.
-    let takes_params = !matches!(method.as_str(), "health" | "stats" | "models");
-    match (params, takes_params) {
+    match (params, known.takes_params()) {
         (Some(p), true) => {
             tagged.insert("params".into(), p);
         }
@@ -387,7 +121,7 @@ pub struct Reply {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<ErrorBody>,
+    pub error: Option<Error>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<Value>,
 }
@@ -406,21 +140,17 @@ impl Reply {
         Reply {
             id,
             result: None,
-            error: Some(ErrorBody {
-                code: e.code,
-                message: e.message,
-                data: e.data,
-            }),
+            error: Some(e),
             progress: None,
         }
     }
 
-    pub fn progress(id: Id, progress: Value) -> Reply {
+    pub fn progress(id: Id, progress: &Progress) -> Reply {
         Reply {
             id,
             result: None,
             error: None,
-            progress: Some(progress),
+            progress: serde_json::to_value(progress).ok(),
         }
     }
 
@@ -507,8 +237,24 @@ mod tests {
                 parse_request(line.as_bytes()).unwrap_or_else(|e| panic!("{line}: {e:?}"));
             assert_eq!(got, want, "{line}");
             assert_eq!(id, serde_json::json!(1));
-            assert!(METHODS.contains(&got.method()));
+            assert_eq!(
+                got.method().name(),
+                serde_json::from_str::<Value>(line).unwrap()["method"]
+            );
         }
+    }
+
+    #[test]
+    fn every_method_name_is_known_to_the_parser() {
+        use strum::IntoEnumIterator;
+        for m in Method::iter() {
+            let line = format!(r#"{{"id":1,"method":"{}"}}"#, m.name());
+            if let Err((_, e)) = parse_request(line.as_bytes()) {
+                assert_eq!(e.code, ErrorCode::InvalidParams, "{line}: {e}");
+            }
+            assert_eq!(m.name().parse::<Method>().unwrap(), m);
+        }
+        assert_eq!(Method::names().len(), <Method as strum::EnumCount>::COUNT);
     }
 
     #[test]

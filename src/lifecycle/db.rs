@@ -1,6 +1,7 @@
 //! The daemon's side of the ratings database: reaching it (and retrying
 //! while it is down, without holding up serving), the movie catalogue that
-//! ratings are checked against, and the group-commit writer.
+//! ratings are checked against, the group-commit writer, and the ratings
+//! newer than the served model, kept in memory in step with writes.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -12,7 +13,6 @@ use arc_swap::ArcSwapOption;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::protocol::{Error, ErrorCode};
 use crate::store::writer::Writer;
 use crate::store::{Store, StoreError, Write};
 
@@ -54,6 +54,11 @@ struct RecentState {
     pending: Option<Vec<Write>>,
 }
 
+/// The database has not been reached (or migrated) yet: why.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct NotReady(pub String);
+
 pub struct Db {
     pub store: Store,
     pub writer: Writer,
@@ -83,20 +88,17 @@ impl Db {
     }
 
     /// The catalogue, once the database is ready.
-    pub fn catalogue(&self) -> Result<Arc<HashSet<u32>>, Error> {
+    pub fn catalogue(&self) -> Result<Arc<HashSet<u32>>, NotReady> {
         self.catalogue.load_full().ok_or_else(|| {
             let why = self
                 .last_error
                 .lock()
                 .map(|e| e.clone())
                 .unwrap_or_default();
-            Error::new(
-                ErrorCode::DbUnavailable,
-                format!(
-                    "the ratings database ({}) is not ready: {why}",
-                    self.store.target().display()
-                ),
-            )
+            NotReady(format!(
+                "the ratings database ({}) is not ready: {why}",
+                self.store.target().display()
+            ))
         })
     }
 
@@ -252,13 +254,5 @@ impl Db {
         self.reload_recent().await?;
         self.catalogue.store(Some(Arc::new(ids)));
         Ok(n)
-    }
-}
-
-/// The protocol error for a store error.
-pub fn store_error(e: StoreError) -> Error {
-    match e {
-        StoreError::Unavailable(m) => Error::new(ErrorCode::DbUnavailable, m),
-        StoreError::Failed(m) => Error::new(ErrorCode::Internal, m),
     }
 }

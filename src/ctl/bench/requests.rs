@@ -1,0 +1,116 @@
+//! What bench connections send and how their replies are scored.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::protocol::{Method, PredictParams, RateParams, RecommendParams, Request, SimilarParams};
+use crate::rng::Rng;
+
+/// The methods a bench can send.
+pub const SUPPORTED: [Method; 5] = [
+    Method::Recommend,
+    Method::Predict,
+    Method::Similar,
+    Method::Health,
+    Method::Rate,
+];
+
+/// What bench requests ask for.
+#[derive(Debug, Clone)]
+pub struct Shape {
+    /// Dataset users of the model, `ml:1` to `ml:users`, at random...
+    pub users: u64,
+    /// ...unless this one user.
+    pub user: Option<String>,
+    pub movie: u32,
+    pub n: usize,
+}
+
+/// Per-method latencies in microseconds and error count.
+#[derive(Default)]
+pub struct Sample {
+    pub micros: Vec<u32>,
+    pub errors: u64,
+}
+
+/// A request line: the id, then the method and params.
+#[derive(Serialize)]
+struct Line<'a> {
+    id: u64,
+    #[serde(flatten)]
+    request: &'a Request,
+}
+
+/// The requests of one bench connection.
+pub struct RequestGen {
+    /// The connection's number.
+    conn: u64,
+    rng: Rng,
+    id: u64,
+    shape: Shape,
+}
+
+impl RequestGen {
+    pub fn new(conn: u64, shape: &Shape) -> RequestGen {
+        RequestGen {
+            conn,
+            rng: Rng::new(conn),
+            id: 0,
+            shape: shape.clone(),
+        }
+    }
+
+    /// The next request: which of `methods` (its index), appended to `out`
+    /// as a line, and the prefix its reply must start with.
+    pub fn next(&mut self, methods: &[Method], out: &mut Vec<u8>) -> (usize, String) {
+        let which = self.rng.below(methods.len() as u64) as usize;
+        let user = match &self.shape.user {
+            Some(u) => u.clone(),
+            None => format!("ml:{}", self.rng.below(self.shape.users.max(1)) + 1),
+        };
+        self.id += 1;
+        let (id, movie, n) = (self.id, self.shape.movie, self.shape.n);
+        let request = match methods[which] {
+            Method::Recommend => Request::Recommend(RecommendParams { user, n }),
+            Method::Predict => Request::Predict(PredictParams { user, movie }),
+            Method::Similar => Request::Similar(SimilarParams { movie, n }),
+            Method::Rate => Request::Rate(RateParams {
+                user: format!("bench-{}-{id}", self.conn),
+                movie,
+                rating: (1 + id % 5) as f64,
+            }),
+            _ => Request::Health,
+        };
+        // A request of ours always serialises.
+        let _ = serde_json::to_writer(
+            &mut *out,
+            &Line {
+                id,
+                request: &request,
+            },
+        );
+        out.push(b'\n');
+        // Replies are only checked for their id and a result member, so the
+        // client costs as little CPU as possible on a shared machine.
+        (which, format!("{{\"id\":{id},\"result\""))
+    }
+}
+
+/// Record one request; false ends the connection.
+pub fn record(
+    samples: &mut [Sample],
+    which: usize,
+    t0: Instant,
+    sent_and_read: bool,
+    line: &[u8],
+    expect: &str,
+) -> bool {
+    let s = &mut samples[which];
+    s.micros
+        .push(t0.elapsed().as_micros().min(u32::MAX as u128) as u32);
+    if !sent_and_read || !line.starts_with(expect.as_bytes()) {
+        s.errors += 1;
+    }
+    sent_and_read
+}

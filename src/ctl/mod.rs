@@ -1,0 +1,353 @@
+//! `recctl`: one subcommand per daemon method, plus a load generator.
+//!
+//! It owns presentation and exit codes only: 0 ok, 1 the daemon answered
+//! with an error (its message printed; with `--json`, the error object on
+//! stdout), 2 usage, 3 the daemon cannot be reached (not running, or
+//! permission denied). Human tables by default (`print`), the typed result
+//! as JSON with `--json`. Requests are `protocol::Request` values and
+//! results are read as their `protocol` types.
+
+mod bench;
+mod print;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::client::{CallError, Client};
+use crate::config::Config;
+use crate::protocol::{
+    self as p, Error, Health, ImportParams, JobParams, PredictParams, RateParams, RecommendParams,
+    ReloadParams, Request, RetrainCheckParams, RetrainParams, RollbackParams, SimilarParams,
+    UnrateParams,
+};
+use print::Human;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "recctl",
+    version,
+    about = "Command-line client of the recd daemon"
+)]
+pub struct Cli {
+    /// The daemon's socket (else $RECD_SOCKET, else the config's daemon.socket).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Configuration file to read the socket path from (else $RECD_CONFIG, else /etc/recd/recd.toml).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Print the daemon's result (or error) as JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Daemon status, model and running job.
+    Health,
+    /// Request and error counters.
+    Stats,
+    /// Top movies for a user.
+    Recommend {
+        user: String,
+        #[arg(short, long, default_value_t = 10)]
+        n: usize,
+    },
+    /// Predicted rating of a movie by a user.
+    Predict { user: String, movie: u32 },
+    /// Movies most similar to a movie.
+    Similar {
+        movie: u32,
+        #[arg(short, long, default_value_t = 10)]
+        n: usize,
+    },
+    /// Record a user's rating of a movie (a new rating replaces the old one).
+    Rate {
+        user: String,
+        movie: u32,
+        rating: f64,
+    },
+    /// Remove a user's rating of a movie.
+    Unrate { user: String, movie: u32 },
+    /// Import a ratings file (CSV, or a MovieLens layout) in one transaction.
+    Import { file: PathBuf },
+    /// Retrain now, with a progress bar; `retrain check` only says whether it is due.
+    #[command(args_conflicts_with_subcommands = true)]
+    Retrain {
+        #[command(subcommand)]
+        check: Option<RetrainCommand>,
+        #[command(flatten)]
+        args: RetrainArgs,
+    },
+    /// Status of a retrain job (the latest by default), or cancel it.
+    Job {
+        #[command(subcommand)]
+        action: Option<JobCommand>,
+        /// Job id.
+        id: Option<u64>,
+    },
+    /// Reload the current model from disk.
+    Reload {
+        /// Return only once the reloaded model answers requests.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Model versions on disk.
+    Models,
+    /// Serve an earlier version (by id, as `models` lists it).
+    Rollback { version: String },
+    /// Load the daemon: C connections for D seconds; throughput and latency.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetrainCommand {
+    /// Ratings since the current model and whether retraining is due.
+    Check {
+        #[arg(long, value_name = "N")]
+        min_ratings: Option<u64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// Cancel the running job (or the given one).
+    Cancel { id: Option<u64> },
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct RetrainArgs {
+    /// The training parameters, as `recd train` takes them.
+    #[command(flatten)]
+    pub params: crate::cli::ParamArgs,
+    /// Train only with at least N new ratings.
+    #[arg(long, value_name = "N")]
+    pub min_ratings: Option<u64>,
+    #[arg(long)]
+    pub no_backup: bool,
+    /// Publish past the quality gate.
+    #[arg(long)]
+    pub force: bool,
+}
+
+enum Failure {
+    /// The daemon answered with an error.
+    Reply(Error),
+    /// The command did not do what it promised.
+    Failed(String),
+    Unreachable(String),
+    Usage(String),
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    match execute(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Reply(e)) => {
+            if cli.json {
+                print::json(&e);
+            } else {
+                eprintln!("recctl: {e}");
+            }
+            ExitCode::from(1)
+        }
+        Err(Failure::Failed(m)) => {
+            eprintln!("recctl: {m}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Usage(m)) => {
+            eprintln!("recctl: {m}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Unreachable(m)) => {
+            eprintln!("recctl: {m}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+fn socket_path(cli: &Cli) -> Result<PathBuf, Failure> {
+    if let Some(p) = &cli.socket {
+        return Ok(p.clone());
+    }
+    if let Some(p) = std::env::var_os("RECD_SOCKET").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    Config::locate(cli.config.as_deref())
+        .map(|c| c.daemon.socket)
+        .map_err(|e| Failure::Usage(e.to_string()))
+}
+
+fn failed(e: CallError) -> Failure {
+    match e {
+        CallError::Reply(e) => Failure::Reply(e),
+        other => Failure::Unreachable(other.to_string()),
+    }
+}
+
+fn call<T: DeserializeOwned>(client: &mut Client, request: &Request) -> Result<T, Failure> {
+    client.call(request).map_err(failed)
+}
+
+/// Call, then print the result as a table or as JSON.
+fn show<T: DeserializeOwned + Serialize + Human>(
+    client: &mut Client,
+    request: &Request,
+    json: bool,
+) -> Result<(), Failure> {
+    let result: T = call(client, request)?;
+    output(&result, json);
+    Ok(())
+}
+
+fn output<T: Serialize + Human>(result: &T, json: bool) {
+    if json {
+        print::json(result);
+    } else {
+        result.print();
+    }
+}
+
+fn execute(cli: &Cli) -> Result<(), Failure> {
+    let socket = socket_path(cli)?;
+    if let Command::Bench(args) = &cli.command {
+        return bench::run(&socket, args, cli.json);
+    }
+    let c = &mut Client::connect(&socket).map_err(|e| Failure::Unreachable(e.to_string()))?;
+    let json = cli.json;
+    match &cli.command {
+        Command::Health => show::<Health>(c, &Request::Health, json),
+        Command::Stats => show::<p::Stats>(c, &Request::Stats, json),
+        Command::Recommend { user, n } => {
+            let request = Request::Recommend(RecommendParams {
+                user: user.clone(),
+                n: *n,
+            });
+            show::<p::Recommended>(c, &request, json)
+        }
+        Command::Predict { user, movie } => {
+            let request = Request::Predict(PredictParams {
+                user: user.clone(),
+                movie: *movie,
+            });
+            show::<p::Predicted>(c, &request, json)
+        }
+        Command::Similar { movie, n } => {
+            let request = Request::Similar(SimilarParams {
+                movie: *movie,
+                n: *n,
+            });
+            show::<p::SimilarTo>(c, &request, json)
+        }
+        Command::Rate {
+            user,
+            movie,
+            rating,
+        } => {
+            let request = Request::Rate(RateParams {
+                user: user.clone(),
+                movie: *movie,
+                rating: *rating,
+            });
+            show::<p::Rated>(c, &request, json)
+        }
+        Command::Unrate { user, movie } => {
+            let request = Request::Unrate(UnrateParams {
+                user: user.clone(),
+                movie: *movie,
+            });
+            show::<p::Unrated>(c, &request, json)
+        }
+        Command::Import { file } => {
+            // The daemon reads the file: give it a path that does not
+            // depend on this shell's directory.
+            let path = std::fs::canonicalize(file)
+                .map_err(|e| Failure::Usage(format!("{}: {e}", file.display())))?;
+            let request = Request::Import(ImportParams {
+                path: path.to_string_lossy().into_owned(),
+            });
+            show::<p::Imported>(c, &request, json)
+        }
+        Command::Retrain {
+            check: Some(RetrainCommand::Check { min_ratings }),
+            ..
+        } => {
+            let request = Request::RetrainCheck(RetrainCheckParams {
+                min_ratings: *min_ratings,
+            });
+            show::<p::Check>(c, &request, json)
+        }
+        Command::Retrain { check: None, args } => {
+            let status = retrain(c, args, json)?;
+            output(&status, json);
+            Ok(())
+        }
+        Command::Job {
+            action: Some(JobCommand::Cancel { id }),
+            ..
+        } => show::<p::JobCancelled>(c, &Request::JobCancel(JobParams { job: *id }), json),
+        Command::Job { action: None, id } => {
+            show::<p::JobStatus>(c, &Request::JobStatus(JobParams { job: *id }), json)
+        }
+        Command::Reload { wait } => {
+            let reloaded = reload(c, *wait)?;
+            output(&reloaded, json);
+            Ok(())
+        }
+        Command::Models => show::<p::Models>(c, &Request::Models, json),
+        Command::Rollback { version } => {
+            let request = Request::Rollback(RollbackParams {
+                version: version.clone(),
+            });
+            show::<p::RolledBack>(c, &request, json)
+        }
+        Command::Bench(_) => unreachable!("handled above"),
+    }
+}
+
+fn retrain(c: &mut Client, a: &RetrainArgs, json: bool) -> Result<p::JobStatus, Failure> {
+    let o = &a.params;
+    let request = Request::Retrain(RetrainParams {
+        factors: o.factors,
+        epochs: o.epochs,
+        lr: o.lr,
+        reg: o.reg,
+        init_std_dev: o.init_std_dev,
+        threads: o.threads,
+        seed: o.seed,
+        force: a.force,
+        no_backup: a.no_backup,
+        min_ratings: a.min_ratings,
+    });
+    let mut bar = print::RetrainBar::new(json, o.epochs);
+    let result = c.call_with_progress(&request, &mut |p| bar.progress(&p));
+    bar.finish();
+    result.map_err(failed)
+}
+
+fn reload(c: &mut Client, wait: bool) -> Result<p::Reloaded, Failure> {
+    let reloaded: p::Reloaded = call(c, &Request::Reload(ReloadParams {}))?;
+    if wait {
+        // The reply comes after the swap; confirm the version now answers.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let health: Health = call(c, &Request::Health)?;
+            if health.model.as_ref().map(|m| &m.version) == Some(&reloaded.version) {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(Failure::Failed(format!(
+                    "reloaded, but {} was not serving after 30 s",
+                    reloaded.version
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    Ok(reloaded)
+}

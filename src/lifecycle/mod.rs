@@ -1,0 +1,207 @@
+//! The model's lifecycle in the daemon: what serves, and how that changes.
+//!
+//! It owns the daemon's shared [`State`]: the served model (an `Arc` behind
+//! an atomic swap), the models directory, the retrain jobs, the ratings
+//! database's daemon side, and the shutdown token. Its entry points are the
+//! things that change what serves: load at start (or train the first model,
+//! downloading the dataset first if need be: `start`), reload, rollback,
+//! and retrain (`retrain`). The server and the signal loop call them; it
+//! never knows either, and never writes a reply.
+//!
+//! A request loads one snapshot of the served model and keeps it to its
+//! end, so a swap neither blocks nor fails a request in flight; the old
+//! model is unmapped when its last request ends.
+
+pub mod db;
+pub mod jobs;
+mod retrain;
+mod start;
+
+pub use retrain::RetrainError;
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use arc_swap::ArcSwapOption;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::model::format::ModelError;
+use crate::model::publish::ModelsDir;
+use crate::model::Model;
+use crate::notify::Notifier;
+use crate::serving::Served;
+use db::Db;
+use jobs::Jobs;
+
+pub struct State {
+    pub config: Config,
+    pub models: ModelsDir,
+    served: ArcSwapOption<Served>,
+    pub jobs: Arc<Jobs>,
+    pub started: Instant,
+    pub notify: Notifier,
+    pub shutdown: CancellationToken,
+    /// The ratings database.
+    pub db: Arc<Db>,
+    /// The daemon's runtime, for threads outside it that need the database.
+    pub runtime: tokio::runtime::Handle,
+    /// Set while the dataset is being downloaded on first start.
+    pub downloading: AtomicBool,
+    /// Serialises reload, rollback and the swap after a retrain, so two of
+    /// them cannot interleave their read of `current` and their swap. Held
+    /// only on blocking threads, never across an `.await`.
+    swap_lock: Mutex<()>,
+}
+
+/// What a reload or a rollback did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Swapped {
+    pub previous: Option<String>,
+    pub version: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("no current model in {}", .0.display())]
+    NoCurrent(PathBuf),
+    #[error("{error}; still serving {}", .serving.as_deref().unwrap_or("no model"))]
+    Unreadable {
+        error: ModelError,
+        serving: Option<String>,
+    },
+    #[error("the reload task failed: {0}")]
+    Task(String),
+}
+
+#[derive(Debug)]
+pub enum RollbackError {
+    /// No such version; the versions there are.
+    Unknown(Vec<String>),
+    Model(ModelError),
+    Io(String),
+}
+
+impl State {
+    /// The state for `config`, serving nothing yet; the database is not
+    /// reached until [`start`](State::start). Call it on the runtime that
+    /// will serve. Fails only on a malformed database URL.
+    pub fn new(
+        config: Config,
+        notify: Notifier,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<State>, crate::store::StoreError> {
+        let db = Db::new(&config)?;
+        Ok(Arc::new(State {
+            db,
+            runtime: tokio::runtime::Handle::current(),
+            models: ModelsDir::new(&config.models_dir),
+            config,
+            served: ArcSwapOption::empty(),
+            jobs: Arc::new(Jobs::default()),
+            started: Instant::now(),
+            notify,
+            shutdown,
+            downloading: AtomicBool::new(false),
+            swap_lock: Mutex::new(()),
+        }))
+    }
+
+    pub fn served(&self) -> Option<Arc<Served>> {
+        self.served.load_full()
+    }
+
+    /// A rating or a removal, committed, and the user's folded-in vector
+    /// (built from their old ratings) forgotten.
+    pub async fn write(
+        &self,
+        write: crate::store::Write,
+    ) -> Result<crate::store::Done, crate::store::StoreError> {
+        let user = write.user().to_owned();
+        let done = self.db.write(write).await?;
+        if let Some(s) = self.served() {
+            s.forget(&user);
+        }
+        Ok(done)
+    }
+
+    /// The database for the retrain pipeline (which runs off the runtime).
+    pub fn database(&self) -> crate::store::Blocking {
+        crate::store::Blocking {
+            store: self.db.store.clone(),
+            handle: self.runtime.clone(),
+        }
+    }
+
+    /// Reload `current` from disk (SIGHUP or the reload method): tell
+    /// systemd, read and verify off the reactor, swap. On any failure the
+    /// model in service stays; the failure is logged here.
+    pub async fn reload(self: &Arc<Self>, why: &str) -> Result<Swapped, ReloadError> {
+        self.notify.reloading();
+        let st = self.clone();
+        let result = tokio::task::spawn_blocking(move || st.reload_blocking()).await;
+        let serving = self.served().map(|s| s.version().to_owned());
+        let status = serving
+            .as_deref()
+            .map_or("no model".to_string(), |v| format!("serving model {v}"));
+        self.notify.ready(&status);
+        let result = match result {
+            Ok(Ok(Some(s))) => Ok(s),
+            Ok(Ok(None)) => Err(ReloadError::NoCurrent(self.models.path().to_owned())),
+            Ok(Err(error)) => Err(ReloadError::Unreadable { error, serving }),
+            Err(e) => Err(ReloadError::Task(e.to_string())),
+        };
+        match &result {
+            Ok(s) => {
+                tracing::info!(version = %s.version, previous = ?s.previous, "reloaded on {why}")
+            }
+            Err(e) => tracing::warn!("reload on {why} failed: {e}"),
+        }
+        result
+    }
+
+    /// Open the model `current` points at and swap it in. Blocking (it reads
+    /// and verifies the whole file): call it off the reactor. On any error
+    /// the model in service stays.
+    pub fn reload_blocking(&self) -> Result<Option<Swapped>, ModelError> {
+        let _guard = self.swap_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(model) = self.models.open_current()? else {
+            return Ok(None);
+        };
+        Ok(Some(self.swap(model)))
+    }
+
+    /// Point `current` at `version`, verified first, and serve it.
+    /// Blocking: call it off the reactor.
+    pub fn rollback_blocking(&self, version: &str) -> Result<Swapped, RollbackError> {
+        let _guard = self.swap_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let known = self
+            .models
+            .versions()
+            .map_err(|e| RollbackError::Io(e.to_string()))?;
+        if !known.iter().any(|v| v == version) {
+            return Err(RollbackError::Unknown(known));
+        }
+        let model =
+            Model::open(&self.models.version_path(version)).map_err(RollbackError::Model)?;
+        self.models
+            .switch_current(version)
+            .map_err(|e| RollbackError::Io(e.to_string()))?;
+        let swapped = self.swap(model);
+        tracing::info!(version = %swapped.version, previous = ?swapped.previous, "rolled back");
+        Ok(swapped)
+    }
+
+    fn swap(&self, model: Model) -> Swapped {
+        let version = model.metadata().version.clone();
+        self.db
+            .model_changed(model.metadata().db_watermark, &self.runtime);
+        let old = self.served.swap(Some(Arc::new(Served::new(model))));
+        Swapped {
+            previous: old.map(|o| o.version().to_owned()),
+            version,
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! Requests: every method and its params.
+//!
+//! `Request` is the one list of methods. `Method`, its names on the wire,
+//! which methods are admin and which take params all derive from it, so a
+//! method cannot be added in one place and forgotten in another.
+
+use serde::{Deserialize, Serialize};
+
+fn default_n() -> usize {
+    10
+}
+
+/// The most items one `recommend` or `similar` returns.
+pub const MAX_N: usize = 1000;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecommendParams {
+    pub user: String,
+    #[serde(default = "default_n")]
+    pub n: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PredictParams {
+    pub user: String,
+    pub movie: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimilarParams {
+    pub movie: u32,
+    #[serde(default = "default_n")]
+    pub n: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateParams {
+    pub user: String,
+    pub movie: u32,
+    pub rating: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnrateParams {
+    pub user: String,
+    pub movie: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportParams {
+    /// An absolute path the daemon can read.
+    pub path: String,
+}
+
+/// Parameters of `retrain`, as the flags of `recd train`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrainParams {
+    pub factors: Option<usize>,
+    pub epochs: Option<usize>,
+    pub lr: Option<f32>,
+    pub reg: Option<f32>,
+    pub init_std_dev: Option<f32>,
+    pub threads: Option<usize>,
+    pub seed: Option<u64>,
+    #[serde(default)]
+    pub force: bool,
+    #[serde(default)]
+    pub no_backup: bool,
+    pub min_ratings: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrainCheckParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_ratings: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobParams {
+    /// The job; the running or latest one when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReloadParams {}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackParams {
+    pub version: String,
+}
+
+/// Every method, with its params. One enum, one exhaustive match in the
+/// server: adding a method without a handler does not compile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::EnumDiscriminants)]
+#[serde(tag = "method", content = "params", rename_all = "snake_case")]
+#[strum_discriminants(
+    name(Method),
+    derive(
+        Hash,
+        strum::EnumIter,
+        strum::EnumCount,
+        strum::IntoStaticStr,
+        strum::EnumString
+    ),
+    strum(serialize_all = "snake_case")
+)]
+pub enum Request {
+    Health,
+    Stats,
+    Recommend(RecommendParams),
+    Predict(PredictParams),
+    Similar(SimilarParams),
+    Rate(RateParams),
+    Unrate(UnrateParams),
+    Import(ImportParams),
+    #[serde(rename = "retrain.check")]
+    #[strum_discriminants(strum(serialize = "retrain.check"))]
+    RetrainCheck(RetrainCheckParams),
+    Retrain(RetrainParams),
+    #[serde(rename = "job.status")]
+    #[strum_discriminants(strum(serialize = "job.status"))]
+    JobStatus(JobParams),
+    #[serde(rename = "job.cancel")]
+    #[strum_discriminants(strum(serialize = "job.cancel"))]
+    JobCancel(JobParams),
+    Reload(ReloadParams),
+    Models,
+    Rollback(RollbackParams),
+}
+
+impl Request {
+    pub fn method(&self) -> Method {
+        self.into()
+    }
+}
+
+impl Method {
+    /// The name on the wire.
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+
+    /// Every method name, in declaration order.
+    pub fn names() -> Vec<&'static str> {
+        <Method as strum::IntoEnumIterator>::iter()
+            .map(Method::name)
+            .collect()
+    }
+
+    /// Methods that change what the daemon serves or does, and `import`,
+    /// which reads a file with the daemon's rights.
+    pub fn is_admin(self) -> bool {
+        match self {
+            Method::Retrain
+            | Method::Reload
+            | Method::Rollback
+            | Method::JobCancel
+            | Method::Import => true,
+            Method::Health
+            | Method::Stats
+            | Method::Recommend
+            | Method::Predict
+            | Method::Similar
+            | Method::Rate
+            | Method::Unrate
+            | Method::RetrainCheck
+            | Method::JobStatus
+            | Method::Models => false,
+        }
+    }
+
+    /// Whether the method takes a params object (possibly empty); the
+    /// others take none.
+    pub fn takes_params(self) -> bool {
+        match self {
+            Method::Health | Method::Stats | Method::Models => false,
+            Method::Recommend
+            | Method::Predict
+            | Method::Similar
+            | Method::Rate
+            | Method::Unrate
+            | Method::Import
+            | Method::RetrainCheck
+            | Method::Retrain
+            | Method::JobStatus
+            | Method::JobCancel
+            | Method::Reload
+            | Method::Rollback => true,
+        }
+    }
+}

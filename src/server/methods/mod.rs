@@ -1,0 +1,127 @@
+//! One handler per method, behind one exhaustive match, one file per
+//! group: `status` (health, stats), `queries` (recommend, predict,
+//! similar), `ratings` (rate, unrate, import), `retrain` (retrain.check,
+//! retrain, job.status, job.cancel), `models` (reload, models, rollback).
+//!
+//! Each handler returns its typed result (`protocol::result`), serialised
+//! here into the reply; errors of the layers below are mapped to wire
+//! codes here and nowhere else. Queries run inline: they touch only the
+//! mapped model and cost tens of microseconds. Anything that reads or
+//! verifies a model file runs on the blocking pool; training runs on its
+//! own thread (`lifecycle::jobs`).
+
+mod models;
+mod queries;
+mod ratings;
+mod retrain;
+mod status;
+
+use serde::Serialize;
+use tokio::io::AsyncWrite;
+
+use super::Server;
+use crate::lifecycle::db::NotReady;
+use crate::lifecycle::State;
+use crate::protocol::{Error, ErrorCode, Id, Request};
+use crate::serving::Served;
+
+/// Who is asking and where progress lines go.
+pub struct Ctx<'a, W> {
+    pub server: &'a Server,
+    /// SO_PEERCRED of the peer: uid, gid, pid.
+    pub peer: Option<(u32, u32, Option<i32>)>,
+    pub id: &'a Id,
+    pub out: &'a mut W,
+}
+
+/// A result already serialised: replies are written straight from typed
+/// structs, never through a `Value` tree.
+pub type Raw = Box<serde_json::value::RawValue>;
+
+fn raw(v: &impl Serialize) -> Result<Raw, Error> {
+    serde_json::value::to_raw_value(v).map_err(|e| {
+        Error::new(
+            ErrorCode::Internal,
+            format!("cannot serialise the reply: {e}"),
+        )
+    })
+}
+
+pub async fn handle<W: AsyncWrite + Unpin>(
+    req: Request,
+    ctx: &mut Ctx<'_, W>,
+) -> Result<Raw, Error> {
+    let method = req.method();
+    let server = ctx.server;
+    if method.is_admin()
+        && !ctx
+            .peer
+            .is_some_and(|(uid, gid, pid)| server.admin.allows(uid, gid, pid))
+    {
+        let who = ctx.peer.map_or("an unknown peer".to_string(), |(uid, ..)| {
+            format!("uid {uid}")
+        });
+        return Err(Error::new(
+            ErrorCode::PermissionDenied,
+            format!(
+                "'{}' is an admin method: {who} is not root, recd's user or in the admin group",
+                method.name()
+            ),
+        ));
+    }
+    let state = &server.state;
+    match req {
+        Request::Health => raw(&status::health(state)),
+        Request::Stats => raw(&status::stats(server).await),
+        Request::Recommend(p) => {
+            let s = served(state)?;
+            raw(&queries::recommend(state, &s, &p)?)
+        }
+        Request::Predict(p) => {
+            let s = served(state)?;
+            raw(&queries::predict(state, &s, &p)?)
+        }
+        Request::Similar(p) => {
+            let s = served(state)?;
+            raw(&queries::similar(&s, &p)?)
+        }
+        Request::Rate(p) => raw(&ratings::rate(state, p).await?),
+        Request::Unrate(p) => raw(&ratings::unrate(state, p).await?),
+        Request::Import(p) => raw(&ratings::import(state, p).await?),
+        Request::RetrainCheck(p) => raw(&retrain::check(state, p).await?),
+        Request::Retrain(p) => raw(&retrain::retrain(p, ctx).await?),
+        Request::JobStatus(p) => raw(&retrain::job_status(state, p)?),
+        Request::JobCancel(p) => raw(&retrain::job_cancel(state, p)?),
+        Request::Reload(_) => raw(&models::reload(state).await?),
+        Request::Models => raw(&models::models(state).await?),
+        Request::Rollback(p) => raw(&models::rollback(state, p).await?),
+    }
+}
+
+/// The model in service, or why there is none.
+fn served(state: &State) -> Result<std::sync::Arc<Served>, Error> {
+    state.served().ok_or_else(|| {
+        let why = if state.jobs.running().is_some() {
+            "no model yet: the first one is training (see health)"
+        } else {
+            "no model yet: train one with `recd train` or the retrain method"
+        };
+        Error::new(ErrorCode::NoModel, why)
+    })
+}
+
+fn internal(e: impl std::fmt::Display) -> Error {
+    Error::new(ErrorCode::Internal, e.to_string())
+}
+
+fn not_ready(e: NotReady) -> Error {
+    Error::new(ErrorCode::DbUnavailable, e.0)
+}
+
+fn store_error(e: crate::store::StoreError) -> Error {
+    use crate::store::StoreError;
+    match e {
+        StoreError::Unavailable(m) => Error::new(ErrorCode::DbUnavailable, m),
+        StoreError::Failed(m) => Error::new(ErrorCode::Internal, m),
+    }
+}

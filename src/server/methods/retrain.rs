@@ -1,0 +1,126 @@
+//! `retrain.check`, `retrain` (with progress lines), `job.status` and
+//! `job.cancel`.
+
+use std::sync::Arc;
+
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+
+use super::{internal, Ctx};
+use crate::lifecycle::{RetrainError, State};
+use crate::protocol::{
+    Check, Error, ErrorCode, JobCancelled, JobParams, JobState, JobStatus, Progress, Reply,
+    RetrainCheckParams, RetrainParams,
+};
+use crate::train::pipeline;
+
+fn retrain_error(e: RetrainError) -> Error {
+    match &e {
+        RetrainError::InvalidParams(_) => Error::new(ErrorCode::InvalidParams, e.to_string()),
+        RetrainError::ShuttingDown => Error::new(ErrorCode::ShuttingDown, e.to_string()),
+        RetrainError::Busy(running) => Error::new(ErrorCode::Busy, e.to_string())
+            .with_data(serde_json::json!({ "job": running })),
+    }
+}
+
+pub async fn check(state: &Arc<State>, p: RetrainCheckParams) -> Result<Check, Error> {
+    let opts = state
+        .retrain_options(&RetrainParams::default())
+        .map_err(retrain_error)?;
+    let threshold = p.min_ratings.unwrap_or(state.config.min_new_ratings);
+    tokio::task::spawn_blocking(move || pipeline::check(&opts, threshold))
+        .await
+        .map_err(internal)?
+        .map_err(|e| Error::new(ErrorCode::ReloadFailed, e.to_string()))
+}
+
+/// Start a retrain and stream its progress to the caller until it ends.
+pub async fn retrain<W: AsyncWrite + Unpin>(
+    p: RetrainParams,
+    ctx: &mut Ctx<'_, W>,
+) -> Result<JobStatus, Error> {
+    let job = ctx.server.state.retrain(&p).map_err(retrain_error)?;
+    let mut progress = job.subscribe();
+    let mut streaming = true;
+    loop {
+        tokio::select! {
+            _ = job.finished() => break,
+            event = progress.recv(), if streaming => match event {
+                Ok(event) => streaming = send_progress(ctx, event).await,
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => streaming = false,
+            },
+        }
+    }
+    // Lines sent just before the end are still queued: pass them on.
+    while streaming {
+        match progress.try_recv() {
+            Ok(event) => streaming = send_progress(ctx, event).await,
+            Err(TryRecvError::Lagged(_)) => {}
+            Err(_) => break,
+        }
+    }
+    let status = job.status();
+    match status.state {
+        JobState::Succeeded | JobState::Skipped => Ok(status),
+        JobState::Running | JobState::Failed | JobState::Cancelled => {
+            let message = match status.state {
+                JobState::Cancelled => format!("retrain job {} was cancelled", status.id),
+                _ => format!(
+                    "retrain job {} failed: {}",
+                    status.id,
+                    status.error.as_deref().unwrap_or("unknown error")
+                ),
+            };
+            let data = serde_json::to_value(&status).map_err(internal)?;
+            Err(Error::new(ErrorCode::TrainFailed, message).with_data(data))
+        }
+    }
+}
+
+/// Write one progress line; false once the caller has hung up (it then
+/// stops hearing progress, and the job goes on).
+async fn send_progress<W: AsyncWrite + Unpin>(ctx: &mut Ctx<'_, W>, event: Progress) -> bool {
+    let line = Reply::progress(ctx.id.clone(), &event).to_line();
+    ctx.out.write_all(&line).await.is_ok()
+}
+
+fn unknown_job(id: Option<u64>) -> Error {
+    match id {
+        Some(id) => Error::new(ErrorCode::UnknownJob, format!("no job {id}")),
+        None => Error::new(ErrorCode::UnknownJob, "no retrain job has run yet"),
+    }
+}
+
+pub fn job_status(state: &State, p: JobParams) -> Result<JobStatus, Error> {
+    let job = state.jobs.get(p.job).ok_or_else(|| unknown_job(p.job))?;
+    Ok(job.status())
+}
+
+pub fn job_cancel(state: &State, p: JobParams) -> Result<JobCancelled, Error> {
+    let job = match p.job {
+        Some(id) => state
+            .jobs
+            .get(Some(id))
+            .ok_or_else(|| unknown_job(Some(id)))?,
+        None => state
+            .jobs
+            .running()
+            .ok_or_else(|| Error::new(ErrorCode::UnknownJob, "no retrain job is running"))?,
+    };
+    let status = job.status();
+    if status.state != JobState::Running {
+        return Ok(JobCancelled {
+            job: job.id,
+            cancelled: false,
+            state: status.state,
+        });
+    }
+    job.cancel();
+    tracing::info!(job = job.id, "retrain job cancellation requested");
+    Ok(JobCancelled {
+        job: job.id,
+        cancelled: true,
+        state: JobState::Running,
+    })
+}
