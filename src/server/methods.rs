@@ -187,7 +187,14 @@ async fn database_stats(state: &State, watermark: i64) -> Value {
 }
 
 fn refused(r: crate::store::rules::Refused) -> Error {
-    Error::new(r.code, r.message)
+    use crate::store::rules::Violation;
+    let code = match r.code {
+        Violation::Malformed => ErrorCode::InvalidParams,
+        Violation::InvalidUser => ErrorCode::InvalidUser,
+        Violation::InvalidRating => ErrorCode::InvalidRating,
+        Violation::UnknownMovie => ErrorCode::UnknownMovie,
+    };
+    Error::new(code, r.message)
 }
 
 async fn rate(state: &State, p: RateParams) -> Reply {

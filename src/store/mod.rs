@@ -8,7 +8,8 @@
 //! its own embedded migrations, applied at open.
 //!
 //! It owns SQL and nothing else: no validation of what a rating means (see
-//! [`rules`]), no batching (see [`writer`]).
+//! [`rules`]), no batching (see [`writer`]), and no protocol error codes
+//! (a refusal is a [`rules::Violation`]; the server maps it to its code).
 //!
 //! # Layout
 //!
