@@ -6,14 +6,14 @@
 //! `ON CONFLICT`); nothing here checks what a rating means (that is
 //! [`super::rules`]).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::connect::{on_pool, write_tx};
 use super::{Store, StoreError};
 
 /// One rating as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stored {
     pub seq: i64,
     pub user: String,
@@ -33,7 +33,7 @@ pub struct NewRating {
 }
 
 /// The database's side of `stats`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counts {
     pub ratings: i64,
     pub users: i64,

@@ -1,19 +1,26 @@
 //! The `training_runs` table: one row per retrain with a database, written
-//! when it starts and again when it ends, whatever the end. This module
-//! never decides a run's outcome: the pipeline hands it over in a
-//! [`RunEnd`].
+//! when it starts and again when it ends, whatever the end.
+//!
+//! Times are Unix seconds in the database and RFC 3339 wherever a [`Run`]
+//! is serialised (the protocol's `stats`), like every other time on the
+//! wire. This module never decides a run's outcome: the pipeline hands it
+//! over in a [`RunEnd`].
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::connect::{on_pool, write_tx};
 use super::{Store, StoreError};
 
 /// A training run as recorded.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Run {
     pub id: i64,
+    /// Unix seconds.
+    #[serde(with = "rfc3339")]
     pub started_at: i64,
+    /// Unix seconds; `None` while the run goes on.
+    #[serde(with = "rfc3339::option")]
     pub finished_at: Option<i64>,
     pub status: String,
     pub params: serde_json::Value,
@@ -33,6 +40,41 @@ pub struct RunEnd {
     pub watermark: i64,
     pub model_version: Option<String>,
     pub error: Option<String>,
+}
+
+/// Unix seconds as RFC 3339 text (`serde(with)`).
+mod rfc3339 {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(secs: &i64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::clock::rfc3339_unix(*secs))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        parse(&String::deserialize(d)?)
+    }
+
+    fn parse<E: Error>(text: &str) -> Result<i64, E> {
+        crate::clock::parse_rfc3339(text)
+            .ok_or_else(|| E::custom(format!("not an RFC 3339 time: {text:?}")))
+    }
+
+    pub mod option {
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(secs: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+            match secs {
+                Some(secs) => super::serialize(secs, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+            Option::<String>::deserialize(d)?
+                .map(|text| super::parse(&text))
+                .transpose()
+        }
+    }
 }
 
 impl Store {
@@ -111,5 +153,41 @@ impl Store {
             }
         });
         Ok(run)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_on_the_wire_and_read_back() {
+        let run = Run {
+            id: 3,
+            started_at: 978_300_760,
+            finished_at: None,
+            status: "running".into(),
+            params: serde_json::json!({"n_factors": 100}),
+            metrics: None,
+            counts: None,
+            watermark: 0,
+            model_version: None,
+            error: None,
+        };
+        let v = serde_json::to_value(&run).unwrap();
+        assert_eq!(v["started_at"], "2000-12-31T22:12:40Z");
+        assert_eq!(v["finished_at"], serde_json::Value::Null);
+        assert_eq!(serde_json::from_value::<Run>(v).unwrap(), run);
+        let done = Run {
+            finished_at: Some(978_300_820),
+            status: "succeeded".into(),
+            ..run
+        };
+        let v = serde_json::to_value(&done).unwrap();
+        assert_eq!(v["finished_at"], "2000-12-31T22:13:40Z");
+        assert_eq!(serde_json::from_value::<Run>(v).unwrap(), done);
+        let mut bad = serde_json::to_value(&done).unwrap();
+        bad["started_at"] = serde_json::json!(978_300_760);
+        assert!(serde_json::from_value::<Run>(bad).is_err());
     }
 }
