@@ -141,6 +141,11 @@ macro_rules! write_tx {
 }
 pub(super) use write_tx;
 
+/// Each backend's schema: the same tables, in its own types.
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator =
+    sqlx::migrate!("src/store/migrations/postgres");
+
 /// The database.
 #[derive(Clone)]
 pub struct Store {
@@ -221,22 +226,15 @@ impl Store {
     /// failed attempt is tried again on the next call).
     pub async fn migrate(&self) -> Result<(), StoreError> {
         self.migrated
-            .get_or_try_init(|| self.run_migrations())
+            .get_or_try_init(|| async {
+                let migrations = match self.pool {
+                    Pool::Sqlite(_) => &SQLITE_MIGRATIONS,
+                    Pool::Postgres(_) => &POSTGRES_MIGRATIONS,
+                };
+                on_pool!(self, pool => migrations.run(pool).await).map_err(StoreError::from)
+            })
             .await
             .map(drop)
-    }
-
-    async fn run_migrations(&self) -> Result<(), StoreError> {
-        match &self.pool {
-            Pool::Sqlite(pool) => sqlx::migrate!("src/store/migrations/sqlite")
-                .run(pool)
-                .await
-                .map_err(StoreError::from),
-            Pool::Postgres(pool) => sqlx::migrate!("src/store/migrations/postgres")
-                .run(pool)
-                .await
-                .map_err(StoreError::from),
-        }
     }
 
     /// Close every connection (waits for those in use).

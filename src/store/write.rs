@@ -52,6 +52,16 @@ trait WriteRun {
     fn write_run<'a>(&'a mut self, rows: &'a [&'a NewRating]) -> RunFuture<'a>;
 }
 
+/// A row of `RETURNING user_id, movie_id, seq`.
+fn returned<'r, R: Row>(row: &'r R) -> Result<(String, i64, i64), sqlx::Error>
+where
+    usize: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
+}
+
 /// SQLite: the rows go as multi-row statements, one delete and one insert
 /// (an upsert cannot give the row a new `seq`: it is the rowid).
 impl WriteRun for sqlx::SqliteConnection {
@@ -78,7 +88,7 @@ impl WriteRun for sqlx::SqliteConnection {
                 .fetch_all(&mut *self)
                 .await?
                 .iter()
-                .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
+                .map(returned)
                 .collect()
         })
     }
@@ -108,7 +118,7 @@ impl WriteRun for sqlx::PgConnection {
             .fetch_all(&mut *self)
             .await?
             .iter()
-            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
+            .map(returned)
             .collect()
         })
     }
