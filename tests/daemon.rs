@@ -645,8 +645,17 @@ fn recctl_speaks_for_every_method() {
     // A line saying how the list was made, the header, three rows.
     let out = d.recctl(&["recommend", "ml:5", "-n", "3"]).ok();
     assert_eq!(out.stdout.lines().count(), 5, "{}", out.stdout);
-    assert!(out.stdout.starts_with("user ml:5, model "), "{}", out.stdout);
-    assert!(out.stdout.lines().next().unwrap().ends_with("strategy model"));
+    assert!(
+        out.stdout.starts_with("user ml:5, model "),
+        "{}",
+        out.stdout
+    );
+    assert!(out
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .ends_with("strategy model"));
     let j = d
         .recctl(&["--json", "recommend", "ml:5", "-n", "3"])
         .ok()

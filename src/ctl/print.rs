@@ -119,7 +119,7 @@ impl Human for Stats {
                             run.status,
                             run.id,
                             opt(&run.model_version),
-                            run.started_at
+                            crate::clock::rfc3339_unix(run.started_at)
                         ),
                     );
                 }

@@ -1,20 +1,20 @@
 //! Reading a ratings file for `import`: any MovieLens layout (`::`, tab,
 //! or CSV with an optional header), user ids as text, the timestamp
-//! optional. Every line is either accepted or rejected with its number, an
-//! error code and a reason; one bad line never sinks the file.
+//! optional. Every line is either accepted or rejected with its number, a
+//! [`Violation`] and a reason; one bad line never sinks the file. It never
+//! touches the database or the file system: it reads bytes it is given.
 
 use serde::{Deserialize, Serialize};
 
-use super::rules::Rules;
+use super::rules::{Rules, Violation};
 use super::NewRating;
-use crate::protocol::ErrorCode;
 use crate::train::ratings_file::Layout;
 
 /// A line that was not imported.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rejected {
     pub line: u64,
-    pub code: ErrorCode,
+    pub code: Violation,
     pub reason: String,
 }
 
@@ -45,10 +45,8 @@ pub fn parse(text: &[u8], rules: &Rules, known_movie: impl Fn(u32) -> bool, now:
             reason,
         };
         let Ok(line) = std::str::from_utf8(raw) else {
-            out.rejected.push(reject(
-                ErrorCode::InvalidParams,
-                "the line is not UTF-8".into(),
-            ));
+            out.rejected
+                .push(reject(Violation::Malformed, "the line is not UTF-8".into()));
             continue;
         };
         let sep = std::str::from_utf8(layout.separator()).unwrap_or(",");
@@ -76,8 +74,8 @@ fn parse_fields(
     rules: &Rules,
     known_movie: &impl Fn(u32) -> bool,
     now: i64,
-) -> Result<NewRating, (ErrorCode, String)> {
-    let bad = |what: String| (ErrorCode::InvalidParams, what);
+) -> Result<NewRating, (Violation, String)> {
+    let bad = |what: String| (Violation::Malformed, what);
     if !(3..=4).contains(&fields.len()) {
         return Err(bad(format!(
             "{} fields; expected user, movie, rating and an optional timestamp",
@@ -91,7 +89,7 @@ fn parse_fields(
         .map_err(|_| bad(format!("movie id '{}' is not a whole number", fields[1])))?;
     let rating: f64 = fields[2].parse().map_err(|_| {
         (
-            ErrorCode::InvalidRating,
+            Violation::InvalidRating,
             format!("rating '{}' is not a number", fields[2]),
         )
     })?;
@@ -104,7 +102,7 @@ fn parse_fields(
     };
     if !known_movie(movie) {
         return Err((
-            ErrorCode::UnknownMovie,
+            Violation::UnknownMovie,
             format!("movie {movie} is not in the catalogue"),
         ));
     }
@@ -140,10 +138,13 @@ mod tests {
         assert_eq!(p.ratings[0].rated_at, 978300760);
         assert_eq!(p.ratings[1].rated_at, 77);
         assert_eq!(p.lines, vec![2, 3]);
-        let got: Vec<(u64, &str)> = p
-            .rejected
+        // As the import reply shows them.
+        let shown = serde_json::to_value(&p.rejected).unwrap();
+        let got: Vec<(u64, &str)> = shown
+            .as_array()
+            .unwrap()
             .iter()
-            .map(|r| (r.line, r.code.as_str()))
+            .map(|r| (r["line"].as_u64().unwrap(), r["code"].as_str().unwrap()))
             .collect();
         assert_eq!(
             got,
@@ -159,6 +160,8 @@ mod tests {
             ]
         );
         assert!(p.rejected[0].reason.contains("999"));
+        let read: Vec<Rejected> = serde_json::from_value(shown).unwrap();
+        assert_eq!(read, p.rejected);
     }
 
     #[test]

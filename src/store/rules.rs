@@ -1,8 +1,9 @@
 //! What a rating must be before it is stored: a user id the daemon can
 //! keep, a value on the configured scale and step, a movie in the catalogue.
-//! Each fault has its own protocol error code.
+//! Each fault has its own [`Violation`]; this module never speaks the
+//! protocol (the server maps a violation to its error code).
 
-use crate::protocol::ErrorCode;
+use serde::{Deserialize, Serialize};
 
 /// The `[ratings]` section.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -25,14 +26,34 @@ impl Default for Rules {
     }
 }
 
+/// What is wrong with a rating, or with a line of a file that should have
+/// been one. Serialised (in `import`'s `rejected`) as the snake_case name of
+/// the protocol error code for the same fault, which it was before the store
+/// had kinds of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Violation {
+    /// Not a rating at all: the wrong number of fields, a movie id or
+    /// timestamp that is not a whole number, text that is not UTF-8.
+    #[serde(rename = "invalid_params")]
+    Malformed,
+    /// A user id that is empty, too long, reserved or holds control
+    /// characters.
+    InvalidUser,
+    /// A rating that is not a number, outside the scale or off its step.
+    InvalidRating,
+    /// A movie not in the catalogue.
+    UnknownMovie,
+}
+
 /// Why a rating was refused.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Refused {
-    pub code: ErrorCode,
+    pub code: Violation,
     pub message: String,
 }
 
-fn refused(code: ErrorCode, message: String) -> Refused {
+fn refused(code: Violation, message: String) -> Refused {
     Refused { code, message }
 }
 
@@ -42,13 +63,13 @@ impl Rules {
     pub fn user(&self, user: &str) -> Result<(), Refused> {
         if user.trim().is_empty() {
             return Err(refused(
-                ErrorCode::InvalidUser,
+                Violation::InvalidUser,
                 "the user id is empty".into(),
             ));
         }
         if user.len() > self.max_user_id_bytes {
             return Err(refused(
-                ErrorCode::InvalidUser,
+                Violation::InvalidUser,
                 format!(
                     "the user id is {} bytes long; at most {} are allowed",
                     user.len(),
@@ -58,7 +79,7 @@ impl Rules {
         }
         if user.starts_with(crate::train::export::DATASET_USER_PREFIX) {
             return Err(refused(
-                ErrorCode::InvalidUser,
+                Violation::InvalidUser,
                 format!(
                     "user ids starting with '{}' name the dataset's users",
                     crate::train::export::DATASET_USER_PREFIX
@@ -67,7 +88,7 @@ impl Rules {
         }
         if user.chars().any(char::is_control) {
             return Err(refused(
-                ErrorCode::InvalidUser,
+                Violation::InvalidUser,
                 "the user id contains a control character".into(),
             ));
         }
@@ -79,14 +100,14 @@ impl Rules {
         let (min, max, step) = (self.min as f64, self.max as f64, self.step as f64);
         if !rating.is_finite() || rating < min || rating > max {
             return Err(refused(
-                ErrorCode::InvalidRating,
+                Violation::InvalidRating,
                 format!("rating {rating} is outside the scale {min} to {max}"),
             ));
         }
         let steps = (rating - min) / step;
         if (steps - steps.round()).abs() > 1e-6 {
             return Err(refused(
-                ErrorCode::InvalidRating,
+                Violation::InvalidRating,
                 format!("rating {rating} is not on the scale's step of {step} from {min}"),
             ));
         }
@@ -129,7 +150,7 @@ mod tests {
         assert_eq!(r.rating(5.0), Ok(5.0));
         for bad in [0.0, 5.5, 6.0, -1.0, f64::NAN, f64::INFINITY, 3.5] {
             let e = r.rating(bad).unwrap_err();
-            assert_eq!(e.code, ErrorCode::InvalidRating, "{bad}");
+            assert_eq!(e.code, Violation::InvalidRating, "{bad}");
         }
         assert!(r.rating(3.5).unwrap_err().message.contains("step"));
         let half = Rules {
@@ -143,7 +164,7 @@ mod tests {
         for bad in ["", "   ", "a\nb", &"x".repeat(129), "ml:5"] {
             assert_eq!(
                 r.user(bad).unwrap_err().code,
-                ErrorCode::InvalidUser,
+                Violation::InvalidUser,
                 "{bad:?}"
             );
         }

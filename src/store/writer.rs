@@ -2,7 +2,8 @@
 //! task, which writes whatever has queued up in one transaction and then
 //! answers each caller. Under load a commit (and its fsync) carries many
 //! ratings; alone, a rating is committed at once. A caller hears back only
-//! after its rating is committed.
+//! after its rating is committed. It never writes SQL or checks a rating:
+//! the batch goes to [`Store::write`] as it came.
 
 use tokio::sync::{mpsc, oneshot};
 

@@ -10,7 +10,14 @@ use crate::protocol::{
 use crate::store::{Done, NewRating, Write};
 
 fn refused(r: crate::store::rules::Refused) -> Error {
-    Error::new(r.code, r.message)
+    use crate::store::rules::Violation;
+    let code = match r.code {
+        Violation::Malformed => ErrorCode::InvalidParams,
+        Violation::InvalidUser => ErrorCode::InvalidUser,
+        Violation::InvalidRating => ErrorCode::InvalidRating,
+        Violation::UnknownMovie => ErrorCode::UnknownMovie,
+    };
+    Error::new(code, r.message)
 }
 
 pub async fn rate(state: &State, p: RateParams) -> Result<Rated, Error> {

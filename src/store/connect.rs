@@ -1,0 +1,244 @@
+//! Reaching the database: where it is ([`Target`]), the connection
+//! settings, the pool for either backend, the embedded migrations, and what
+//! an `sqlx` error means to a caller ([`StoreError`]: retry later, or not).
+//!
+//! SQLite runs in WAL mode with a busy timeout on every connection, and
+//! every write transaction starts with `BEGIN IMMEDIATE`: a second process
+//! writing the same file waits for the lock instead of failing with
+//! "database is locked". This module never runs a statement of its own
+//! beyond the migrations.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+/// Where the database is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Sqlite(PathBuf),
+    /// A `postgres://` or `postgresql://` URL.
+    Postgres(String),
+}
+
+impl Target {
+    /// The target as shown to operators: a path, or the URL without its
+    /// password.
+    pub fn display(&self) -> String {
+        match self {
+            Target::Sqlite(p) => format!("sqlite {}", p.display()),
+            Target::Postgres(url) => {
+                let shown = match (url.find("://"), url.rfind('@')) {
+                    (Some(s), Some(at)) if at > s + 3 => match url[s + 3..at].split_once(':') {
+                        Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                        None => url.clone(),
+                    },
+                    _ => url.clone(),
+                };
+                format!("postgresql {shown}")
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or failed under us: retry later.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The database refused what it was given, or holds what it should not.
+    #[error("database error: {0}")]
+    Failed(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> StoreError {
+        match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Tls(_) => StoreError::Unavailable(e.to_string()),
+            sqlx::Error::Database(ref d) if is_transient(d.as_ref()) => {
+                StoreError::Unavailable(e.to_string())
+            }
+            _ => StoreError::Failed(e.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> StoreError {
+        match e {
+            sqlx::migrate::MigrateError::Execute(inner) => inner.into(),
+            other => StoreError::Failed(format!("migrations: {other}")),
+        }
+    }
+}
+
+/// Errors that say "not now" rather than "never": a server shutting down or
+/// restarting, too many connections, a lock that did not come in time.
+fn is_transient(d: &dyn sqlx::error::DatabaseError) -> bool {
+    let code = d.code().unwrap_or_default();
+    // PostgreSQL classes 08 (connection), 53 (resources), 57P (operator
+    // intervention: shutdown); SQLite BUSY (5) and LOCKED (6), with their
+    // extended codes.
+    code.starts_with("08")
+        || code.starts_with("53")
+        || code.starts_with("57P")
+        || matches!(code.parse::<i32>().map(|c| c & 0xff), Ok(5) | Ok(6))
+}
+
+/// Connection settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub max_connections: u32,
+    /// How long SQLite waits for another writer's lock, and how long a
+    /// caller waits for a connection.
+    pub busy_timeout: Duration,
+}
+
+#[derive(Clone)]
+pub(super) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The same body on whichever pool this is; `$pool` names it inside.
+macro_rules! on_pool {
+    ($self:expr, $pool:ident => $body:expr) => {
+        match &$self.pool {
+            $crate::store::connect::Pool::Sqlite($pool) => $body,
+            $crate::store::connect::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+pub(super) use on_pool;
+
+/// A write transaction: `BEGIN IMMEDIATE` on SQLite, so the write lock is
+/// taken (or waited for) up front; a plain `BEGIN` on PostgreSQL.
+macro_rules! write_tx {
+    ($self:expr, $tx:ident => $body:expr) => {
+        match &$self.pool {
+            $crate::store::connect::Pool::Sqlite(pool) => {
+                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+            $crate::store::connect::Pool::Postgres(pool) => {
+                let mut $tx = pool.begin().await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+        }
+    };
+}
+pub(super) use write_tx;
+
+/// Each backend's schema: the same tables, in its own types.
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator =
+    sqlx::migrate!("src/store/migrations/postgres");
+
+/// The database.
+#[derive(Clone)]
+pub struct Store {
+    pub(super) pool: Pool,
+    target: Target,
+    /// Set once the migrations have run: concurrent callers wait for the
+    /// one run, later ones pass straight through.
+    migrated: std::sync::Arc<tokio::sync::OnceCell<()>>,
+}
+
+impl Store {
+    /// Open the database and apply the migrations. SQLite creates its file
+    /// (and the directory it is in); PostgreSQL must be reachable.
+    pub async fn open(target: &Target, options: Options) -> Result<Store, StoreError> {
+        let store = Store::connect_lazy(target, options)?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// A store whose connections are made on first use, so the caller can
+    /// start while the database is down; [`Store::migrate`] must succeed
+    /// before it is used.
+    pub fn connect_lazy(target: &Target, options: Options) -> Result<Store, StoreError> {
+        let pool = match target {
+            Target::Sqlite(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        StoreError::Failed(format!("cannot create {}: {e}", dir.display()))
+                    })?;
+                }
+                let connect = SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    // With WAL, FULL syncs the log at every commit: a rating
+                    // acknowledged is on disk.
+                    .synchronous(SqliteSynchronous::Full)
+                    .busy_timeout(options.busy_timeout)
+                    .foreign_keys(true);
+                Pool::Sqlite(
+                    SqlitePoolOptions::new()
+                        .max_connections(options.max_connections)
+                        .acquire_timeout(options.busy_timeout)
+                        .connect_lazy_with(connect),
+                )
+            }
+            Target::Postgres(url) => {
+                let connect = PgConnectOptions::from_str(url)
+                    .map_err(|e| StoreError::Failed(format!("database.url: {e}")))?;
+                Pool::Postgres(
+                    PgPoolOptions::new()
+                        .max_connections(options.max_connections)
+                        .acquire_timeout(options.busy_timeout)
+                        .connect_lazy_with(connect),
+                )
+            }
+        };
+        Ok(Store {
+            pool,
+            target: target.clone(),
+            migrated: Default::default(),
+        })
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// "sqlite" or "postgresql".
+    pub fn backend(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgresql",
+        }
+    }
+
+    /// Apply the embedded migrations not yet applied (once per store; a
+    /// failed attempt is tried again on the next call).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        self.migrated
+            .get_or_try_init(|| async {
+                let migrations = match self.pool {
+                    Pool::Sqlite(_) => &SQLITE_MIGRATIONS,
+                    Pool::Postgres(_) => &POSTGRES_MIGRATIONS,
+                };
+                on_pool!(self, pool => migrations.run(pool).await).map_err(StoreError::from)
+            })
+            .await
+            .map(drop)
+    }
+
+    /// Close every connection (waits for those in use).
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await)
+    }
+}
