@@ -29,6 +29,18 @@ impl Notifier {
         Notifier { target }
     }
 
+    /// A notifier that tells no one (tests, or not under systemd).
+    pub fn disabled() -> Notifier {
+        Notifier { target: None }
+    }
+
+    /// A notifier that sends to the datagram socket at `path` (tests).
+    pub fn to_socket(path: &std::path::Path) -> std::io::Result<Notifier> {
+        Ok(Notifier {
+            target: Some((UnixDatagram::unbound()?, SocketAddr::from_pathname(path)?)),
+        })
+    }
+
     fn send(&self, message: &str) {
         if let Some((sock, addr)) = &self.target {
             if let Err(e) = sock.send_to_addr(message.as_bytes(), addr) {
@@ -85,12 +97,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("notify");
         let listener = UnixDatagram::bind(&path).unwrap();
-        let n = Notifier {
-            target: Some((
-                UnixDatagram::unbound().unwrap(),
-                SocketAddr::from_pathname(&path).unwrap(),
-            )),
-        };
+        let n = Notifier::to_socket(&path).unwrap();
         n.ready("serving");
         n.reloading();
         let mut buf = [0u8; 256];
@@ -99,6 +106,6 @@ mod tests {
         let len = listener.recv(&mut buf).unwrap();
         let msg = std::str::from_utf8(&buf[..len]).unwrap();
         assert!(msg.starts_with("RELOADING=1\nMONOTONIC_USEC="), "{msg}");
-        Notifier { target: None }.ready("nobody hears this");
+        Notifier::disabled().ready("nobody hears this");
     }
 }

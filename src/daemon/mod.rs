@@ -57,7 +57,8 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
 
     tokio::spawn(signal_loop(signals, state.clone()));
     if let Some(every) = crate::notify::watchdog_interval() {
-        tokio::spawn(watchdog(state.clone(), every / 2));
+        let st = state.clone();
+        tokio::spawn(async move { watchdog(&st.notify, &st.shutdown, every / 2).await });
     }
     // The moment shutdown begins (STOPPING=1 is sent by the signal loop),
     // stop a running retrain (a connection waiting on it could not finish
@@ -87,12 +88,12 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
 }
 
 /// Ping systemd's watchdog every `every` until shutdown.
-async fn watchdog(state: Arc<State>, every: std::time::Duration) {
+async fn watchdog(notify: &Notifier, shutdown: &CancellationToken, every: std::time::Duration) {
     let mut tick = tokio::time::interval(every);
     loop {
         tokio::select! {
-            _ = state.shutdown.cancelled() => break,
-            _ = tick.tick() => state.notify.watchdog(),
+            _ = shutdown.cancelled() => break,
+            _ = tick.tick() => notify.watchdog(),
         }
     }
 }
@@ -115,5 +116,41 @@ async fn signal_loop(mut signals: tokio::sync::mpsc::Receiver<Signal>, state: Ar
                 state.shutdown.cancel();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_watchdog_is_pinged_each_interval_until_shutdown() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify");
+        let listener = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let notify = Notifier::to_socket(&path).unwrap();
+        let shutdown = CancellationToken::new();
+        let every = Duration::from_secs(15);
+        let pings = watchdog(&notify, &shutdown, every);
+        // An hour of the paused clock, read as it passes (a datagram
+        // socket's queue is short): a ping at once, then one every 15 s.
+        let count = async {
+            let mut buf = [0u8; 64];
+            let mut n = 0;
+            for _ in 0..3600 / 5 {
+                tokio::time::sleep(every / 3).await;
+                while let Ok(len) = listener.recv(&mut buf) {
+                    assert_eq!(&buf[..len], b"WATCHDOG=1");
+                    n += 1;
+                }
+            }
+            shutdown.cancel();
+            n
+        };
+        let ((), n) = tokio::join!(pings, count);
+        assert_eq!(n, 3600 / 15 + 1);
     }
 }
