@@ -12,10 +12,10 @@ use std::sync::atomic::AtomicBool;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{self, Config};
+use crate::config::Config;
 use crate::model::Model;
+use crate::numeric::Params;
 use crate::train::pipeline::{self, Event, Options, Outcome};
-use crate::train::sgd::Params;
 use crate::train::synth::{self, Shape};
 
 #[derive(Debug, Parser)]
@@ -94,18 +94,7 @@ impl ParamArgs {
             threads: self.threads.unwrap_or(base.threads),
             seed: self.seed.unwrap_or(base.seed),
         };
-        config::validate_params(&p).map_err(|(key, what)| {
-            let flag = match key {
-                "training.n_factors" => "--factors",
-                "training.n_epochs" => "--epochs",
-                "training.lr_all" => "--lr",
-                "training.reg_all" => "--reg",
-                "training.init_std_dev" => "--init-std-dev",
-                "training.threads" => "--threads",
-                other => other,
-            };
-            format!("{flag} (or {key}): {what}")
-        })?;
+        p.validate().map_err(|e| e.to_string())?;
         Ok(p)
     }
 }

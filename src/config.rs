@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::train::sgd::Params;
+use crate::numeric::Params;
 
 /// The database `url` names: "" is `recd.db` in the state dir; `sqlite:PATH`
 /// (relative to the config's directory) or a PostgreSQL URL.
@@ -434,7 +434,7 @@ impl Config {
 
     /// Check every limit; the error is the key and what is wrong.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        validate_params(&self.training)?;
+        self.training.validate().map_err(|e| (e.key, e.what))?;
         self.ratings.validate()?;
         in_range(
             "fold_in.min_ratings",
@@ -556,23 +556,8 @@ impl Config {
     }
 }
 
-/// The limits of the training parameters, also applied to command-line flags.
-pub fn validate_params(p: &Params) -> Result<(), (&'static str, String)> {
-    in_range("training.n_factors", p.n_factors as f64, 1.0, 1024.0)?;
-    in_range("training.n_epochs", p.n_epochs as f64, 1.0, 10_000.0)?;
-    in_range("training.lr_all", f64::from(p.lr_all), 1e-7, 1.0)?;
-    in_range("training.reg_all", f64::from(p.reg_all), 0.0, 10.0)?;
-    in_range("training.init_std_dev", f64::from(p.init_std_dev), 0.0, 1.0)?;
-    in_range("training.threads", p.threads as f64, 0.0, 256.0)?;
-    Ok(())
-}
-
 fn in_range(key: &'static str, v: f64, lo: f64, hi: f64) -> Result<(), (&'static str, String)> {
-    if v.is_finite() && (lo..=hi).contains(&v) {
-        Ok(())
-    } else {
-        Err((key, format!("must be between {lo} and {hi}, got {v}")))
-    }
+    crate::numeric::in_range(v, lo, hi).map_err(|what| (key, what))
 }
 
 #[cfg(test)]

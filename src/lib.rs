@@ -28,6 +28,7 @@ pub mod jobs;
 pub mod logging;
 pub mod model;
 pub mod notify;
+pub mod numeric;
 pub mod protocol;
 pub mod rng;
 pub mod server;

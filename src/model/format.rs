@@ -356,7 +356,7 @@ impl ModelFile {
     fn check_structure(&self) -> Result<(), String> {
         let d = self.dims;
         let (nu, ni) = (d.n_users as usize, d.n_items as usize);
-        if !(d.stride as usize).is_multiple_of(crate::train::sgd::LANES) || d.stride < d.n_factors {
+        if !(d.stride as usize).is_multiple_of(crate::numeric::LANES) || d.stride < d.n_factors {
             return Err(format!(
                 "factor stride {} does not fit {} factors",
                 d.stride, d.n_factors

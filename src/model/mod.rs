@@ -21,8 +21,7 @@ use std::path::Path;
 use format::{Kind, ModelError, ModelFile, Payload};
 use serde::{Deserialize, Serialize};
 
-use crate::train::eval::{Metrics, Scale};
-use crate::train::sgd::{self, Factors, Params};
+use crate::numeric::{dot, Factors, Metrics, Params, Scale};
 
 /// The JSON metadata block of a model file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -281,7 +280,7 @@ impl Model {
             est += self.item_bias(i);
         }
         if let (Some(u), Some(i)) = (user, item) {
-            est += sgd::dot(self.user_factors(u), self.item_factors(i));
+            est += dot(self.user_factors(u), self.item_factors(i));
         }
         self.scale().clip(est)
     }

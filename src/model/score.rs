@@ -19,7 +19,7 @@ fn dot_all(q: &[f32], stride: usize, p: &[f32], out: &mut [f32]) {
         return;
     }
     for (row, o) in q.chunks_exact(stride).zip(out.iter_mut()) {
-        *o = crate::train::sgd::dot(row, p);
+        *o = crate::numeric::dot(row, p);
     }
 }
 
@@ -71,7 +71,7 @@ fn dot_one(row: &[f32], p: &[f32]) -> f32 {
         // SAFETY: the CPU supports AVX2 and FMA, checked just above.
         return unsafe { dot_one_fma(row, p) };
     }
-    crate::train::sgd::dot(row, p)
+    crate::numeric::dot(row, p)
 }
 
 /// The 4-row loop's arithmetic for a single row: the same lanes, the same
@@ -469,7 +469,7 @@ impl Model {
     pub fn item_norms(&self) -> Vec<f32> {
         self.item_factor_matrix()
             .chunks_exact(self.stride())
-            .map(|row| crate::train::sgd::dot(row, row).sqrt())
+            .map(|row| crate::numeric::dot(row, row).sqrt())
             .collect()
     }
 }
@@ -525,7 +525,7 @@ mod tests {
             let mut out = vec![0f32; rows];
             dot_all(&q, stride, &p, &mut out);
             for (r, o) in out.iter().enumerate() {
-                let want = crate::train::sgd::dot(&q[r * stride..(r + 1) * stride], &p);
+                let want = crate::numeric::dot(&q[r * stride..(r + 1) * stride], &p);
                 assert!((o - want).abs() < 1e-3, "row {r}: {o} vs {want}");
             }
         }

@@ -7,10 +7,10 @@ use std::sync::atomic::AtomicBool;
 
 use super::format::{ModelError, FORMAT_VERSION};
 use super::{Counts, Metadata, Model};
+use crate::numeric::{Metrics, Params, Scale};
 use crate::train::dataset::{Dataset, Format, Interner, Movie, Ratings};
-use crate::train::eval::Scale;
 use crate::train::export::Tables;
-use crate::train::sgd::{self, Params};
+use crate::train::sgd;
 
 /// A small dataset: 3 users (ids 10, 20, 30), 4 movies (ids 7, 3, 11, 5).
 pub(crate) fn tiny_dataset() -> Dataset {
@@ -65,7 +65,7 @@ pub(crate) fn tiny_meta(version: &str, rmse: f64) -> Metadata {
             threads: 1,
             ..Params::default()
         },
-        metrics: Some(crate::train::eval::Metrics {
+        metrics: Some(Metrics {
             rmse,
             mae: rmse * 0.8,
         }),

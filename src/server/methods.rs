@@ -576,7 +576,7 @@ fn similar(state: &State, p: SimilarParams) -> Result<Raw, Error> {
 fn options(state: &State, p: &RetrainParams) -> Result<pipeline::Options, Error> {
     let c = &state.config;
     let base = &c.training;
-    let params = crate::train::sgd::Params {
+    let params = crate::numeric::Params {
         n_factors: p.factors.unwrap_or(base.n_factors),
         n_epochs: p.epochs.unwrap_or(base.n_epochs),
         lr_all: p.lr.unwrap_or(base.lr_all),
@@ -585,8 +585,9 @@ fn options(state: &State, p: &RetrainParams) -> Result<pipeline::Options, Error>
         threads: p.threads.unwrap_or(base.threads),
         seed: p.seed.unwrap_or(base.seed),
     };
-    crate::config::validate_params(&params)
-        .map_err(|(key, what)| Error::new(ErrorCode::InvalidParams, format!("{key}: {what}")))?;
+    params
+        .validate()
+        .map_err(|e| Error::new(ErrorCode::InvalidParams, format!("{}: {}", e.key, e.what)))?;
     Ok(pipeline::Options {
         params,
         backup: !p.no_backup,

@@ -4,9 +4,8 @@
 use std::time::SystemTime;
 
 use super::dataset::{Dataset, Ratings};
-use super::eval::Scale;
-use super::sgd::Factors;
 use crate::model::{write_model, Metadata, ModelParts};
+use crate::numeric::{Factors, Scale};
 
 /// What a dataset user is called in a model: `ml:` and the dataset's id.
 /// The application's users (from the ratings database) keep their own ids,
