@@ -27,6 +27,7 @@ pub mod daemon;
 pub mod jobs;
 pub mod logging;
 pub mod model;
+pub mod movielens;
 pub mod notify;
 pub mod numeric;
 pub mod protocol;

@@ -404,7 +404,7 @@ fn strategy<'s>(
             Strategy::Model(u)
         }
         // The dataset's users are all in the model.
-        None if user.starts_with(crate::train::export::DATASET_USER_PREFIX) => {
+        None if user.starts_with(crate::movielens::DATASET_USER_PREFIX) => {
             return Err(Error::new(
                 ErrorCode::UnknownUser,
                 format!("user '{user}' is not in the model"),

@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use super::rules::Rules;
 use super::NewRating;
+use crate::movielens::ratings_file::Layout;
 use crate::protocol::ErrorCode;
-use crate::train::ratings_file::Layout;
 
 /// A line that was not imported.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -10,26 +10,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::ratings_file::{self, Layout, Record};
-
-#[derive(Debug, thiserror::Error)]
-pub enum DatasetError {
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{}:{line}: {what}", path.display())]
-    Malformed {
-        path: PathBuf,
-        line: u64,
-        what: String,
-    },
-    #[error("{}: no ratings in the file", path.display())]
-    Empty { path: PathBuf },
-    #[error("{}: not a MovieLens directory (expected ratings.dat, u.data or ratings.csv in it)", dir.display())]
-    NotFound { dir: PathBuf },
-}
+use crate::movielens::ratings_file::{self, Layout, Record};
+use crate::movielens::DatasetError;
 
 /// Which MovieLens layout a directory holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

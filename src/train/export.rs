@@ -5,18 +5,13 @@ use std::time::SystemTime;
 
 use super::dataset::{Dataset, Ratings};
 use crate::model::{write_model, Metadata, ModelParts};
+use crate::movielens::DATASET_USER_PREFIX;
 use crate::numeric::{Factors, Scale};
 
-/// What a dataset user is called in a model: `ml:` and the dataset's id.
-/// The application's users (from the ratings database) keep their own ids,
-/// and ids starting with `ml:` are refused for them, so the two never merge
-/// by accident.
+/// What a dataset user is called in a model (see [`DATASET_USER_PREFIX`]).
 pub fn dataset_user(id: u32) -> String {
     format!("{DATASET_USER_PREFIX}{id}")
 }
-
-/// The prefix of dataset users' ids in a model.
-pub const DATASET_USER_PREFIX: &str = "ml:";
 
 /// The per-user and per-item tables a model file carries besides factors.
 pub struct Tables {

@@ -12,13 +12,14 @@ use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
 
-use super::dataset::{Dataset, DatasetError};
+use super::dataset::Dataset;
 use super::eval;
 use super::export::{new_version, Tables};
 use super::sgd::{self, Cancelled, EpochReport, TrainData};
 use crate::model::format::ModelError;
 use crate::model::publish::{ModelsDir, PublishError};
 use crate::model::{Counts, Metadata};
+use crate::movielens::DatasetError;
 use crate::numeric::{Metrics, Params, Scale};
 
 /// What a retrain is asked to do.
