@@ -113,7 +113,7 @@ pub enum JobCommand {
 pub struct RetrainArgs {
     /// The training parameters, as `recd train` takes them.
     #[command(flatten)]
-    pub params: crate::cli::ParamArgs,
+    pub params: crate::numeric::ParamOverrides,
     /// Train only with at least N new ratings.
     #[arg(long, value_name = "N")]
     pub min_ratings: Option<u64>,
