@@ -160,7 +160,7 @@ fn train(config: Option<PathBuf>, args: TrainArgs) -> CmdResult {
         models_dir: args.models_dir.unwrap_or(base.models_dir),
         params: args
             .params
-            .apply(&cfg.training)
+            .apply(&cfg.training.params)
             .map_err(|e| e.to_string())?,
         backup: !args.no_backup,
         force: args.force,
@@ -198,8 +198,11 @@ fn train(config: Option<PathBuf>, args: TrainArgs) -> CmdResult {
         }
     };
     if args.check_only {
-        let check = pipeline::check(&opts, args.min_ratings.unwrap_or(cfg.min_new_ratings))
-            .map_err(|e| e.to_string())?;
+        let check = pipeline::check(
+            &opts,
+            args.min_ratings.unwrap_or(cfg.training.min_new_ratings),
+        )
+        .map_err(|e| e.to_string())?;
         if args.json {
             return print_json(&check);
         }
@@ -333,7 +336,7 @@ fn eval(config: Option<PathBuf>, args: EvalArgs) -> CmdResult {
     let cfg = Config::locate(config.as_deref()).map_err(|e| e.to_string())?;
     let params = args
         .params
-        .apply(&cfg.training)
+        .apply(&cfg.training.params)
         .map_err(|e| e.to_string())?;
     let report =
         pipeline::eval_files(&args.train, &args.test, &params).map_err(|e| e.to_string())?;

@@ -63,7 +63,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         Notifier::from_env(),
         CancellationToken::new(),
     ));
-    tokio::spawn(db.prepare(state.config.dataset.clone(), state.shutdown.clone()));
+    tokio::spawn(db.prepare(state.config.paths.dataset.clone(), state.shutdown.clone()));
     let status = load_at_start(&state).await;
     state.notify.ready(&status);
 
@@ -131,11 +131,11 @@ async fn load_at_start(state: &Arc<State>) -> String {
 }
 
 fn first_model(state: &Arc<State>) -> String {
-    let dataset = &state.config.dataset;
+    let dataset = &state.config.paths.dataset;
     if dataset.is_dir() {
         return train_first(state);
     }
-    let Some(url) = state.config.dataset_url.clone() else {
+    let Some(url) = state.config.paths.dataset_url.clone() else {
         tracing::error!(
             "no model yet and no dataset at {}: {}",
             dataset.display(),
@@ -158,27 +158,29 @@ fn first_model(state: &Arc<State>) -> String {
 /// Download the dataset from `url`, then train the first model on it; on
 /// the download's thread.
 fn download_then_train(st: &Arc<State>, url: &str) {
-    let dest = st.config.dataset.clone();
+    let (dest, md5) = (
+        st.config.paths.dataset.clone(),
+        &st.config.paths.dataset_md5,
+    );
     tracing::info!(
         "no model and no dataset: downloading {url} into {}",
         dest.display()
     );
     let mut next_report = 0u64;
-    let result =
-        crate::train::download::fetch(url, &st.config.dataset_md5, &dest, &mut |done, total| {
-            if done < next_report {
-                return;
-            }
-            match total {
-                Some(t) => tracing::info!(
-                    "downloading the dataset: {:.1} of {:.1} MB",
-                    done as f64 / 1e6,
-                    t as f64 / 1e6
-                ),
-                None => tracing::info!("downloading the dataset: {:.1} MB", done as f64 / 1e6),
-            }
-            next_report = done + total.map_or(4 << 20, |t| (t / 10).max(1));
-        });
+    let result = crate::train::download::fetch(url, md5, &dest, &mut |done, total| {
+        if done < next_report {
+            return;
+        }
+        match total {
+            Some(t) => tracing::info!(
+                "downloading the dataset: {:.1} of {:.1} MB",
+                done as f64 / 1e6,
+                t as f64 / 1e6
+            ),
+            None => tracing::info!("downloading the dataset: {:.1} MB", done as f64 / 1e6),
+        }
+        next_report = done + total.map_or(4 << 20, |t| (t / 10).max(1));
+    });
     st.downloading.store(false, Ordering::Relaxed);
     match result {
         Ok(()) => {
@@ -198,7 +200,7 @@ const PUT_FILES: &str = "put the MovieLens 1M files (ratings.dat, movies.dat, fr
      paths.dataset names, or point paths.dataset at a MovieLens directory, then call retrain or restart";
 
 fn train_first(state: &Arc<State>) -> String {
-    let dataset = &state.config.dataset;
+    let dataset = &state.config.paths.dataset;
     let opts = pipeline::Options {
         database: Some(state.database()),
         ..pipeline::Options::from_config(&state.config)

@@ -425,7 +425,7 @@ fn strategy<'s>(
                 let u = s.unseen(
                     user,
                     &r,
-                    f64::from(c.training.reg_all),
+                    f64::from(c.training.params.reg_all),
                     if few { c.fold_in.related_movies } else { 0 },
                     c.fold_in.cache_users,
                 );
@@ -575,7 +575,7 @@ fn similar(state: &State, p: SimilarParams) -> Result<Raw, Error> {
 /// Pipeline options from the config and a request's overrides.
 fn options(state: &State, p: &RetrainParams) -> Result<pipeline::Options, Error> {
     let c = &state.config;
-    let base = &c.training;
+    let base = &c.training.params;
     let params = crate::numeric::Params {
         n_factors: p.factors.unwrap_or(base.n_factors),
         n_epochs: p.epochs.unwrap_or(base.n_epochs),
@@ -600,7 +600,9 @@ fn options(state: &State, p: &RetrainParams) -> Result<pipeline::Options, Error>
 
 async fn retrain_check(state: &Arc<State>, p: RetrainCheckParams) -> Reply {
     let opts = options(state, &RetrainParams::default())?;
-    let threshold = p.min_ratings.unwrap_or(state.config.min_new_ratings);
+    let threshold = p
+        .min_ratings
+        .unwrap_or(state.config.training.min_new_ratings);
     let check = tokio::task::spawn_blocking(move || pipeline::check(&opts, threshold))
         .await
         .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?

@@ -50,15 +50,15 @@ impl Options {
     /// kept, the gates in force, no new-ratings threshold.
     pub fn from_config(c: &crate::config::Config) -> Options {
         Options {
-            dataset: c.dataset.clone(),
-            models_dir: c.models_dir.clone(),
-            params: c.training.clone(),
-            holdout_fraction: c.holdout_fraction,
-            keep_backups: c.keep_backups,
+            dataset: c.paths.dataset.clone(),
+            models_dir: c.paths.models_dir.clone(),
+            params: c.training.params.clone(),
+            holdout_fraction: c.training.holdout_fraction,
+            keep_backups: c.models.keep_backups,
             backup: true,
             force: false,
             min_new_ratings: None,
-            max_rmse_increase: c.max_rmse_increase,
+            max_rmse_increase: c.training.max_rmse_increase,
             database: None,
         }
     }
