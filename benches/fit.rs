@@ -16,8 +16,8 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use recd::model::Model;
-use recd::train::eval::{self, Scale};
-use recd::train::sgd::{self, Params};
+use recd::numeric::{Factors, Params, Scale};
+use recd::train::{eval, sgd};
 
 const LIBMF_FACTORS: i32 = 100;
 const LIBMF_ITERATIONS: i32 = 20;
@@ -43,7 +43,7 @@ impl Row {
     }
 }
 
-fn fit_recd(split: &common::Split, params: &Params, row: &mut Row) -> sgd::Factors {
+fn fit_recd(split: &common::Split, params: &Params, row: &mut Row) -> Factors {
     let t = &split.train;
     let start = Instant::now();
     let f = sgd::train(t.train_data(), params, &AtomicBool::new(false), &mut |_| {})

@@ -12,8 +12,9 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use recd::model::Model;
+use recd::numeric::Params;
 use recd::train::dataset::{Dataset, Ratings};
-use recd::train::sgd::{self, Params};
+use recd::train::sgd;
 
 fn rmse(errors: &[f64]) -> f64 {
     (errors.iter().map(|e| e * e).sum::<f64>() / errors.len().max(1) as f64).sqrt()

@@ -14,7 +14,8 @@ use std::time::Instant;
 use common::median;
 use recd::model::quant::{self, QuantItems};
 use recd::model::Model;
-use recd::train::sgd::{self, Params};
+use recd::numeric::Params;
+use recd::train::sgd;
 
 const CALLS: usize = 20_000;
 

@@ -12,10 +12,10 @@ use std::sync::atomic::AtomicBool;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{self, Config};
+use crate::config::Config;
 use crate::model::Model;
+use crate::numeric::ParamOverrides;
 use crate::train::pipeline::{self, Event, Options, Outcome};
-use crate::train::sgd::Params;
 use crate::train::synth::{self, Shape};
 
 #[derive(Debug, Parser)]
@@ -57,59 +57,6 @@ pub enum ModelCommand {
     },
 }
 
-/// Training parameters; each overrides the config key of the same meaning.
-#[derive(Debug, Clone, Default, Args)]
-pub struct ParamArgs {
-    /// Number of factors (training.n_factors).
-    #[arg(long, value_name = "N")]
-    pub factors: Option<usize>,
-    /// Number of SGD epochs (training.n_epochs).
-    #[arg(long, value_name = "N")]
-    pub epochs: Option<usize>,
-    /// Learning rate (training.lr_all).
-    #[arg(long, value_name = "RATE")]
-    pub lr: Option<f32>,
-    /// Regularisation (training.reg_all).
-    #[arg(long, value_name = "LAMBDA")]
-    pub reg: Option<f32>,
-    /// Standard deviation of the initial factors (training.init_std_dev).
-    #[arg(long, value_name = "SD")]
-    pub init_std_dev: Option<f32>,
-    /// Training threads, 0 for one per core (training.threads).
-    #[arg(long, value_name = "N")]
-    pub threads: Option<usize>,
-    /// Random seed (training.seed).
-    #[arg(long, value_name = "N")]
-    pub seed: Option<u64>,
-}
-
-impl ParamArgs {
-    fn apply(&self, base: &Params) -> Result<Params, String> {
-        let p = Params {
-            n_factors: self.factors.unwrap_or(base.n_factors),
-            n_epochs: self.epochs.unwrap_or(base.n_epochs),
-            lr_all: self.lr.unwrap_or(base.lr_all),
-            reg_all: self.reg.unwrap_or(base.reg_all),
-            init_std_dev: self.init_std_dev.unwrap_or(base.init_std_dev),
-            threads: self.threads.unwrap_or(base.threads),
-            seed: self.seed.unwrap_or(base.seed),
-        };
-        config::validate_params(&p).map_err(|(key, what)| {
-            let flag = match key {
-                "training.n_factors" => "--factors",
-                "training.n_epochs" => "--epochs",
-                "training.lr_all" => "--lr",
-                "training.reg_all" => "--reg",
-                "training.init_std_dev" => "--init-std-dev",
-                "training.threads" => "--threads",
-                other => other,
-            };
-            format!("{flag} (or {key}): {what}")
-        })?;
-        Ok(p)
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// Base dataset directory (paths.dataset).
@@ -119,7 +66,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR")]
     pub models_dir: Option<PathBuf>,
     #[command(flatten)]
-    pub params: ParamArgs,
+    pub params: ParamOverrides,
     /// Only report whether retraining is due; train nothing.
     #[arg(long)]
     pub check_only: bool,
@@ -150,7 +97,7 @@ pub struct EvalArgs {
     #[arg(long, value_name = "FILE")]
     pub test: PathBuf,
     #[command(flatten)]
-    pub params: ParamArgs,
+    pub params: ParamOverrides,
     #[arg(long)]
     pub json: bool,
 }
@@ -173,7 +120,7 @@ pub struct SynthArgs {
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        None => daemon(cli.config),
+        None => return daemon(cli.config),
         Some(Command::Train(args)) => train(cli.config, args),
         Some(Command::Eval(args)) => eval(cli.config, args),
         Some(Command::Synth(args)) => synth(args),
@@ -196,13 +143,26 @@ fn print_json(value: &impl serde::Serialize) -> CmdResult {
     Ok(())
 }
 
-fn daemon(config: Option<PathBuf>) -> CmdResult {
-    let cfg = Config::locate(config.as_deref()).map_err(|e| e.to_string())?;
-    let _guard = crate::logging::init(&cfg.logging)?;
-    crate::daemon::main(cfg).map_err(|e| {
-        tracing::error!("{e}");
-        e.to_string()
-    })
+/// Run the daemon. Once logging is up, a failure is reported through it
+/// alone (on stderr and in the log file), not printed a second time.
+fn daemon(config: Option<PathBuf>) -> ExitCode {
+    let setup = Config::locate(config.as_deref())
+        .map_err(|e| e.to_string())
+        .and_then(|cfg| Ok((crate::logging::init(&cfg.logging)?, cfg)));
+    let (_guard, cfg) = match setup {
+        Ok(ready) => ready,
+        Err(message) => {
+            eprintln!("recd: error: {message}");
+            return ExitCode::from(1);
+        }
+    };
+    match crate::daemon::main(cfg) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn train(config: Option<PathBuf>, args: TrainArgs) -> CmdResult {
@@ -211,7 +171,10 @@ fn train(config: Option<PathBuf>, args: TrainArgs) -> CmdResult {
     let opts = Options {
         dataset: args.dataset.unwrap_or(base.dataset),
         models_dir: args.models_dir.unwrap_or(base.models_dir),
-        params: args.params.apply(&cfg.training)?,
+        params: args
+            .params
+            .apply(&cfg.training.params)
+            .map_err(|e| e.to_string())?,
         backup: !args.no_backup,
         force: args.force,
         min_new_ratings: args.min_ratings,
@@ -248,8 +211,11 @@ fn train(config: Option<PathBuf>, args: TrainArgs) -> CmdResult {
         }
     };
     if args.check_only {
-        let check = pipeline::check(&opts, args.min_ratings.unwrap_or(cfg.min_new_ratings))
-            .map_err(|e| e.to_string())?;
+        let check = pipeline::check(
+            &opts,
+            args.min_ratings.unwrap_or(cfg.training.min_new_ratings),
+        )
+        .map_err(|e| e.to_string())?;
         if args.json {
             return print_json(&check);
         }
@@ -381,7 +347,10 @@ impl Progress {
 
 fn eval(config: Option<PathBuf>, args: EvalArgs) -> CmdResult {
     let cfg = Config::locate(config.as_deref()).map_err(|e| e.to_string())?;
-    let params = args.params.apply(&cfg.training)?;
+    let params = args
+        .params
+        .apply(&cfg.training.params)
+        .map_err(|e| e.to_string())?;
     let report =
         pipeline::eval_files(&args.train, &args.test, &params).map_err(|e| e.to_string())?;
     if args.json {

@@ -7,6 +7,10 @@
 //!
 //! # Layout
 //!
+//! - [`numeric`]: the leaf both trainer and model stand on: the dot product,
+//!   factor arrays, scale, metrics, training parameters and their overrides.
+//! - [`movielens`]: the leaf below train and store: ratings-file parsing, the
+//!   dataset error, the prefix of dataset users.
 //! - [`config`]: the TOML configuration, validated; errors name the key.
 //! - [`train`]: dataset loaders, the SGD trainer, holdout evaluation, the
 //!   synthetic generator and the retrain pipeline.
@@ -17,6 +21,12 @@
 //!   commit; file import.
 //! - [`rng`], [`clock`]: a seeded generator and UTC timestamps, so results
 //!   and version ids depend on nothing outside this crate.
+//!
+//! Floors, lowest first: leaves (`rng`, `clock`, `numeric`, `movielens`) →
+//! `model` → `store` → `config` → `train` → the runtime (`jobs`, `protocol`,
+//! `server`, `daemon`, `cli`, `ctl`). A module imports only from floors below
+//! its own (one exception remains: `store` takes its error codes from
+//! `protocol`).
 
 pub mod cli;
 pub mod client;
@@ -27,7 +37,9 @@ pub mod daemon;
 pub mod lifecycle;
 pub mod logging;
 pub mod model;
+pub mod movielens;
 pub mod notify;
+pub mod numeric;
 pub mod protocol;
 pub mod rng;
 pub mod server;

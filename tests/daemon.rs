@@ -466,6 +466,12 @@ fn a_second_daemon_on_the_same_socket_refuses_to_start() {
         err.contains("another recd is already serving on this socket"),
         "{err}"
     );
+    // Said once (it used to be logged, then printed again).
+    assert_eq!(
+        err.matches("another recd is already serving").count(),
+        1,
+        "{err}"
+    );
     d.call("health", json!({})).unwrap();
 }
 
@@ -693,6 +699,34 @@ fn recctl_speaks_for_every_method() {
     let e = d.recctl(&["recommend", "ml:999999"]);
     assert_eq!(e.code, 1);
     assert!(e.stderr.contains("unknown_user"), "{}", e.stderr);
+    // With --json the error is the error object, on stdout.
+    let e = d.recctl(&["--json", "recommend", "ml:999999"]);
+    assert_eq!(e.code, 1);
+    let err = e.json();
+    assert_eq!(err["code"], "unknown_user", "{err}");
+    assert!(err["message"].as_str().unwrap().contains("ml:999999"));
+    // A user with no ratings is served by popularity, and the human output
+    // says so.
+    let pop = d.recctl(&["predict", "nobody", &movie]).ok();
+    assert!(
+        pop.stdout
+            .lines()
+            .next()
+            .unwrap()
+            .contains("strategy popularity"),
+        "{}",
+        pop.stdout
+    );
+    // Parameters print at their own precision (an f32 is not widened to
+    // 0.007000000216066837).
+    let health = d.recctl(&["--json", "health"]).ok();
+    let lr = health.json()["model"]["params"]["lr_all"].as_f64().unwrap() as f32;
+    assert!(
+        health.stdout.contains(&format!("\"lr_all\": {lr},"))
+            || health.stdout.contains(&format!("\"lr_all\": {lr}\n")),
+        "{}",
+        health.stdout
+    );
     let e = d.recctl(&["job", "cancel"]);
     assert_eq!(e.code, 1);
     assert_eq!(d.recctl(&["recommend"]).code, 2, "usage error");
@@ -763,6 +797,20 @@ fn the_log_file_records_the_start_and_requests_that_failed() {
     assert!(log.contains("listening"), "{log}");
     assert!(log.contains("serving model"), "{log}");
     assert!(log.contains("reloaded on the reload method"), "{log}");
+
+    // A failed reload is logged once, by the reload (it used to be logged
+    // again, as a warning, by the connection that asked).
+    std::fs::remove_file(d.fixture.models().join("current")).unwrap();
+    assert_eq!(code(d.call("reload", json!({}))), ErrorCode::ReloadFailed);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut log = d.log_text();
+    while !log.contains("no current model") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        log = d.log_text();
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let log = d.log_text();
+    assert_eq!(log.matches("no current model").count(), 1, "{log}");
 }
 
 #[test]

@@ -306,6 +306,18 @@ fn retrain_suite(d: &Daemon, target: &str) {
     let h = d.call("health", json!({})).unwrap();
     assert_eq!(h["model"]["db_watermark"], watermark);
     assert_eq!(h["model"]["counts"]["database_ratings"], 150);
+    // Ten of the model's users are the database's: bench asks only for the
+    // dataset's (it used to ask for ml:1 to ml:N, N counting all users, and
+    // count the misses as the daemon's errors).
+    let users = h["model"]["users"].as_u64().unwrap();
+    assert_eq!(h["model"]["dataset_users"].as_u64().unwrap(), users - 10);
+    let b = d
+        .recctl(&["--json", "bench", "-c", "2", "-d", "0.3"])
+        .ok()
+        .json();
+    let m = &b["methods"][0];
+    assert!(m["requests"].as_u64().unwrap() > 0, "{m}");
+    assert_eq!(m["errors"], 0, "{m}");
 
     // Only ratings after the watermark count now.
     let check = d.call("retrain.check", json!({})).unwrap();

@@ -6,9 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use recd::model::{Counts, Metadata};
+use recd::numeric::{Factors, Params, Scale};
 use recd::train::dataset::{Dataset, Ratings};
-use recd::train::eval::Scale;
-use recd::train::sgd::{Factors, Params};
 
 /// `$RECD_DATASETS`, else `../shared/datasets` beside the checkout.
 pub fn datasets_root() -> PathBuf {

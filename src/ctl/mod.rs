@@ -125,7 +125,7 @@ pub enum JobCommand {
 pub struct RetrainArgs {
     /// The training parameters, as `recd train` takes them.
     #[command(flatten)]
-    pub params: crate::cli::ParamArgs,
+    pub params: crate::numeric::ParamOverrides,
     /// Train only with at least N new ratings.
     #[arg(long, value_name = "N")]
     pub min_ratings: Option<u64>,
@@ -311,20 +311,14 @@ fn execute(cli: &Cli) -> Result<(), Failure> {
 }
 
 fn retrain(c: &mut Client, a: &RetrainArgs, json: bool) -> Result<p::JobStatus, Failure> {
-    let o = &a.params;
     let request = Request::Retrain(RetrainParams {
-        factors: o.factors,
-        epochs: o.epochs,
-        lr: o.lr,
-        reg: o.reg,
-        init_std_dev: o.init_std_dev,
-        threads: o.threads,
-        seed: o.seed,
+        params: a.params.clone(),
         force: a.force,
         no_backup: a.no_backup,
         min_ratings: a.min_ratings,
+        unknown: Default::default(),
     });
-    let mut bar = print::RetrainBar::new(json, o.epochs);
+    let mut bar = print::RetrainBar::new(json, a.params.epochs);
     let result = c.call_with_progress(&request, &mut |p| bar.progress(&p));
     bar.finish();
     result.map_err(failed)

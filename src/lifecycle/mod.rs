@@ -97,7 +97,7 @@ impl State {
         Ok(Arc::new(State {
             db,
             runtime: tokio::runtime::Handle::current(),
-            models: ModelsDir::new(&config.models_dir),
+            models: ModelsDir::new(&config.paths.models_dir),
             config,
             served: ArcSwapOption::empty(),
             jobs: Arc::new(Jobs::default()),

@@ -24,18 +24,10 @@ impl State {
     /// Pipeline options from the config and a request's overrides.
     pub fn retrain_options(&self, p: &RetrainParams) -> Result<pipeline::Options, RetrainError> {
         let c = &self.config;
-        let base = &c.training;
-        let params = crate::train::sgd::Params {
-            n_factors: p.factors.unwrap_or(base.n_factors),
-            n_epochs: p.epochs.unwrap_or(base.n_epochs),
-            lr_all: p.lr.unwrap_or(base.lr_all),
-            reg_all: p.reg.unwrap_or(base.reg_all),
-            init_std_dev: p.init_std_dev.unwrap_or(base.init_std_dev),
-            threads: p.threads.unwrap_or(base.threads),
-            seed: p.seed.unwrap_or(base.seed),
-        };
-        crate::config::validate_params(&params)
-            .map_err(|(key, what)| RetrainError::InvalidParams(format!("{key}: {what}")))?;
+        let params = p.params.apply(&c.training.params).map_err(|e| {
+            let field = e.flag.trim_start_matches("--").replace('-', "_");
+            RetrainError::InvalidParams(format!("{field} ({}): {}", e.key, e.what))
+        })?;
         Ok(pipeline::Options {
             params,
             backup: !p.no_backup,

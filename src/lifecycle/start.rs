@@ -17,7 +17,7 @@ impl State {
         tokio::spawn(
             self.db
                 .clone()
-                .prepare(self.config.dataset.clone(), self.shutdown.clone()),
+                .prepare(self.config.paths.dataset.clone(), self.shutdown.clone()),
         );
         let st = self.clone();
         let loaded = tokio::task::spawn_blocking(move || st.reload_blocking()).await;
@@ -41,11 +41,11 @@ impl State {
     }
 
     fn first_model(self: &Arc<Self>) -> String {
-        let dataset = &self.config.dataset;
+        let dataset = &self.config.paths.dataset;
         if dataset.is_dir() {
             return self.train_first();
         }
-        let Some(url) = self.config.dataset_url.clone() else {
+        let Some(url) = self.config.paths.dataset_url.clone() else {
             tracing::error!(
                 "no model yet and no dataset at {}: {}",
                 dataset.display(),
@@ -68,7 +68,7 @@ impl State {
     /// Download the dataset from `url`, then train the first model on it; on
     /// the download's thread.
     fn download_then_train(self: &Arc<Self>, url: &str) {
-        let dest = self.config.dataset.clone();
+        let dest = self.config.paths.dataset.clone();
         tracing::info!(
             "no model and no dataset: downloading {url} into {}",
             dest.display()
@@ -76,7 +76,7 @@ impl State {
         let mut next_report = 0u64;
         let result = crate::train::download::fetch(
             url,
-            &self.config.dataset_md5,
+            &self.config.paths.dataset_md5,
             &dest,
             &mut |done, total| {
                 if done < next_report {
@@ -119,7 +119,7 @@ impl State {
                 tracing::info!(
                     job = job.id,
                     "no model yet: training the first one from {}",
-                    self.config.dataset.display()
+                    self.config.paths.dataset.display()
                 );
                 "training the first model".into()
             }

@@ -82,7 +82,7 @@ impl Model {
         self.global_mean()
             + user.bias
             + self.item_bias(item)
-            + crate::train::sgd::dot(&user.factors, self.item_factors(item))
+            + crate::numeric::dot(&user.factors, self.item_factors(item))
     }
 
     /// Every item's damped mean rating, `(n·mean + m·μ) / (n + m)`: an item

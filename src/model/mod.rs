@@ -21,8 +21,7 @@ use std::path::Path;
 use format::{Kind, ModelError, ModelFile, Payload};
 use serde::{Deserialize, Serialize};
 
-use crate::train::eval::{Metrics, Scale};
-use crate::train::sgd::{self, Factors, Params};
+use crate::numeric::{dot, Factors, Metrics, Params, Scale};
 
 /// The JSON metadata block of a model file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -196,7 +195,7 @@ impl Model {
     /// How many of the users are the base dataset's (ids starting with
     /// `ml:`): a run in the sorted order, found by two binary searches.
     pub fn dataset_users(&self) -> usize {
-        const PREFIX: &str = "ml:";
+        use crate::movielens::DATASET_USER_PREFIX as PREFIX;
         let ids = self.file.strings(Kind::UserIds);
         let order = self.file.u32s(Kind::UserOrder);
         let first = order.partition_point(|&i| ids.get(i as usize) < PREFIX);
@@ -295,7 +294,7 @@ impl Model {
             est += self.item_bias(i);
         }
         if let (Some(u), Some(i)) = (user, item) {
-            est += sgd::dot(self.user_factors(u), self.item_factors(i));
+            est += dot(self.user_factors(u), self.item_factors(i));
         }
         self.scale().clip(est)
     }

@@ -320,7 +320,7 @@ mod tests {
                 let u = q.user(&p).unwrap();
                 q.score_bounds(&u, &mut acc, &per_item, |d, _| d, &mut lo, &mut hi);
                 for (i, row) in items.chunks_exact(stride).enumerate() {
-                    let exact = crate::train::sgd::dot(row, &p);
+                    let exact = crate::numeric::dot(row, &p);
                     assert!(
                         lo[i] <= exact && exact <= hi[i],
                         "item {i}: exact {exact}, bounds {} {}",
@@ -329,8 +329,8 @@ mod tests {
                     );
                     // A few percent of the largest the product could be,
                     // not a blanket.
-                    let norms = crate::train::sgd::dot(row, row).sqrt()
-                        * crate::train::sgd::dot(&p, &p).sqrt();
+                    let norms =
+                        crate::numeric::dot(row, row).sqrt() * crate::numeric::dot(&p, &p).sqrt();
                     assert!(
                         hi[i] - lo[i] <= 0.06 * norms + 2e-5,
                         "bounds {} {}",

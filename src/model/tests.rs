@@ -1,56 +1,140 @@
-//! Model file round trip and corruption tests, and a tiny-model fixture.
+//! Model file round trip and corruption tests, and small-model fixtures.
+//!
+//! The fixtures write model files from hand-made parts (seeded random
+//! factors), not from training: the model's tests stand on the layers below
+//! it. Training and writing together are tested in `train`.
 
-use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 
 use super::format::{ModelError, FORMAT_VERSION};
-use super::{Counts, Metadata, Model};
-use crate::train::dataset::{Dataset, Format, Interner, Movie, Ratings};
-use crate::train::eval::Scale;
-use crate::train::export::Tables;
-use crate::train::sgd::{self, Params};
+use super::{write_model, Counts, Metadata, Model, ModelParts};
+use crate::numeric::{stride_for, Factors, Metrics, Params, Scale};
+use crate::rng::Rng;
 
-/// A small dataset: 3 users (ids 10, 20, 30), 4 movies (ids 7, 3, 11, 5).
-pub(crate) fn tiny_dataset() -> Dataset {
-    let mut users = Interner::default();
-    let mut movies = Interner::default();
-    let mut ratings = Ratings::default();
-    for (u, m, r) in [
-        (10, 7, 5.0),
-        (10, 3, 3.0),
-        (20, 7, 4.0),
-        (20, 11, 1.0),
-        (30, 5, 2.0),
-        (30, 3, 4.0),
-        (10, 11, 2.0),
-    ] {
-        ratings.push(users.intern(u), movies.intern(m), r);
+/// Ratings by dense index, and what the model file says of each index.
+struct Ratings<'a> {
+    /// External user id of each user index.
+    user_ids: Vec<String>,
+    /// Movie id of each item index.
+    movie_ids: Vec<u32>,
+    /// (user index, item index, rating).
+    ratings: Vec<(u32, u32, f32)>,
+    /// (movie id, title); every titled movie is a drama.
+    titles: &'a [(u32, &'a str)],
+}
+
+/// Write a model of `r`, with seeded random factors of `meta`'s shape.
+fn write_ratings(
+    r: &Ratings<'_>,
+    meta: &Metadata,
+    out: &mut (impl std::io::Write + std::io::Seek),
+) -> std::io::Result<u64> {
+    let (n_users, n_items) = (r.user_ids.len(), r.movie_ids.len());
+    let mut rated: Vec<Vec<u32>> = vec![Vec::new(); n_users];
+    let mut item_counts = vec![0u32; n_items];
+    let mut sums = vec![0f64; n_items];
+    for &(u, i, v) in &r.ratings {
+        rated[u as usize].push(i);
+        item_counts[i as usize] += 1;
+        sums[i as usize] += f64::from(v);
     }
-    let catalogue: HashMap<u32, Movie> = [
-        (7, "Seven (1995)"),
-        (3, "Misérables, Les (1995)"),
-        (11, "Eleven"),
-    ]
-    .into_iter()
-    .map(|(id, t)| {
-        (
-            id,
-            Movie {
-                title: t.into(),
-                genres: "Drama".into(),
-            },
-        )
-    })
-    .collect();
-    Dataset {
-        dir: "tiny".into(),
-        format: Format::Dat,
-        users,
-        movies,
-        ratings,
-        catalogue,
+    let mut rated_offsets = vec![0u64];
+    let mut rated_items = Vec::new();
+    for mut items in rated {
+        items.sort_unstable();
+        items.dedup();
+        rated_items.extend(items);
+        rated_offsets.push(rated_items.len() as u64);
+    }
+    let item_means: Vec<f32> = sums
+        .iter()
+        .zip(&item_counts)
+        .map(|(&s, &c)| {
+            if c == 0 {
+                0.0
+            } else {
+                (s / f64::from(c)) as f32
+            }
+        })
+        .collect();
+    let title = |id: &u32| r.titles.iter().find(|(t, _)| t == id).map(|(_, t)| *t);
+    let titles: Vec<String> = r
+        .movie_ids
+        .iter()
+        .map(|id| title(id).unwrap_or_default().to_owned())
+        .collect();
+    let genres: Vec<String> = r
+        .movie_ids
+        .iter()
+        .map(|id| title(id).map_or("", |_| "Drama").to_owned())
+        .collect();
+    let values: Vec<f32> = r.ratings.iter().map(|&(_, _, v)| v).collect();
+    let n_factors = meta.params.n_factors;
+    let stride = stride_for(n_factors);
+    let rng = &mut Rng::new(meta.params.seed);
+    let factors = Factors {
+        n_factors,
+        stride,
+        global_mean: (values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len() as f64)
+            as f32,
+        user_bias: random_rows(rng, n_users, 1, 1),
+        item_bias: random_rows(rng, n_items, 1, 1),
+        user_factors: random_rows(rng, n_users, n_factors, stride),
+        item_factors: random_rows(rng, n_items, n_factors, stride),
+    };
+    let parts = ModelParts {
+        meta,
+        factors: &factors,
+        scale: Scale::of(&values),
+        user_ids: &r.user_ids,
+        movie_ids: &r.movie_ids,
+        rated_offsets: &rated_offsets,
+        rated_items: &rated_items,
+        item_counts: &item_counts,
+        item_means: &item_means,
+        titles: &titles,
+        genres: &genres,
+    };
+    write_model(out, &parts)
+}
+
+/// `n` rows of `width` normal values (sd 0.1), each padded with zeros to
+/// `stride`.
+fn random_rows(rng: &mut Rng, n: usize, width: usize, stride: usize) -> Vec<f32> {
+    let mut v = vec![0f32; n * stride];
+    for row in v.chunks_exact_mut(stride) {
+        for x in &mut row[..width] {
+            *x = (rng.normal() * 0.1) as f32;
+        }
+    }
+    v
+}
+
+/// Users 10, 20, 30 (`ml:10`...) and movies 7, 3, 11, 5 (5 has no title).
+fn tiny_ratings() -> Ratings<'static> {
+    let (users, movies) = ([10, 20, 30], [7, 3, 11, 5]);
+    let index = |ids: &[u32], id| ids.iter().position(|&x| x == id).unwrap() as u32;
+    Ratings {
+        user_ids: users.iter().map(|id| format!("ml:{id}")).collect(),
+        movie_ids: movies.to_vec(),
+        ratings: [
+            (10, 7, 5.0),
+            (10, 3, 3.0),
+            (20, 7, 4.0),
+            (20, 11, 1.0),
+            (30, 5, 2.0),
+            (30, 3, 4.0),
+            (10, 11, 2.0),
+        ]
+        .into_iter()
+        .map(|(u, m, r)| (index(&users, u), index(&movies, m), r))
+        .collect(),
+        titles: &[
+            (7, "Seven (1995)"),
+            (3, "Misérables, Les (1995)"),
+            (11, "Eleven"),
+        ],
     }
 }
 
@@ -65,7 +149,7 @@ pub(crate) fn tiny_meta(version: &str, rmse: f64) -> Metadata {
             threads: 1,
             ..Params::default()
         },
-        metrics: Some(crate::train::eval::Metrics {
+        metrics: Some(Metrics {
             rmse,
             mae: rmse * 0.8,
         }),
@@ -94,57 +178,32 @@ pub(crate) fn write_tiny(
     version: &str,
     rmse: f64,
 ) -> std::io::Result<u64> {
-    train_and_write(&tiny_dataset(), &tiny_meta(version, rmse), out)
+    write_ratings(&tiny_ratings(), &tiny_meta(version, rmse), out)
 }
 
-/// Train on all of `d` with `meta`'s parameters and write the model.
-fn train_and_write(
-    d: &Dataset,
-    meta: &Metadata,
-    out: &mut (impl std::io::Write + std::io::Seek),
-) -> std::io::Result<u64> {
-    let f = sgd::train(
-        d.train_data(),
-        &meta.params,
-        &AtomicBool::new(false),
-        &mut |_| {},
-    )
-    .unwrap();
-    Tables::build(d, &d.ratings).write(out, meta, &f, Scale::of(&d.ratings.values))
-}
-
-/// A model trained on `users`, each a list of the item indices they rated
-/// (movie ids are index + 1); users alternate between rating 5 and 1.
+/// A model of `users`, each a list of the item indices they rated (movie
+/// ids are index + 1); users alternate between rating 5 and 1.
 pub(crate) fn model_with_ratings(n_items: u32, users: &[Vec<u32>]) -> Model {
-    let mut user_ids = Interner::default();
-    let mut movies = Interner::default();
-    for i in 0..n_items {
-        movies.intern(i + 1);
-    }
-    let mut ratings = Ratings::default();
-    for (u, items) in users.iter().enumerate() {
-        let r = if u % 2 == 0 { 5.0 } else { 1.0 };
-        let ui = user_ids.intern(u as u32 + 1);
-        for &i in items {
-            ratings.push(ui, movies.intern(i + 1), r);
-        }
-    }
-    let d = Dataset {
-        dir: "synthetic".into(),
-        format: Format::Dat,
-        users: user_ids,
-        movies,
-        ratings,
-        catalogue: HashMap::new(),
+    let r = Ratings {
+        user_ids: (1..=users.len()).map(|id| format!("ml:{id}")).collect(),
+        movie_ids: (1..=n_items).collect(),
+        ratings: users
+            .iter()
+            .enumerate()
+            .flat_map(|(u, items)| {
+                let r = if u % 2 == 0 { 5.0 } else { 1.0 };
+                items.iter().map(move |&i| (u as u32, i, r))
+            })
+            .collect(),
+        titles: &[],
     };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.recd");
     let mut out = fs::File::create(&path).unwrap();
-    train_and_write(&d, &tiny_meta("v", 1.0), &mut out).unwrap();
+    write_ratings(&r, &tiny_meta("v", 1.0), &mut out).unwrap();
     // The mapping outlives the file's name.
     Model::open(&path).unwrap()
 }
-
 fn tiny_file() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.recd");
@@ -188,7 +247,7 @@ fn round_trip_keeps_every_table() {
 }
 
 #[test]
-fn the_same_training_writes_the_same_bytes() {
+fn the_same_parts_write_the_same_bytes() {
     let (mut a, mut b) = (
         std::io::Cursor::new(Vec::new()),
         std::io::Cursor::new(Vec::new()),

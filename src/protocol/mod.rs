@@ -104,14 +104,22 @@ pub fn parse_request(line: &[u8]) -> Result<(Id, Request), (Id, Error)> {
         }
         _ => {}
     }
-    serde_json::from_value::<Request>(Value::Object(tagged))
-        .map(|r| (id.clone(), r))
-        .map_err(|e| {
-            (
-                id.clone(),
-                Error::new(ErrorCode::InvalidParams, format!("{method}: {e}")),
-            )
-        })
+    let request = serde_json::from_value::<Request>(Value::Object(tagged)).map_err(|e| {
+        (
+            id.clone(),
+            Error::new(ErrorCode::InvalidParams, format!("{method}: {e}")),
+        )
+    })?;
+    if let Some(key) = request.unknown_field() {
+        return Err((
+            id,
+            Error::new(
+                ErrorCode::InvalidParams,
+                format!("{method}: unknown field `{key}`"),
+            ),
+        ));
+    }
+    Ok((id, request))
 }
 
 /// One line from the daemon.
@@ -207,7 +215,10 @@ mod tests {
             (
                 r#"{"id":1,"method":"retrain","params":{"epochs":3,"force":true}}"#,
                 Request::Retrain(RetrainParams {
-                    epochs: Some(3),
+                    params: crate::numeric::ParamOverrides {
+                        epochs: Some(3),
+                        ..Default::default()
+                    },
                     force: true,
                     ..Default::default()
                 }),
@@ -305,6 +316,10 @@ mod tests {
         );
         assert_eq!(
             code(r#"{"id":1,"method":"rollback","params":{}}"#),
+            ErrorCode::InvalidParams
+        );
+        assert_eq!(
+            code(r#"{"id":1,"method":"retrain","params":{"epochs":3,"epoch":4}}"#),
             ErrorCode::InvalidParams
         );
     }

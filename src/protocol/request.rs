@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::numeric::ParamOverrides;
+
 fn default_n() -> usize {
     10
 }
@@ -58,22 +60,22 @@ pub struct ImportParams {
     pub path: String,
 }
 
-/// Parameters of `retrain`, as the flags of `recd train`.
+/// Parameters of `retrain`: the training parameters as `recd train`
+/// takes them, and the publishing flags.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RetrainParams {
-    pub factors: Option<usize>,
-    pub epochs: Option<usize>,
-    pub lr: Option<f32>,
-    pub reg: Option<f32>,
-    pub init_std_dev: Option<f32>,
-    pub threads: Option<usize>,
-    pub seed: Option<u64>,
+    #[serde(flatten)]
+    pub params: ParamOverrides,
     #[serde(default)]
     pub force: bool,
     #[serde(default)]
     pub no_backup: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_ratings: Option<u64>,
+    /// Keys that are none of the above, refused by the parser (`flatten`
+    /// and `deny_unknown_fields` do not go together).
+    #[serde(flatten, skip_serializing)]
+    pub unknown: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -143,6 +145,15 @@ pub enum Request {
 impl Request {
     pub fn method(&self) -> Method {
         self.into()
+    }
+
+    /// A params key the method does not know, where serde could not refuse
+    /// it itself.
+    pub fn unknown_field(&self) -> Option<&str> {
+        match self {
+            Request::Retrain(p) => p.unknown.keys().next().map(String::as_str),
+            _ => None,
+        }
     }
 }
 

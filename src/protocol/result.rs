@@ -12,11 +12,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Counts as ModelCounts, Model};
+use crate::numeric::{Metrics, Params};
 pub use crate::store::import::Rejected;
 pub use crate::store::{Counts as DbCounts, Run};
-use crate::train::eval::Metrics;
 pub use crate::train::pipeline::{Check, Outcome, Stage, Verdict};
-use crate::train::sgd::Params;
 
 /// How a user's recommendations and predictions were made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

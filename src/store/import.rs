@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::rules::{Rules, Violation};
 use super::NewRating;
-use crate::train::ratings_file::Layout;
+use crate::movielens::ratings_file::Layout;
 
 /// A line that was not imported.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -77,12 +77,12 @@ impl Rules {
                 ),
             ));
         }
-        if user.starts_with(crate::train::export::DATASET_USER_PREFIX) {
+        if user.starts_with(crate::movielens::DATASET_USER_PREFIX) {
             return Err(refused(
                 Violation::InvalidUser,
                 format!(
                     "user ids starting with '{}' name the dataset's users",
-                    crate::train::export::DATASET_USER_PREFIX
+                    crate::movielens::DATASET_USER_PREFIX
                 ),
             ));
         }

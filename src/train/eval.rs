@@ -6,36 +6,8 @@
 //! on comparable holdouts.
 
 use super::dataset::Ratings;
-use super::sgd::Factors;
+use crate::numeric::{Factors, Metrics, Scale};
 use crate::rng::mix64;
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Metrics {
-    pub rmse: f64,
-    pub mae: f64,
-}
-
-/// The rating scale predictions are clipped to.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Scale {
-    pub min: f32,
-    pub max: f32,
-}
-
-impl Scale {
-    /// MovieLens sets with only whole stars run 1–5; with half stars 0.5–5.
-    pub fn of(values: &[f32]) -> Scale {
-        let half = values.iter().any(|v| v.fract() != 0.0);
-        Scale {
-            min: if half { 0.5 } else { 1.0 },
-            max: 5.0,
-        }
-    }
-
-    pub fn clip(self, v: f32) -> f32 {
-        v.clamp(self.min, self.max)
-    }
-}
 
 /// Whether the rating of `movie` by `user` belongs to the holdout.
 pub fn in_holdout(user_key: u64, movie: u32, fraction: f64, seed: u64) -> bool {
@@ -106,13 +78,5 @@ mod tests {
         assert!(!in_holdout(5, 7, 0.0, 9));
         let differs = (0..1000u32).any(|m| in_holdout(1, m, 0.5, 1) != in_holdout(1, m, 0.5, 2));
         assert!(differs);
-    }
-
-    #[test]
-    fn scale_and_clip() {
-        assert_eq!(Scale::of(&[1.0, 5.0]), Scale { min: 1.0, max: 5.0 });
-        assert_eq!(Scale::of(&[1.0, 4.5]).min, 0.5);
-        assert_eq!(Scale::of(&[3.0]).clip(7.2), 5.0);
-        assert_eq!(Scale::of(&[3.0]).clip(-1.0), 1.0);
     }
 }

@@ -4,20 +4,14 @@
 use std::time::SystemTime;
 
 use super::dataset::{Dataset, Ratings};
-use super::eval::Scale;
-use super::sgd::Factors;
 use crate::model::{write_model, Metadata, ModelParts};
+use crate::movielens::DATASET_USER_PREFIX;
+use crate::numeric::{Factors, Scale};
 
-/// What a dataset user is called in a model: `ml:` and the dataset's id.
-/// The application's users (from the ratings database) keep their own ids,
-/// and ids starting with `ml:` are refused for them, so the two never merge
-/// by accident.
+/// What a dataset user is called in a model (see [`DATASET_USER_PREFIX`]).
 pub fn dataset_user(id: u32) -> String {
     format!("{DATASET_USER_PREFIX}{id}")
 }
-
-/// The prefix of dataset users' ids in a model.
-pub const DATASET_USER_PREFIX: &str = "ml:";
 
 /// The per-user and per-item tables a model file carries besides factors.
 pub struct Tables {
@@ -186,6 +180,56 @@ mod tests {
         let (offs, items) = rated_csr(&r, 3);
         assert_eq!(offs, vec![0, 2, 4, 4]);
         assert_eq!(items, vec![1, 3, 2, 5]);
+    }
+
+    /// Train on a small set and write the model; once and again.
+    #[test]
+    fn the_same_training_writes_the_same_bytes() {
+        use crate::train::dataset::{Format, Interner, Movie};
+        let mut users = Interner::default();
+        let mut movies = Interner::default();
+        let mut ratings = Ratings::default();
+        for (u, m, r) in [
+            (10, 7, 5.0),
+            (10, 3, 3.0),
+            (20, 7, 4.0),
+            (20, 11, 1.0),
+            (30, 3, 4.0),
+        ] {
+            ratings.push(users.intern(u), movies.intern(m), r);
+        }
+        let movie = Movie {
+            title: "Seven (1995)".into(),
+            genres: "Drama".into(),
+        };
+        let d = Dataset {
+            dir: "tiny".into(),
+            format: Format::Dat,
+            users,
+            movies,
+            ratings,
+            catalogue: [(7, movie)].into_iter().collect(),
+        };
+        let meta = crate::model::tests::tiny_meta("v", 1.0);
+        let write = || {
+            let stop = std::sync::atomic::AtomicBool::new(false);
+            let f =
+                crate::train::sgd::train(d.train_data(), &meta.params, &stop, &mut |_| {}).unwrap();
+            let mut out = std::io::Cursor::new(Vec::new());
+            Tables::build(&d, &d.ratings)
+                .write(&mut out, &meta, &f, Scale::of(&d.ratings.values))
+                .unwrap();
+            out.into_inner()
+        };
+        let first = write();
+        assert_eq!(first, write());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.recd");
+        std::fs::write(&path, &first).unwrap();
+        let m = crate::model::Model::open(&path).unwrap();
+        assert_eq!(m.metadata(), &meta);
+        assert_eq!(m.user_id(m.user_index("ml:20").unwrap()), "ml:20");
+        assert_eq!(m.title(m.item_index(7).unwrap()), "Seven (1995)");
     }
 
     #[test]

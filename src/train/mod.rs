@@ -7,6 +7,5 @@ pub mod download;
 pub mod eval;
 pub mod export;
 pub mod pipeline;
-pub mod ratings_file;
 pub mod sgd;
 pub mod synth;

@@ -42,9 +42,9 @@ fn answer<'s>(state: &State, s: &'s Served, user: &str) -> Result<Answer<'s>, Er
             )
         }),
         fold_in: c.fold_in,
-        reg: f64::from(c.training.reg_all),
+        reg: f64::from(c.training.params.reg_all),
     };
-    let dataset_user = user.starts_with(crate::train::export::DATASET_USER_PREFIX);
+    let dataset_user = user.starts_with(crate::movielens::DATASET_USER_PREFIX);
     s.answer(user, dataset_user, known).map_err(|_| {
         Error::new(
             ErrorCode::UnknownUser,

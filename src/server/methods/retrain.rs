@@ -27,7 +27,9 @@ pub async fn check(state: &Arc<State>, p: RetrainCheckParams) -> Result<Check, E
     let opts = state
         .retrain_options(&RetrainParams::default())
         .map_err(retrain_error)?;
-    let threshold = p.min_ratings.unwrap_or(state.config.min_new_ratings);
+    let threshold = p
+        .min_ratings
+        .unwrap_or(state.config.training.min_new_ratings);
     tokio::task::spawn_blocking(move || pipeline::check(&opts, threshold))
         .await
         .map_err(internal)?

@@ -6,19 +6,30 @@
 //! never prints: `recd train` and the daemon each present the events their
 //! own way.
 
+mod check;
+mod combine;
+mod eval_files;
+
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::{Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use super::dataset::{Dataset, DatasetError};
-use super::eval::{self, Metrics, Scale};
+use check::judge;
+pub use check::{check, Check, Verdict};
+use combine::combine;
+pub use eval_files::{eval_files, EvalReport};
+
+use super::dataset::Dataset;
+use super::eval;
 use super::export::{new_version, Tables};
-use super::sgd::{self, Cancelled, EpochReport, Params, TrainData};
+use super::sgd::{self, Cancelled, EpochReport, TrainData};
 use crate::model::format::ModelError;
 use crate::model::publish::{ModelsDir, PublishError};
 use crate::model::{Counts, Metadata};
+use crate::movielens::DatasetError;
+use crate::numeric::{Metrics, Params, Scale};
 
 /// What a retrain is asked to do.
 #[derive(Debug, Clone)]
@@ -48,15 +59,15 @@ impl Options {
     /// kept, the gates in force, no new-ratings threshold.
     pub fn from_config(c: &crate::config::Config) -> Options {
         Options {
-            dataset: c.dataset.clone(),
-            models_dir: c.models_dir.clone(),
-            params: c.training.clone(),
-            holdout_fraction: c.holdout_fraction,
-            keep_backups: c.keep_backups,
+            dataset: c.paths.dataset.clone(),
+            models_dir: c.paths.models_dir.clone(),
+            params: c.training.params.clone(),
+            holdout_fraction: c.training.holdout_fraction,
+            keep_backups: c.models.keep_backups,
             backup: true,
             force: false,
             min_new_ratings: None,
-            max_rmse_increase: c.max_rmse_increase,
+            max_rmse_increase: c.training.max_rmse_increase,
             database: None,
         }
     }
@@ -117,134 +128,6 @@ pub enum PipelineError {
     Publish(#[from] PublishError),
     #[error("ratings database: {0}")]
     Database(#[from] crate::store::StoreError),
-}
-
-/// The operators' guide reading of a count of new ratings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    NotNeeded,
-    Consider,
-    Recommended,
-    Necessary,
-}
-
-impl Verdict {
-    /// ```
-    /// use recd::train::pipeline::Verdict;
-    /// assert_eq!(Verdict::of(99), Verdict::NotNeeded);
-    /// assert_eq!(Verdict::of(100), Verdict::Consider);
-    /// assert_eq!(Verdict::of(500), Verdict::Recommended);
-    /// assert_eq!(Verdict::of(1000), Verdict::Recommended);
-    /// assert_eq!(Verdict::of(1001), Verdict::Necessary);
-    /// ```
-    pub fn of(new_ratings: u64) -> Verdict {
-        match new_ratings {
-            0..=99 => Verdict::NotNeeded,
-            100..=499 => Verdict::Consider,
-            500..=1000 => Verdict::Recommended,
-            _ => Verdict::Necessary,
-        }
-    }
-
-    pub fn describe(self) -> &'static str {
-        match self {
-            Verdict::NotNeeded => "retraining not needed (under 100 new ratings)",
-            Verdict::Consider => "consider retraining (100-500 new ratings; weekly is enough)",
-            Verdict::Recommended => "retraining recommended (500-1000 new ratings)",
-            Verdict::Necessary => "retraining necessary (over 1000 new ratings)",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Check {
-    pub current_version: Option<String>,
-    pub watermark: i64,
-    pub new_ratings: u64,
-    pub threshold: u64,
-    pub verdict: Verdict,
-    /// Whether `new_ratings` reaches the threshold (or there is no model yet).
-    pub retrain: bool,
-    /// The database counted in, or "not configured".
-    pub database: String,
-}
-
-/// Count the ratings newer than the current model and judge them.
-pub fn check(opts: &Options, threshold: u64) -> Result<Check, PipelineError> {
-    let current = ModelsDir::new(&opts.models_dir).open_current()?;
-    judge(current.as_ref(), threshold, opts.database.as_ref())
-}
-
-fn judge(
-    current: Option<&crate::model::Model>,
-    threshold: u64,
-    database: Option<&crate::store::Blocking>,
-) -> Result<Check, PipelineError> {
-    let watermark = current.map_or(0, |m| m.metadata().db_watermark);
-    // Without a database nothing is newer than the model.
-    let (new_ratings, database) = match database {
-        Some(db) => (
-            db.count_since(watermark)?.max(0) as u64,
-            db.store.target().display(),
-        ),
-        None => (0, "not configured".to_string()),
-    };
-    Ok(Check {
-        current_version: current.map(|m| m.metadata().version.clone()),
-        watermark,
-        new_ratings,
-        threshold,
-        verdict: Verdict::of(new_ratings),
-        retrain: current.is_none() || new_ratings >= threshold,
-        database,
-    })
-}
-
-/// The dataset's ratings and the database's, under one set of dense user
-/// and item indices.
-struct Combined<'a> {
-    ratings: std::borrow::Cow<'a, super::dataset::Ratings>,
-    /// The model's id of each user index: `ml:ID` for dataset users, the
-    /// application's id for database users.
-    user_ids: Vec<String>,
-    /// A key per user index for the holdout split: the dataset id, or a
-    /// hash of the database id with the top bit set (never a dataset id).
-    user_keys: Vec<u64>,
-    movies: super::dataset::Interner,
-    database_users: usize,
-}
-
-fn combine<'a>(dataset: &'a Dataset, db: &[crate::store::Stored]) -> Combined<'a> {
-    let ids = dataset.users.ids();
-    let mut c = Combined {
-        ratings: std::borrow::Cow::Borrowed(&dataset.ratings),
-        user_ids: ids
-            .iter()
-            .map(|&id| super::export::dataset_user(id))
-            .collect(),
-        user_keys: ids.iter().map(|&id| u64::from(id)).collect(),
-        movies: dataset.movies.clone(),
-        database_users: 0,
-    };
-    let mut index: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
-    for r in db {
-        let u = *index.entry(r.user.as_str()).or_insert_with(|| {
-            c.user_ids.push(r.user.clone());
-            c.user_keys.push(fnv1a(r.user.as_bytes()) | 1 << 63);
-            (c.user_ids.len() - 1) as u32
-        });
-        let i = c.movies.intern(r.movie);
-        c.ratings.to_mut().push(u, i, r.rating);
-    }
-    c.database_users = index.len();
-    c
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 /// What a run did.
@@ -518,46 +401,4 @@ impl Stager<'_> {
             });
         }
     }
-}
-
-/// The result of `recd eval`.
-#[derive(Debug, Clone, Serialize)]
-pub struct EvalReport {
-    pub rmse: f64,
-    pub mae: f64,
-    pub fit_seconds: f64,
-    pub train_ratings: u64,
-    pub test_ratings: u64,
-    pub users: u64,
-    pub items: u64,
-    pub params: Params,
-    pub threads: usize,
-}
-
-/// Train on one ratings file and score another. Test users and movies that
-/// the training file lacks are scored as unknown (mean and known biases).
-pub fn eval_files(
-    train: &std::path::Path,
-    test: &std::path::Path,
-    params: &Params,
-) -> Result<EvalReport, PipelineError> {
-    let train_set = Dataset::load_ratings_file(train)?;
-    let test_set = Dataset::load_ratings_file(test)?;
-    let mapped = train_set.reindex(&test_set);
-    let data = train_set.train_data();
-    let start = Instant::now();
-    let factors = sgd::train(data, params, &AtomicBool::new(false), &mut |_| {})?;
-    let fit_seconds = start.elapsed().as_secs_f64();
-    let m = eval::score(&factors, Scale::of(&train_set.ratings.values), &mapped);
-    Ok(EvalReport {
-        rmse: m.rmse,
-        mae: m.mae,
-        fit_seconds,
-        train_ratings: train_set.ratings.len() as u64,
-        test_ratings: mapped.len() as u64,
-        users: train_set.users.len() as u64,
-        items: train_set.movies.len() as u64,
-        params: params.clone(),
-        threads: params.effective_threads(),
-    })
 }

@@ -8,7 +8,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::dataset::DatasetError;
+use super::DatasetError;
 
 /// How the fields of a ratings line are separated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,111 +10,19 @@
 //! thread `t` owns user stratum `t` and item stratum `(t + s) mod T`. No two
 //! threads ever touch the same row, so there are no locks and no data races,
 //! and the result is a function of the seed and the thread count alone.
+//!
+//! This file is the orchestration: strata, blocks, threads, epochs.
+//! The per-rating update lives in `kernel.rs`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+mod kernel;
+
+use kernel::{Entry, Job, Kernel, Step};
+
+use crate::numeric::{stride_for, Factors, Params};
 use crate::rng::Rng;
-
-/// Training parameters, named and meant as in Surprise's `SVD`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Params {
-    pub n_factors: usize,
-    pub n_epochs: usize,
-    /// Learning rate of every parameter.
-    pub lr_all: f32,
-    /// Regularisation of every parameter.
-    pub reg_all: f32,
-    /// Standard deviation of the normal the factors start from.
-    pub init_std_dev: f32,
-    /// Worker threads; 0 means one per core.
-    pub threads: usize,
-    pub seed: u64,
-}
-
-impl Default for Params {
-    /// Chosen on the split90 set; see docs/benchmarks.md for how.
-    fn default() -> Params {
-        Params {
-            n_factors: 100,
-            n_epochs: 40,
-            lr_all: 0.007,
-            reg_all: 0.04,
-            init_std_dev: 0.01,
-            threads: 0,
-            seed: 1,
-        }
-    }
-}
-
-impl Params {
-    /// The thread count `threads = 0` stands for.
-    pub fn effective_threads(&self) -> usize {
-        if self.threads == 0 {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        } else {
-            self.threads
-        }
-    }
-}
-
-/// Factor rows are padded to a multiple of this many lanes (one AVX register
-/// of f32) so the kernel needs no remainder loop; the padding stays zero.
-pub const LANES: usize = 8;
-
-pub fn stride_for(n_factors: usize) -> usize {
-    n_factors.div_ceil(LANES) * LANES
-}
-
-/// A fitted model in memory, rows in dense-index order.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Factors {
-    pub n_factors: usize,
-    pub stride: usize,
-    pub global_mean: f32,
-    pub user_bias: Vec<f32>,
-    pub item_bias: Vec<f32>,
-    pub user_factors: Vec<f32>,
-    pub item_factors: Vec<f32>,
-}
-
-impl Factors {
-    pub fn n_users(&self) -> usize {
-        self.user_bias.len()
-    }
-
-    pub fn n_items(&self) -> usize {
-        self.item_bias.len()
-    }
-
-    /// The unclipped estimate; an unknown user or item contributes neither
-    /// bias nor factors (Surprise's rule).
-    pub fn estimate(&self, user: Option<u32>, item: Option<u32>) -> f32 {
-        let mut est = self.global_mean;
-        let s = self.stride;
-        if let Some(u) = user {
-            est += self.user_bias[u as usize];
-        }
-        if let Some(i) = item {
-            est += self.item_bias[i as usize];
-        }
-        if let (Some(u), Some(i)) = (user, item) {
-            let (u, i) = (u as usize * s, i as usize * s);
-            est += dot(&self.user_factors[u..u + s], &self.item_factors[i..i + s]);
-        }
-        est
-    }
-}
-
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; LANES];
-    for (x, y) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
-        for k in 0..LANES {
-            acc[k] += x[k] * y[k];
-        }
-    }
-    acc.iter().sum()
-}
 
 /// What a caller hears after each epoch.
 #[derive(Debug, Clone, Copy)]
@@ -138,14 +46,6 @@ pub struct TrainData<'a> {
     pub users: &'a [u32],
     pub items: &'a [u32],
     pub values: &'a [f32],
-}
-
-#[derive(Debug, Clone, Copy)]
-#[repr(C)]
-struct Entry {
-    u: u32,
-    i: u32,
-    r: f32,
 }
 
 /// Users or items split into strata, each a contiguous range of rows in the
@@ -400,20 +300,6 @@ fn split_rows<'a>(mut data: &'a mut [f32], bounds: &[usize], stride: usize) -> V
     parts
 }
 
-struct Step {
-    mu: f32,
-    lr: f32,
-    reg: f32,
-}
-
-struct Job<'a> {
-    entries: &'a [Entry],
-    p: &'a mut [f32],
-    bu: &'a mut [f32],
-    q: &'a mut [f32],
-    bi: &'a mut [f32],
-}
-
 /// Run one sub-epoch's jobs, the first on this thread; returns the summed
 /// squared error.
 fn run_jobs(mut jobs: Vec<Job<'_>>, stride: usize, step: &Step, kernel: Kernel) -> f64 {
@@ -436,137 +322,5 @@ fn run_jobs(mut jobs: Vec<Job<'_>>, stride: usize, step: &Step, kernel: Kernel) 
     })
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Kernel {
-    Portable,
-    #[cfg(target_arch = "x86_64")]
-    Avx2Fma,
-}
-
-impl Kernel {
-    fn detect() -> Kernel {
-        #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            return Kernel::Avx2Fma;
-        }
-        Kernel::Portable
-    }
-
-    fn run(self, job: Job<'_>, stride: usize, step: &Step) -> f64 {
-        match self {
-            Kernel::Portable => sgd_portable(job, stride, step),
-            // SAFETY: Avx2Fma is chosen only when the CPU reports both features.
-            #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2Fma => unsafe { sgd_avx2(job, stride, step) },
-        }
-    }
-}
-
-fn sgd_portable(job: Job<'_>, stride: usize, step: &Step) -> f64 {
-    let Job {
-        entries,
-        p,
-        bu,
-        q,
-        bi,
-    } = job;
-    let mut sq = 0f64;
-    for e in entries {
-        let (u, i) = (e.u as usize, e.i as usize);
-        let pu = &mut p[u * stride..(u + 1) * stride];
-        let qi = &mut q[i * stride..(i + 1) * stride];
-        let err = e.r - (step.mu + bu[u] + bi[i] + dot(pu, qi));
-        sq += f64::from(err * err);
-        bu[u] += step.lr * (err - step.reg * bu[u]);
-        bi[i] += step.lr * (err - step.reg * bi[i]);
-        let (a, b) = (step.lr * err, 1.0 - step.lr * step.reg);
-        for (x, y) in pu.iter_mut().zip(qi.iter_mut()) {
-            let (px, qy) = (*x, *y);
-            *x = b * px + a * qy;
-            *y = b * qy + a * px;
-        }
-    }
-    sq
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn sgd_avx2(job: Job<'_>, stride: usize, step: &Step) -> f64 {
-    use std::arch::x86_64::*;
-    let Job {
-        entries,
-        p,
-        bu,
-        q,
-        bi,
-    } = job;
-    let lanes = stride / LANES;
-    let mut sq = 0f64;
-    for e in entries {
-        let (u, i) = (e.u as usize, e.i as usize);
-        let pu = &mut p[u * stride..(u + 1) * stride];
-        let qi = &mut q[i * stride..(i + 1) * stride];
-        let (pp, qp) = (pu.as_mut_ptr(), qi.as_mut_ptr());
-        // SAFETY (all loads and stores below): pu and qi are `stride` floats
-        // long and `lanes * LANES == stride`, so every access is in bounds.
-        // Two accumulators halve the FMA dependency chain of the dot product.
-        let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-        let mut k = 0;
-        while k + 1 < lanes {
-            acc0 = _mm256_fmadd_ps(
-                _mm256_loadu_ps(pp.add(k * LANES)),
-                _mm256_loadu_ps(qp.add(k * LANES)),
-                acc0,
-            );
-            acc1 = _mm256_fmadd_ps(
-                _mm256_loadu_ps(pp.add((k + 1) * LANES)),
-                _mm256_loadu_ps(qp.add((k + 1) * LANES)),
-                acc1,
-            );
-            k += 2;
-        }
-        if k < lanes {
-            acc0 = _mm256_fmadd_ps(
-                _mm256_loadu_ps(pp.add(k * LANES)),
-                _mm256_loadu_ps(qp.add(k * LANES)),
-                acc0,
-            );
-        }
-        let dot = hsum(_mm256_add_ps(acc0, acc1));
-        let err = e.r - (step.mu + bu[u] + bi[i] + dot);
-        sq += f64::from(err * err);
-        bu[u] += step.lr * (err - step.reg * bu[u]);
-        bi[i] += step.lr * (err - step.reg * bi[i]);
-        let a = _mm256_set1_ps(step.lr * err);
-        let b = _mm256_set1_ps(1.0 - step.lr * step.reg);
-        for k in 0..lanes {
-            let x = _mm256_loadu_ps(pp.add(k * LANES));
-            let y = _mm256_loadu_ps(qp.add(k * LANES));
-            _mm256_storeu_ps(
-                pp.add(k * LANES),
-                _mm256_fmadd_ps(b, x, _mm256_mul_ps(a, y)),
-            );
-            _mm256_storeu_ps(
-                qp.add(k * LANES),
-                _mm256_fmadd_ps(b, y, _mm256_mul_ps(a, x)),
-            );
-        }
-    }
-    sq
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn hsum(v: std::arch::x86_64::__m256) -> f32 {
-    use std::arch::x86_64::*;
-    let lo = _mm256_castps256_ps128(v);
-    let hi = _mm256_extractf128_ps(v, 1);
-    let s = _mm_add_ps(lo, hi);
-    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    _mm_cvtss_f32(s)
-}
-
 #[cfg(test)]
-#[path = "sgd_tests.rs"]
 mod tests;

@@ -1,0 +1,197 @@
+//! Configuration: the TOML file, read into its sections, its paths
+//! resolved, its limits checked.
+//!
+//! It owns the keys, their defaults and their limits; every error names the
+//! key and what is wrong with it. Relative paths are taken from the config
+//! file's own directory, so a config works from any working directory, and
+//! every path comes out absolute with `.` and `..` folded. It never touches
+//! the files the paths name. `config/recd.toml` in the repository documents
+//! every key.
+
+mod sections;
+#[cfg(test)]
+mod tests;
+mod validate;
+
+use std::path::{Component, Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use sections::{Daemon, Database, FoldIn, Logging, Models, Paths, Training};
+
+use crate::store::rules::Rules;
+use crate::store::Target;
+
+/// Where the packaged config lives; read when no other is named.
+pub const DEFAULT_PATH: &str = "/etc/recd/recd.toml";
+
+/// The whole configuration, one field per section of the file.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The file this came from (None: embedded defaults).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+    pub paths: Paths,
+    pub training: Training,
+    pub models: Models,
+    pub daemon: Daemon,
+    pub logging: Logging,
+    pub database: Database,
+    #[serde(with = "sections::RulesKeys")]
+    pub ratings: Rules,
+    pub fold_in: FoldIn,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// TOML syntax or a value of the wrong type; `message` is the parser's,
+    /// over several lines, with the offending line and a caret under it.
+    #[error("{}: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("{}: {key}: {what}", path.display())]
+    Invalid {
+        path: PathBuf,
+        key: &'static str,
+        what: String,
+    },
+}
+
+impl Config {
+    /// The embedded defaults: the packaged layout under /var/lib/recd.
+    pub fn embedded() -> Config {
+        Config::default()
+    }
+
+    /// Load the config named explicitly, else the one `RECD_CONFIG` names,
+    /// else the packaged one if it exists, else the embedded defaults.
+    pub fn locate(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let env = std::env::var_os("RECD_CONFIG")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
+        match explicit.map(Path::to_owned).or(env) {
+            Some(path) => Config::load(&path),
+            None if Path::new(DEFAULT_PATH).exists() => Config::load(Path::new(DEFAULT_PATH)),
+            None => Ok(Config::embedded()),
+        }
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut config = Config::parse(&text, base, path)?;
+        config.source = Some(path.to_owned());
+        Ok(config)
+    }
+
+    /// Parse config text; relative paths are joined to `base` (itself taken
+    /// from the current directory when relative); `name` only labels errors.
+    pub fn parse(text: &str, base: &Path, name: &Path) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: name.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        let invalid = |(key, what)| ConfigError::Invalid {
+            path: name.to_owned(),
+            key,
+            what,
+        };
+        config.resolve(&absolute(base)).map_err(invalid)?;
+        config.validate().map_err(invalid)?;
+        Ok(config)
+    }
+
+    /// Resolve every path against `base` (absolute), and read "" as "none"
+    /// where a key allows it.
+    fn resolve(&mut self, base: &Path) -> Result<(), (&'static str, String)> {
+        let resolve = |p: &mut PathBuf| {
+            if !p.as_os_str().is_empty() {
+                *p = normalize(&base.join(&*p));
+            }
+        };
+        let paths = &mut self.paths;
+        resolve(&mut paths.state_dir);
+        resolve(&mut paths.models_dir);
+        resolve(&mut paths.dataset);
+        resolve(&mut self.daemon.socket);
+        self.logging.dir = self
+            .logging
+            .dir
+            .take()
+            .filter(|d| !d.as_os_str().is_empty());
+        if let Some(dir) = &mut self.logging.dir {
+            resolve(dir);
+        }
+        paths.dataset_url = paths.dataset_url.take().filter(|u| !u.is_empty());
+        paths.dataset_md5 = paths.dataset_md5.to_ascii_lowercase();
+        let group = &mut self.daemon.admin_group;
+        *group = group.take().filter(|g| !g.is_empty());
+        self.database.target = database_target(&self.database.url, &paths.state_dir, base)
+            .map_err(|what| ("database.url", what))?;
+        Ok(())
+    }
+}
+
+/// The database `url` names: "" is `recd.db` in the state dir; `sqlite:PATH`
+/// (relative to the config's directory) or a PostgreSQL URL.
+fn database_target(url: &str, state_dir: &Path, base: &Path) -> Result<Target, String> {
+    let url = url.trim();
+    if url.is_empty() {
+        return Ok(Target::Sqlite(state_dir.join("recd.db")));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Target::Postgres(url.to_owned()));
+    }
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        if path.is_empty() {
+            return Err("sqlite: needs a file path".into());
+        }
+        return Ok(Target::Sqlite(normalize(&base.join(path))));
+    }
+    Err(format!(
+        "must be empty (SQLite in paths.state_dir), sqlite:PATH, or a postgres:// URL; got '{url}'"
+    ))
+}
+
+/// `dir` made absolute from the current directory, `.` and `..` folded.
+fn absolute(dir: &Path) -> PathBuf {
+    if dir.is_absolute() {
+        return normalize(dir);
+    }
+    // Without a current directory the path stays relative: still usable,
+    // only not as clean.
+    let cwd = std::env::current_dir().unwrap_or_default();
+    normalize(&cwd.join(dir))
+}
+
+/// Fold `.` and `..` lexically, without asking the file system: the paths
+/// may not exist yet, and a symlink is the operator's to keep.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                // `/..` is `/`; a relative path keeps its leading `..`.
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(".."),
+            },
+            other => out.push(other),
+        }
+    }
+    out
+}

@@ -1,0 +1,230 @@
+//! Keys, defaults, limits and error messages of the config file.
+
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("/etc/recd"), Path::new("recd.toml"))
+}
+
+#[test]
+fn empty_file_is_the_embedded_defaults() {
+    let c = parse("").unwrap();
+    assert_eq!(c, Config::embedded());
+}
+
+#[test]
+fn keys_are_read_and_relative_paths_follow_the_file() {
+    let c = parse(
+        "[paths]\nmodels_dir = \"models\"\ndataset = \"/data/ml-1m\"\n\
+         [training]\nn_factors = 150\nn_epochs = 25\nlr_all = 0.01\nreg_all = 0.05\nthreads = 2\nholdout_fraction = 0.2\n\
+         [models]\nkeep_backups = 3\n",
+    )
+    .unwrap();
+    assert_eq!(c.paths.models_dir, PathBuf::from("/etc/recd/models"));
+    assert_eq!(c.paths.dataset, PathBuf::from("/data/ml-1m"));
+    assert_eq!(
+        (
+            c.training.params.n_factors,
+            c.training.params.n_epochs,
+            c.training.params.threads
+        ),
+        (150, 25, 2)
+    );
+    assert_eq!(c.training.holdout_fraction, 0.2);
+    assert_eq!(c.models.keep_backups, 3);
+}
+
+#[test]
+fn errors_name_the_key() {
+    let e = parse("[training]\nn_factors = 0\n")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "recd.toml: training.n_factors: must be between 1 and 1024, got 0"
+    );
+    let e = parse("[training]\nholdout_fraction = 0.9\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("training.holdout_fraction"), "{e}");
+    let e = parse("[training]\nn_factor = 10\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("unknown field `n_factor`"), "{e}");
+    let e = parse("[training]\nn_factors = \"many\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("n_factors") && e.contains("invalid type"), "{e}");
+    let e = parse("[paths]\nmodels_dir = \"\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("paths.models_dir: must not be empty"), "{e}");
+    let e = parse("[daemon]\nmax_connections = 0\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("daemon.max_connections: must be between 1"),
+        "{e}"
+    );
+    let e = parse(&format!("[daemon]\nsocket = \"/{}\"\n", "s".repeat(120)))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("daemon.socket: path is 121 bytes"), "{e}");
+    let e = parse("[logging]\nlevel = \"loud\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("logging.level: must be one of"), "{e}");
+    let e = parse("[database]\nurl = \"mysql://x\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("database.url: must be empty"), "{e}");
+    let e = parse("[fold_in]\nrelated_movies = 0\n")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "recd.toml: fold_in.related_movies: must be between 1 and 10000, got 0"
+    );
+    let c = parse("[fold_in]\nmin_ratings = 3\nrelated_movies = 7\n").unwrap();
+    assert_eq!((c.fold_in.min_ratings, c.fold_in.related_movies), (3, 7));
+    let e = parse("[ratings]\nstep = 0\n").unwrap_err().to_string();
+    assert!(e.contains("ratings.step"), "{e}");
+    let c = parse("[paths]\nstate_dir = \"st\"\n").unwrap();
+    assert_eq!(
+        c.database.target,
+        crate::store::Target::Sqlite(PathBuf::from("/etc/recd/st/recd.db"))
+    );
+    let c = parse("[database]\nurl = \"sqlite:db/r.db\"\n").unwrap();
+    assert_eq!(
+        c.database.target,
+        crate::store::Target::Sqlite(PathBuf::from("/etc/recd/db/r.db"))
+    );
+    let e = parse("[training\n").unwrap_err().to_string();
+    assert!(e.starts_with("recd.toml: "), "{e}");
+}
+
+#[test]
+fn the_repository_config_parses_and_documents_every_key() {
+    let text = include_str!("../../config/recd.toml");
+    parse(text).unwrap();
+    for key in [
+        "models_dir",
+        "dataset",
+        "dataset_url",
+        "dataset_md5",
+        "n_factors",
+        "n_epochs",
+        "lr_all",
+        "reg_all",
+        "init_std_dev",
+        "threads",
+        "seed",
+        "holdout_fraction",
+        "min_new_ratings",
+        "max_rmse_increase",
+        "keep_backups",
+        "socket",
+        "admin_group",
+        "max_connections",
+        "max_line_bytes",
+        "idle_timeout_secs",
+        "shutdown_timeout_secs",
+        "dir",
+        "keep_files",
+        "level",
+        "state_dir",
+        "url",
+        "busy_timeout_ms",
+        "min",
+        "max",
+        "step",
+        "max_user_id_bytes",
+        "min_ratings",
+        "related_movies",
+        "popularity_damping",
+        "cache_users",
+    ] {
+        assert!(
+            text.contains(&format!("\n{key} = ")),
+            "config/recd.toml does not document {key}"
+        );
+    }
+    parse(include_str!("../../packaging/recd.toml")).unwrap();
+}
+
+/// Regression: a TOML syntax error was squashed onto one line, which lost
+/// the parser's display of the offending line with a caret under it.
+#[test]
+fn a_syntax_error_keeps_the_parsers_caret_display() {
+    let e = parse("[training]\nn_factors = 5\n[daemon\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("recd.toml: TOML parse error at line 3, column 8\n"),
+        "{e}"
+    );
+    assert!(e.contains("\n3 | [daemon\n"), "{e}");
+    assert!(e.contains("\n  |        ^\n"), "{e}");
+    // A bad value in [training] points at its own line, not the table's.
+    let e = parse("[training]\nseed = 1\nn_epochs = -3\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("\n3 | n_epochs = -3\n"), "{e}");
+    let e = parse("[training]\nseed = 1\nn_factor = 3\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("\n3 | n_factor = 3\n"), "{e}");
+}
+
+/// Regression: relative paths were joined onto the config's directory as
+/// it was named, so `models_dir = "../models"` in `config/recd.toml` was
+/// printed, and stored in model metadata, as `config/../models`.
+#[test]
+fn every_path_comes_out_absolute_and_folded() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("config");
+    std::fs::create_dir(&conf).unwrap();
+    std::fs::write(
+        conf.join("recd.toml"),
+        "[paths]\nmodels_dir = \"../models\"\ndataset = \"../../shared/./ml-1m\"\nstate_dir = \".\"\n\
+         [daemon]\nsocket = \"run/../recd.sock\"\n\
+         [database]\nurl = \"sqlite:../db/r.db\"\n\
+         [logging]\ndir = \"../logs/\"\n",
+    )
+    .unwrap();
+    let c = Config::load(&dir.path().join("config/../config/./recd.toml")).unwrap();
+    let top = dir.path().parent().unwrap();
+    assert_eq!(c.paths.models_dir, dir.path().join("models"));
+    assert_eq!(c.paths.dataset, top.join("shared/ml-1m"));
+    assert_eq!(c.paths.state_dir, conf);
+    assert_eq!(c.daemon.socket, conf.join("recd.sock"));
+    assert_eq!(
+        c.database.target,
+        crate::store::Target::Sqlite(dir.path().join("db/r.db"))
+    );
+    assert_eq!(c.logging.dir, Some(dir.path().join("logs")));
+
+    // A config named by a relative path resolves from the current directory.
+    let c = Config::parse(
+        "[paths]\nmodels_dir = \"../models\"\n",
+        Path::new("config"),
+        Path::new("config/recd.toml"),
+    )
+    .unwrap();
+    let cwd = std::env::current_dir().unwrap();
+    assert_eq!(c.paths.models_dir, cwd.join("models"));
+    assert!(c.paths.models_dir.is_absolute());
+}
+
+#[test]
+fn normalize_folds_dots_lexically() {
+    for (path, want) in [
+        ("/a/./b/../c", "/a/c"),
+        ("/..", "/"),
+        ("/a/../../b", "/b"),
+        ("a/../../b", "../b"),
+        ("./a/", "a"),
+    ] {
+        assert_eq!(normalize(Path::new(path)), PathBuf::from(want), "{path}");
+    }
+}
