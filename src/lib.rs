@@ -7,26 +7,52 @@
 //!
 //! # Layout
 //!
-//! - [`numeric`]: the leaf both trainer and model stand on: the dot product,
-//!   factor arrays, scale, metrics, training parameters and their overrides.
-//! - [`movielens`]: the leaf below train and store: ratings-file parsing, the
-//!   dataset error, the prefix of dataset users.
-//! - [`config`]: the TOML configuration, validated; errors name the key.
-//! - [`train`]: dataset loaders, the SGD trainer, holdout evaluation, the
-//!   synthetic generator and the retrain pipeline.
-//! - [`model`]: the model file format, the mapped model and the models
-//!   directory (publishing, backups, the `current` pointer).
+//! Floors, lowest first; a module imports only from floors below its own,
+//! and no two modules import each other.
+//!
+//! - Leaves:
+//!   - [`numeric`]: the dot product, factor arrays, rating scale, metrics,
+//!     training parameters and the one set of overrides flags and requests
+//!     carry.
+//!   - [`movielens`]: ratings-file parsing, the dataset error, the prefix of
+//!     dataset users.
+//!   - [`rng`], [`clock`]: a seeded generator and UTC timestamps, so results
+//!     and version ids depend on nothing outside this crate.
+//!   - [`notify`], [`signals`]: systemd's notify protocol; signals as a typed
+//!     stream.
+//! - [`model`]: the model file format, the mapped model, scoring, fold-in,
+//!   related movies, and the models directory (publishing, backups,
+//!   `current`).
 //! - [`store`]: the ratings database (SQLite or PostgreSQL): ratings, the
 //!   movie catalogue, training runs; the checks a rating must pass; group
 //!   commit; file import.
-//! - [`rng`], [`clock`]: a seeded generator and UTC timestamps, so results
-//!   and version ids depend on nothing outside this crate.
+//! - [`config`]: the TOML configuration, validated; errors name the key.
+//! - [`train`]: dataset loaders, the SGD trainer, holdout evaluation, the
+//!   synthetic generator and the retrain pipeline. [`logging`]: log setup.
+//! - [`protocol`]: the wire: requests, one result type per method, error
+//!   codes; shared by the daemon, the client and the tests.
+//! - [`serving`]: the serving policy: how a user is answered by the model in
+//!   service. [`client`]: the blocking socket client.
+//! - [`lifecycle`]: the daemon's state and what changes what serves (start,
+//!   reload, rollback, retrain, jobs, the database's daemon side). [`ctl`]:
+//!   `recctl`.
+//! - [`server`]: the accept loop, connections, one handler per method.
+//! - [`daemon`]: the process: socket, signals, watchdog, shutdown.
+//! - [`cli`]: `recd`'s command line.
 //!
-//! Floors, lowest first: leaves (`rng`, `clock`, `numeric`, `movielens`) →
-//! `model` → `store` → `config` → `train` → the runtime (`jobs`, `protocol`,
-//! `server`, `daemon`, `cli`, `ctl`). A module imports only from floors below
-//! its own (one exception remains: `store` takes its error codes from
-//! `protocol`).
+//! # Start here
+//!
+//! - The accept loop: [`server::run`]; the one `match` on a request:
+//!   [`server::methods::handle`].
+//! - The reload sequence: [`lifecycle::State::reload`] (SIGHUP and the
+//!   `reload` method both come here).
+//! - A retrain from request to publish: the `retrain` handler →
+//!   [`lifecycle::State::retrain`] → [`lifecycle::jobs::Jobs::start`] (its
+//!   own thread) → [`train::pipeline::run`] → the job's end reloads `current`
+//!   and swaps it in → the reply.
+//! - A recommendation: the `recommend` handler →
+//!   [`serving::Served::answer`] → [`serving::Served::recommend`] →
+//!   [`model`]'s scoring.
 
 pub mod cli;
 pub mod client;

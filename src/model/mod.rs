@@ -1,7 +1,7 @@
 //! The served model: a verified, memory-mapped model file and the lookups and
 //! scores made on it.
 //!
-//! It owns the file format ([`format`]), publishing into a models directory
+//! It owns the file format ([`format`](mod@format)), publishing into a models directory
 //! ([`publish`]) and reading a model in place. It never copies the factor
 //! arrays out of the mapping and never panics on a file's contents: anything
 //! it indexes by was checked when the file was opened.
