@@ -7,17 +7,26 @@
 use std::io::IsTerminal;
 
 use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::fmt;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{fmt, EnvFilter};
 
 use crate::config::Logging;
 
 pub fn init(cfg: &Logging) -> Result<Option<WorkerGuard>, String> {
     // sqlx logs every statement at debug level: its own warnings are enough
-    // unless RUST_LOG asks for more.
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("{},sqlx=warn", cfg.level)));
+    // unless RUST_LOG asks for more. (Targets, not EnvFilter: the same
+    // `level,target=level` syntax without a regex engine to build.)
+    let configured = format!("{},sqlx=warn", cfg.level);
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.trim().is_empty() => spec
+            .parse::<Targets>()
+            .map_err(|e| format!("RUST_LOG '{spec}': {e}"))?,
+        _ => configured
+            .parse::<Targets>()
+            .map_err(|e| format!("logging.level '{}': {e}", cfg.level))?,
+    };
     let stderr = fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())

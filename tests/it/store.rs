@@ -2,7 +2,7 @@
 //! PostgreSQL server (a private instance; skipped, saying so, where
 //! PostgreSQL is not installed).
 
-mod helper;
+use crate::helper;
 
 use std::time::Duration;
 

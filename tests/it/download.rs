@@ -2,7 +2,7 @@
 //! archive (here from an HTTP server on loopback), checks its MD5 and
 //! unpacks it, or says where to put the files.
 
-mod helper;
+use crate::helper;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;

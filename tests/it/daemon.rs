@@ -1,7 +1,7 @@
 //! The daemon as the real binary: every method and error code, pipelining,
 //! reloads under load, signals, hostile input, authorization, readiness.
 
-mod helper;
+use crate::helper;
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -828,5 +828,21 @@ fn idle_connections_are_closed_after_the_timeout() {
     assert!(
         idle >= Duration::from_millis(900) && idle < Duration::from_secs(5),
         "closed after {idle:?}"
+    );
+}
+
+#[test]
+fn a_second_shutdown_signal_is_not_logged_again() {
+    let mut d = Daemon::start();
+    // Two signals before the first has been acted on, as a terminal's
+    // Ctrl-C and a service manager's SIGTERM can arrive together.
+    d.signal(libc::SIGINT);
+    assert_eq!(d.stop(), 0);
+    let log = d.log_text();
+    // Either may be taken first (pending signals come in no fixed order).
+    assert_eq!(log.matches("shutting down on").count(), 1, "{log}");
+    assert!(
+        log.contains("shutting down on SIGINT") || log.contains("shutting down on SIGTERM"),
+        "{log}"
     );
 }

@@ -1,6 +1,6 @@
 //! `recd train`, `eval`, `synth` and `model inspect`, run as the real binary.
 
-mod helper;
+use crate::helper;
 
 use helper::{recd, Fixture};
 

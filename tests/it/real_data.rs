@@ -1,7 +1,7 @@
 //! Tests on the real MovieLens files under `$RECD_DATASETS` (the split90 set,
 //! ML-1M and ML-100K). Without the variable each test says it was skipped.
 
-mod helper;
+use crate::helper;
 
 use std::path::PathBuf;
 

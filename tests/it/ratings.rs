@@ -2,7 +2,7 @@
 //! PostgreSQL server: `rate`, `unrate`, `import`, their error codes,
 //! `stats`, and two processes writing one SQLite file at once.
 
-mod helper;
+use crate::helper;
 
 use std::time::{Duration, Instant};
 

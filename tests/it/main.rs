@@ -1,0 +1,18 @@
+//! The integration tests, as one test binary (as ripgrep does): one link
+//! of the crate and its dependencies instead of one per file.
+//!
+//! Most start the real binaries (`recd`, `recctl`) in a temp dir through
+//! `helper`; `server` runs the server in this process. Tests that need
+//! MovieLens read `$RECD_DATASETS` and say when they are skipped; those that
+//! need PostgreSQL start a private server (`helper::pg`).
+
+mod helper;
+
+mod daemon;
+mod docs;
+mod download;
+mod ratings;
+mod real_data;
+mod server;
+mod store;
+mod train_cli;
