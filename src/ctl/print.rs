@@ -152,16 +152,12 @@ impl Human for Recommended<'_> {
             &wire(&self.strategy),
             &self.degraded,
         );
-        println!("{:>4}  {:>7}  {:>10}  title", "rank", "movie", "score");
-        for (rank, item) in self.items.iter().enumerate() {
-            println!(
-                "{:>4}  {:>7}  {:>10.4}  {}",
-                rank + 1,
-                item.movie,
-                item.score,
-                item.title
-            );
-        }
+        ranked(
+            "score",
+            self.items
+                .iter()
+                .map(|i| (i.movie, i.score, i.title.as_ref())),
+        );
     }
 }
 
@@ -182,16 +178,20 @@ impl Human for Predicted<'_> {
 
 impl Human for SimilarTo<'_> {
     fn print(&self) {
-        println!("{:>4}  {:>7}  {:>10}  title", "rank", "movie", "similarity");
-        for (rank, item) in self.items.iter().enumerate() {
-            println!(
-                "{:>4}  {:>7}  {:>10.4}  {}",
-                rank + 1,
-                item.movie,
-                item.similarity,
-                item.title
-            );
-        }
+        ranked(
+            "similarity",
+            self.items
+                .iter()
+                .map(|i| (i.movie, i.similarity, i.title.as_ref())),
+        );
+    }
+}
+
+/// A ranked list of movies with one number each.
+fn ranked<'a>(label: &str, rows: impl Iterator<Item = (u32, f32, &'a str)>) {
+    println!("{:>4}  {:>7}  {:>10}  title", "rank", "movie", label);
+    for (rank, (movie, value, title)) in rows.enumerate() {
+        println!("{:>4}  {movie:>7}  {value:>10.4}  {title}", rank + 1);
     }
 }
 

@@ -96,8 +96,10 @@ pub struct ModelDetails {
     pub params: Params,
     pub db_watermark: i64,
     pub users: usize,
-    /// Of `users`, the base dataset's (`ml:1`, `ml:2`, ...).
-    pub dataset_users: usize,
+    /// Of `users`, the base dataset's (`ml:1`, `ml:2`, ...). Always sent;
+    /// absent only from daemons older than the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset_users: Option<usize>,
     pub items: usize,
     pub factors: usize,
 }
@@ -114,7 +116,7 @@ impl ModelSummary {
                 params: meta.params.clone(),
                 db_watermark: meta.db_watermark,
                 users: m.n_users(),
-                dataset_users: m.dataset_users(),
+                dataset_users: Some(m.dataset_users()),
                 items: m.n_items(),
                 factors: m.n_factors(),
             },

@@ -124,7 +124,7 @@ async fn the_server_answers_typed_requests_and_counts_every_error() {
     .await;
     let (health, rec, bad_rating, bad_user, stats) = replies;
     assert_eq!(health.status, HealthStatus::Ok);
-    assert_eq!(health.model.unwrap().details.dataset_users, 200);
+    assert_eq!(health.model.unwrap().details.dataset_users, Some(200));
     assert_eq!(rec.strategy, StrategyName::Model);
     assert_eq!(rec.items.len(), 5);
     let code = |r: Result<p::Rated, CallError>| r.unwrap_err().code().unwrap();

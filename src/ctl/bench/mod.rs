@@ -98,10 +98,11 @@ pub fn run(socket: &Path, a: &BenchArgs, json: bool) -> Result<(), Failure> {
     }
     let mut probe = Client::connect(socket).map_err(|e| Failure::Unreachable(e.to_string()))?;
     let health: Health = call(&mut probe, &Request::Health)?;
-    let users = health
-        .model
-        .as_ref()
-        .map_or(0, |m| m.details.dataset_users as u64);
+    // A daemon older than `dataset_users` does not say: ask for all of
+    // `users`, as recctl used to.
+    let users = health.model.as_ref().map_or(0, |m| {
+        m.details.dataset_users.unwrap_or(m.details.users) as u64
+    });
     if users == 0 && a.user.is_none() {
         return Err(Failure::Failed(
             "the served model has no dataset users to ask for; name one with --user".into(),
