@@ -53,7 +53,10 @@ impl Human for Health {
                 let d = &m.details;
                 row("model", &m.version);
                 row("trained_at", &d.trained_at);
-                row("holdout RMSE", opt(&d.metrics.map(|m| m.rmse)));
+                row(
+                    "holdout RMSE",
+                    opt(&d.metrics.map(|m| format!("{:.4}", m.rmse))),
+                );
                 row("users / items", format!("{} / {}", d.users, d.items));
             }
             None => row("model", "none"),

@@ -7,10 +7,12 @@
 /// of f32) so the kernel needs no remainder loop; the padding stays zero.
 pub const LANES: usize = 8;
 
+#[inline]
 pub fn stride_for(n_factors: usize) -> usize {
     n_factors.div_ceil(LANES) * LANES
 }
 
+#[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; LANES];
     for (x, y) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {

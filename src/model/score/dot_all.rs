@@ -60,6 +60,7 @@ unsafe fn dot_all_fma(q: &[f32], stride: usize, p: &[f32], out: &mut [f32]) {
 }
 
 /// One row of [`dot_all`], bit for bit the value it computes for that row.
+#[inline]
 pub(super) fn dot_one(row: &[f32], p: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {

@@ -5,6 +5,7 @@
 
 /// Score the items in `exclude` minus infinity, which [`top_n`] passes
 /// over; indices out of range are ignored.
+#[inline]
 pub(super) fn leave_out(scores: &mut [f32], exclude: &[u32]) {
     for &i in exclude {
         if let Some(v) = scores.get_mut(i as usize) {
@@ -18,6 +19,7 @@ pub(super) const CHUNK: usize = 8;
 
 /// Whether any of a chunk's values is above `floor` (NaN never is). No
 /// early exit, so the comparisons compile to a few vector instructions.
+#[inline]
 pub(super) fn any_above(chunk: &[f32], floor: f32) -> bool {
     match <&[f32; CHUNK]>::try_from(chunk) {
         Ok(c) => c.iter().fold(false, |any, &v| any | (v > floor)),
