@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::protocol::{Error, ErrorCode, Progress, Reply, Request};
+use crate::protocol::{Error, ErrorCode, Progress, Reply, Request, RequestLine};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -54,14 +54,6 @@ pub struct Client {
     reader: BufReader<UnixStream>,
     writer: UnixStream,
     next_id: u64,
-}
-
-/// A request line: the id, then the method and params.
-#[derive(Serialize)]
-struct Line<'a, R: Serialize> {
-    id: u64,
-    #[serde(flatten)]
-    request: &'a R,
 }
 
 /// The raw form of a request, for `call_json`.
@@ -137,7 +129,7 @@ impl Client {
     ) -> Result<Value, CallError> {
         self.next_id += 1;
         let id = self.next_id;
-        let mut line = serde_json::to_vec(&Line { id, request })
+        let mut line = serde_json::to_vec(&RequestLine { id, request })
             .map_err(|e| CallError::Protocol(e.to_string()))?;
         line.push(b'\n');
         self.writer.write_all(&line)?;

@@ -19,11 +19,20 @@ pub fn init(cfg: &Logging) -> Result<Option<WorkerGuard>, String> {
     // unless RUST_LOG asks for more. (Targets, not EnvFilter: the same
     // `level,target=level` syntax without a regex engine to build.)
     let configured = format!("{},sqlx=warn", cfg.level);
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(spec) if !spec.trim().is_empty() => spec
-            .parse::<Targets>()
-            .map_err(|e| format!("RUST_LOG '{spec}': {e}"))?,
-        _ => configured
+    let from_env = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|spec| !spec.trim().is_empty())
+        .and_then(|spec| match spec.parse::<Targets>() {
+            Ok(filter) => Some(filter),
+            Err(e) => {
+                // The logger is not up yet: say it where it would go.
+                eprintln!("recd: ignoring RUST_LOG '{spec}' ({e}); using logging.level");
+                None
+            }
+        });
+    let filter = match from_env {
+        Some(filter) => filter,
+        None => configured
             .parse::<Targets>()
             .map_err(|e| format!("logging.level '{}': {e}", cfg.level))?,
     };

@@ -2,8 +2,9 @@
 //!
 //! It owns presentation and exit codes only: 0 ok, 1 the daemon answered
 //! with an error (its message printed; with `--json`, the error object on
-//! stdout), 2 usage, 3 the daemon cannot be reached (not running, or
-//! permission denied). Human tables by default (`print`), the typed result
+//! stdout) or the command did not do what it promised (a reply it cannot
+//! read, a reload that did not take), 2 usage, 3 the daemon cannot be
+//! reached (not running, or permission denied). Human tables by default (`print`), the typed result
 //! as JSON with `--json`. Requests are `protocol::Request` values and
 //! results are read as their `protocol` types.
 
@@ -186,7 +187,9 @@ fn socket_path(cli: &Cli) -> Result<PathBuf, Failure> {
 fn failed(e: CallError) -> Failure {
     match e {
         CallError::Reply(e) => Failure::Reply(e),
-        other => Failure::Unreachable(other.to_string()),
+        // The daemon answered, but not as this recctl reads it.
+        CallError::Protocol(_) => Failure::Failed(e.to_string()),
+        CallError::Io(_) => Failure::Unreachable(e.to_string()),
     }
 }
 

@@ -68,7 +68,7 @@ impl Human for Health {
                     "{} {} (stage {}, epoch {}/{})",
                     j.id,
                     wire(&j.state),
-                    j.stage.map_or("-", |s| s.label()),
+                    j.stage.map_or("-".into(), |s| wire(&s)),
                     j.epoch,
                     j.n_epochs
                 ),
@@ -242,7 +242,7 @@ impl Human for JobStatus {
     fn print(&self) {
         row("id", self.id);
         row("state", wire(&self.state));
-        row("stage", self.stage.map_or("-", |s| s.label()));
+        row("stage", self.stage.map_or("-".into(), |s| wire(&s)));
         row("epoch", self.epoch);
         row("n_epochs", self.n_epochs);
         row("started_at", &self.started_at);

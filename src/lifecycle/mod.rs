@@ -184,8 +184,10 @@ impl State {
         if !known.iter().any(|v| v == version) {
             return Err(RollbackError::Unknown(known));
         }
-        let model =
-            Model::open(&self.models.version_path(version)).map_err(RollbackError::Model)?;
+        let model = Model::open(&self.models.version_path(version)).map_err(|e| {
+            tracing::warn!("rollback to {version} refused: {e}");
+            RollbackError::Model(e)
+        })?;
         self.models
             .switch_current(version)
             .map_err(|e| RollbackError::Io(e.to_string()))?;

@@ -24,10 +24,10 @@ impl State {
     /// Pipeline options from the config and a request's overrides.
     pub fn retrain_options(&self, p: &RetrainParams) -> Result<pipeline::Options, RetrainError> {
         let c = &self.config;
-        let params = p.params.apply(&c.training.params).map_err(|e| {
-            let field = e.flag.trim_start_matches("--").replace('-', "_");
-            RetrainError::InvalidParams(format!("{field} ({}): {}", e.key, e.what))
-        })?;
+        let params = p
+            .params
+            .apply(&c.training.params)
+            .map_err(|e| RetrainError::InvalidParams(format!("{}: {}", e.key, e.what)))?;
         Ok(pipeline::Options {
             params,
             backup: !p.no_backup,

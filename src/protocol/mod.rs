@@ -27,6 +27,15 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// A request id: a number or a string, echoed back verbatim.
 pub type Id = Value;
 
+/// A request as a client writes it: its id, then its method and params
+/// (a [`Request`], or any other serialisable `{method, params}`).
+#[derive(Serialize)]
+pub struct RequestLine<'a, R: Serialize> {
+    pub id: u64,
+    #[serde(flatten)]
+    pub request: &'a R,
+}
+
 /// Parse one request line. On failure the id is returned when it could be
 /// read, so the error reply can carry it.
 pub fn parse_request(line: &[u8]) -> Result<(Id, Request), (Id, Error)> {

@@ -76,6 +76,7 @@ pub async fn run(listener: UnixListener, shutdown: CancellationToken, state: Arc
                     }
                     Err(_) => {
                         stats.connections_rejected.fetch_add(1, Ordering::Relaxed);
+                        stats.count_error(crate::protocol::ErrorCode::TooManyConnections);
                         tracing::warn!("connection refused: {max} connections already open");
                         tracker.spawn(connection::reject(stream, max));
                     }

@@ -170,6 +170,13 @@ async fn an_idle_connection_is_closed_after_the_timeout() {
     let mut line = String::new();
     rd.read_line(&mut line).await.unwrap();
     assert!(line.contains("\"no_model\""), "{line}");
+    // A bad `n` is named before the missing model is.
+    wr.write_all(b"{\"id\":2,\"method\":\"recommend\",\"params\":{\"user\":\"a\",\"n\":0}}\n")
+        .await
+        .unwrap();
+    line.clear();
+    rd.read_line(&mut line).await.unwrap();
+    assert!(line.contains("\"invalid_params\""), "{line}");
     let started = tokio::time::Instant::now();
     line.clear();
     assert_eq!(rd.read_line(&mut line).await.unwrap(), 0, "end of file");

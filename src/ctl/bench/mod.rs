@@ -67,13 +67,16 @@ struct Report {
 }
 
 fn parse_methods(list: &str) -> Result<Vec<Method>, Failure> {
-    let supported: Vec<&str> = requests::SUPPORTED.iter().map(|m| m.name()).collect();
+    let supported: Vec<&str> = <Method as strum::IntoEnumIterator>::iter()
+        .filter(|&m| requests::supported(m))
+        .map(Method::name)
+        .collect();
     list.split(',')
         .map(|m| {
             let m = m.trim();
             m.parse::<Method>()
                 .ok()
-                .filter(|m| requests::SUPPORTED.contains(m))
+                .filter(|&m| requests::supported(m))
                 .ok_or_else(|| {
                     Failure::Usage(format!(
                         "--methods: '{m}' is not one of {}",
@@ -103,7 +106,10 @@ pub fn run(socket: &Path, a: &BenchArgs, json: bool) -> Result<(), Failure> {
     let users = health.model.as_ref().map_or(0, |m| {
         m.details.dataset_users.unwrap_or(m.details.users) as u64
     });
-    if users == 0 && a.user.is_none() {
+    let asks_for_users = methods
+        .iter()
+        .any(|m| matches!(m, Method::Recommend | Method::Predict));
+    if users == 0 && a.user.is_none() && asks_for_users {
         return Err(Failure::Failed(
             "the served model has no dataset users to ask for; name one with --user".into(),
         ));

@@ -2,22 +2,20 @@
 
 use std::time::Instant;
 
-use serde::Serialize;
-
-use crate::protocol::{Method, PredictParams, RateParams, RecommendParams, Request, SimilarParams};
+use crate::protocol::{
+    Method, PredictParams, RateParams, RecommendParams, Request, RequestLine, SimilarParams,
+};
 use crate::rng::Rng;
 
-/// The methods a bench can send.
-pub const SUPPORTED: [Method; 5] = [
-    Method::Recommend,
-    Method::Predict,
-    Method::Similar,
-    Method::Health,
-    Method::Rate,
-];
+/// Whether a bench can send `method`: those [`RequestGen::request`] builds.
+pub fn supported(method: Method) -> bool {
+    RequestGen::new(0, &Shape::default())
+        .request(method)
+        .is_some()
+}
 
 /// What bench requests ask for.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Shape {
     /// Dataset users of the model, `ml:1` to `ml:users`, at random...
     pub users: u64,
@@ -32,14 +30,6 @@ pub struct Shape {
 pub struct Sample {
     pub micros: Vec<u32>,
     pub errors: u64,
-}
-
-/// A request line: the id, then the method and params.
-#[derive(Serialize)]
-struct Line<'a> {
-    id: u64,
-    #[serde(flatten)]
-    request: &'a Request,
 }
 
 /// The requests of one bench connection.
@@ -65,27 +55,15 @@ impl RequestGen {
     /// as a line, and the prefix its reply must start with.
     pub fn next(&mut self, methods: &[Method], out: &mut Vec<u8>) -> (usize, String) {
         let which = self.rng.below(methods.len() as u64) as usize;
-        let user = match &self.shape.user {
-            Some(u) => u.clone(),
-            None => format!("ml:{}", self.rng.below(self.shape.users.max(1)) + 1),
-        };
         self.id += 1;
-        let (id, movie, n) = (self.id, self.shape.movie, self.shape.n);
-        let request = match methods[which] {
-            Method::Recommend => Request::Recommend(RecommendParams { user, n }),
-            Method::Predict => Request::Predict(PredictParams { user, movie }),
-            Method::Similar => Request::Similar(SimilarParams { movie, n }),
-            Method::Rate => Request::Rate(RateParams {
-                user: format!("bench-{}-{id}", self.conn),
-                movie,
-                rating: (1 + id % 5) as f64,
-            }),
-            _ => Request::Health,
-        };
+        let id = self.id;
+        // Only supported methods reach here (`supported`); health is the
+        // harmless stand-in should one not.
+        let request = self.request(methods[which]).unwrap_or(Request::Health);
         // A request of ours always serialises.
         let _ = serde_json::to_writer(
             &mut *out,
-            &Line {
+            &RequestLine {
                 id,
                 request: &request,
             },
@@ -94,6 +72,42 @@ impl RequestGen {
         // Replies are only checked for their id and a result member, so the
         // client costs as little CPU as possible on a shared machine.
         (which, format!("{{\"id\":{id},\"result\""))
+    }
+
+    /// The request a bench sends for `method`, if it sends one.
+    fn request(&mut self, method: Method) -> Option<Request> {
+        let (id, movie, n) = (self.id, self.shape.movie, self.shape.n);
+        let user = |rng: &mut Rng, shape: &Shape| match &shape.user {
+            Some(u) => u.clone(),
+            None => format!("ml:{}", rng.below(shape.users.max(1)) + 1),
+        };
+        Some(match method {
+            Method::Recommend => Request::Recommend(RecommendParams {
+                user: user(&mut self.rng, &self.shape),
+                n,
+            }),
+            Method::Predict => Request::Predict(PredictParams {
+                user: user(&mut self.rng, &self.shape),
+                movie,
+            }),
+            Method::Similar => Request::Similar(SimilarParams { movie, n }),
+            Method::Rate => Request::Rate(RateParams {
+                user: format!("bench-{}-{id}", self.conn),
+                movie,
+                rating: (1 + id % 5) as f64,
+            }),
+            Method::Health => Request::Health,
+            Method::Stats
+            | Method::Unrate
+            | Method::Import
+            | Method::RetrainCheck
+            | Method::Retrain
+            | Method::JobStatus
+            | Method::JobCancel
+            | Method::Reload
+            | Method::Models
+            | Method::Rollback => return None,
+        })
     }
 }
 

@@ -74,6 +74,7 @@ pub async fn handle<W: AsyncWrite + Unpin>(
         Request::Health => raw(&status::health(state)),
         Request::Stats => raw(&status::stats(server).await),
         Request::Recommend(p) => {
+            queries::check_n(p.n)?;
             let s = served(state)?;
             raw(&queries::recommend(state, &s, &p)?)
         }
@@ -82,6 +83,7 @@ pub async fn handle<W: AsyncWrite + Unpin>(
             raw(&queries::predict(state, &s, &p)?)
         }
         Request::Similar(p) => {
+            queries::check_n(p.n)?;
             let s = served(state)?;
             raw(&queries::similar(&s, &p)?)
         }

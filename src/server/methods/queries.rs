@@ -11,7 +11,7 @@ use crate::protocol::{
 };
 use crate::serving::{Answer, Known, Served};
 
-fn check_n(n: usize) -> Result<(), Error> {
+pub fn check_n(n: usize) -> Result<(), Error> {
     if n == 0 || n > MAX_N {
         return Err(Error::new(
             ErrorCode::InvalidParams,
@@ -58,7 +58,6 @@ pub fn recommend<'s>(
     s: &'s Served,
     p: &'s RecommendParams,
 ) -> Result<Recommended<'s>, Error> {
-    check_n(p.n)?;
     let m = &s.model;
     let a = answer(state, s, &p.user)?;
     let items = s
@@ -98,7 +97,6 @@ pub fn predict<'s>(
 }
 
 pub fn similar<'s>(s: &'s Served, p: &SimilarParams) -> Result<SimilarTo<'s>, Error> {
-    check_n(p.n)?;
     let i = movie(s, p.movie)?;
     let m = &s.model;
     let items = s

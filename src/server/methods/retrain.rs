@@ -33,7 +33,10 @@ pub async fn check(state: &Arc<State>, p: RetrainCheckParams) -> Result<Check, E
     tokio::task::spawn_blocking(move || pipeline::check(&opts, threshold))
         .await
         .map_err(internal)?
-        .map_err(|e| Error::new(ErrorCode::ReloadFailed, e.to_string()))
+        .map_err(|e| {
+            tracing::warn!("retrain.check failed: {e}");
+            Error::new(ErrorCode::ReloadFailed, e.to_string())
+        })
 }
 
 /// Start a retrain and stream its progress to the caller until it ends.
