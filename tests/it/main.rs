@@ -11,6 +11,7 @@ mod helper;
 mod daemon;
 mod docs;
 mod download;
+mod floors;
 mod lifecycle;
 mod ratings;
 mod real_data;
