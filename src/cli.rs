@@ -128,14 +128,34 @@ pub fn run(cli: Cli) -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
+        Err(CmdError::NotDue) => ExitCode::from(NOT_DUE),
+        Err(CmdError::Failed(message)) => {
             eprintln!("recd: error: {message}");
             ExitCode::from(1)
         }
     }
 }
 
-type CmdResult = Result<(), String>;
+/// `recd train --check-only`'s exit status when retraining is not due
+/// (0 when it is), so a script can test it.
+pub const NOT_DUE: u8 = 3;
+
+/// How a command ends when it does not succeed.
+#[derive(Debug)]
+pub enum CmdError {
+    /// It failed: why, printed as one line.
+    Failed(String),
+    /// `--check-only` found retraining not due (not a failure).
+    NotDue,
+}
+
+impl From<String> for CmdError {
+    fn from(message: String) -> CmdError {
+        CmdError::Failed(message)
+    }
+}
+
+type CmdResult = Result<(), CmdError>;
 
 fn print_json(value: &impl serde::Serialize) -> CmdResult {
     let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
@@ -217,7 +237,12 @@ fn train(config: Option<PathBuf>, args: TrainArgs) -> CmdResult {
         )
         .map_err(|e| e.to_string())?;
         if args.json {
-            return print_json(&check);
+            print_json(&check)?;
+            return if check.retrain {
+                Ok(())
+            } else {
+                Err(CmdError::NotDue)
+            };
         }
         println!(
             "current model   {}",
@@ -229,12 +254,16 @@ fn train(config: Option<PathBuf>, args: TrainArgs) -> CmdResult {
             "new ratings     {} (threshold {})",
             check.new_ratings, check.threshold
         );
-        println!("verdict         {}", check.verdict.describe());
+        let verdict = match check.current_version {
+            None => "retraining necessary (no model yet)".to_string(),
+            Some(_) => check.verdict.describe(check.threshold),
+        };
+        println!("verdict         {verdict}");
         println!(
             "retrain         {}",
             if check.retrain { "yes" } else { "no" }
         );
-        return Ok(());
+        return Err(CmdError::NotDue);
     }
 
     let mut progress = Progress::new(args.json, opts.params.n_epochs);

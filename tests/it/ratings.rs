@@ -333,18 +333,60 @@ fn retrain_suite(d: &Daemon, target: &str) {
         d.call("retrain.check", json!({})).unwrap()["new_ratings"],
         3
     );
-    let out = helper::recd(&[
+    let offline = |min: &str| {
+        helper::recd(&[
+            "train",
+            "--config",
+            d.config().to_str().unwrap(),
+            "--check-only",
+            "--json",
+            "--min-ratings",
+            min,
+        ])
+    };
+    let out = offline("100");
+    assert_eq!(out.code, 3, "not due: {}", out.stderr);
+    assert_eq!(
+        out.json()["new_ratings"],
+        3,
+        "the offline check reads the same database"
+    );
+    // The verdict follows the threshold given, never contradicting it (it
+    // used to say `not_needed` beside `retrain: true`).
+    let out = offline("2").ok().json();
+    assert_eq!(
+        (out["verdict"].as_str(), out["retrain"].as_bool()),
+        (Some("consider"), Some(true))
+    );
+    let out = offline("4");
+    assert_eq!(out.code, 3);
+    assert_eq!(
+        (
+            out.json()["verdict"].as_str(),
+            out.json()["retrain"].as_bool()
+        ),
+        (Some("not_needed"), Some(false))
+    );
+    let check = d
+        .recctl(&["--json", "retrain", "check", "--min-ratings", "2"])
+        .ok()
+        .json();
+    assert_eq!(
+        (check["verdict"].as_str(), check["retrain"].as_bool()),
+        (Some("consider"), Some(true))
+    );
+    let human = helper::recd(&[
         "train",
         "--config",
         d.config().to_str().unwrap(),
         "--check-only",
-        "--json",
-    ])
-    .ok()
-    .json();
-    assert_eq!(
-        out["new_ratings"], 3,
-        "the offline check reads the same database"
+        "--min-ratings",
+        "4",
+    ]);
+    assert!(
+        human.stdout.contains("(under 4 new ratings)"),
+        "{}",
+        human.stdout
     );
 
     // The run is on record, and the application's users are in the model

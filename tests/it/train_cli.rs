@@ -97,21 +97,25 @@ fn backups_and_no_backup() {
 #[test]
 fn check_only_reports_the_verdict_and_trains_nothing() {
     let f = Fixture::new();
+    // Exit 0: retraining is due (there is no model yet), and the verdict
+    // says so too (it used to say `not_needed` beside `retrain: true`).
     let j = f.train(&["--check-only", "--json"]).ok().json();
     assert_eq!(j["new_ratings"], 0);
     assert_eq!(j["threshold"], 100);
-    assert_eq!(j["verdict"], "not_needed");
+    assert_eq!(j["verdict"], "necessary");
     assert_eq!(j["retrain"], true, "no model yet: retraining is due");
     assert!(f.model_files().is_empty());
     f.train(&[]).ok();
-    let j = f
-        .train(&["--check-only", "--json", "--min-ratings", "500"])
-        .ok()
-        .json();
+    // Exit 3: not due.
+    let not_due = f.train(&["--check-only", "--json", "--min-ratings", "500"]);
+    assert_eq!(not_due.code, 3, "{}", not_due.stderr);
+    let j = not_due.json();
     assert_eq!(j["threshold"], 500);
     assert_eq!(j["retrain"], false);
+    assert_eq!(j["verdict"], "not_needed");
     assert!(j["current_version"].is_string());
-    let human = f.train(&["--check-only"]).ok();
+    let human = f.train(&["--check-only"]);
+    assert_eq!(human.code, 3);
     assert!(
         human
             .stdout
