@@ -56,6 +56,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     state.notify.ready(&status);
 
     tokio::spawn(signal_loop(signals, state.clone()));
+    tokio::spawn(state.clone().watch_current());
     if let Some(every) = crate::notify::watchdog_interval() {
         let st = state.clone();
         tokio::spawn(async move { watchdog(&st.notify, &st.shutdown, every / 2).await });

@@ -5,7 +5,8 @@
 //! database's daemon side, and the shutdown token. Its entry points are the
 //! things that change what serves: load at start (or train the first model,
 //! downloading the dataset first if need be: `start`), reload, rollback,
-//! and retrain (`retrain`). The server and the signal loop call them; it
+//! and retrain (`retrain`); and it follows `current` when another process
+//! changes it (`watch`). The server and the signal loop call them; it
 //! never knows either, and never writes a reply.
 //!
 //! A request loads one snapshot of the served model and keeps it to its
@@ -16,6 +17,9 @@ pub mod db;
 pub mod jobs;
 mod retrain;
 mod start;
+mod watch;
+
+pub use watch::WATCH_INTERVAL;
 
 pub use retrain::RetrainError;
 

@@ -385,3 +385,38 @@ fn a_second_shutdown_signal_is_not_logged_again() {
         "{log}"
     );
 }
+
+#[test]
+fn a_model_published_by_recd_train_is_served_without_a_manual_reload() {
+    let d = Daemon::start();
+    let before = d.version().unwrap();
+    let config = d.config();
+    let config = config.to_str().unwrap();
+    let published = |out: &helper::Run| {
+        out.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("published "))
+            .unwrap_or_else(|| panic!("{}", out.stdout))
+            .to_owned()
+    };
+    // recd train asks the daemon to reload, and says so (the daemon used
+    // to keep serving the old model until someone reloaded).
+    let out = d.fixture.train(&["--config", config]).ok();
+    let first = published(&out);
+    assert_ne!(first, before);
+    assert!(
+        out.stdout.contains(&format!("now serving {first}")),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(d.version().unwrap(), first);
+    // --no-reload: not asked; the daemon notices the new `current` itself.
+    let out = d.fixture.train(&["--config", config, "--no-reload"]).ok();
+    let second = published(&out);
+    assert!(!out.stdout.contains("daemon "), "{}", out.stdout);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while d.version().unwrap() != second {
+        assert!(Instant::now() < deadline, "{second} never served");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -5,17 +5,18 @@
 //! codes are decided here and nowhere else: 0 success, 1 failure (one line
 //! on stderr saying why), 2 usage.
 
-use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
 
 use clap::{Args, Parser, Subcommand};
+
+mod train;
+use train::train;
 
 use crate::config::Config;
 use crate::model::Model;
 use crate::numeric::ParamOverrides;
-use crate::train::pipeline::{self, Event, Options, Outcome};
+use crate::train::pipeline;
 use crate::train::synth::{self, Shape};
 
 #[derive(Debug, Parser)]
@@ -83,6 +84,10 @@ pub struct TrainArgs {
     /// ratings database.
     #[arg(long)]
     pub no_database: bool,
+    /// Do not ask a daemon serving this models directory to reload the
+    /// model published (it notices a new `current` within seconds anyway).
+    #[arg(long)]
+    pub no_reload: bool,
     /// Print one JSON object on stdout (progress goes to stderr).
     #[arg(long)]
     pub json: bool,
@@ -181,195 +186,6 @@ fn daemon(config: Option<PathBuf>) -> ExitCode {
         Err(e) => {
             tracing::error!("{e}");
             ExitCode::from(1)
-        }
-    }
-}
-
-fn train(config: Option<PathBuf>, args: TrainArgs) -> CmdResult {
-    let cfg = Config::locate(config.as_deref()).map_err(|e| e.to_string())?;
-    let base = Options::from_config(&cfg);
-    let opts = Options {
-        dataset: args.dataset.unwrap_or(base.dataset),
-        models_dir: args.models_dir.unwrap_or(base.models_dir),
-        params: args
-            .params
-            .apply(&cfg.training.params)
-            .map_err(|e| e.to_string())?,
-        backup: !args.no_backup,
-        force: args.force,
-        min_new_ratings: args.min_ratings,
-        ..base
-    };
-    // The database is reached through a small runtime of our own; it lives
-    // until the run ends.
-    let runtime;
-    let opts = if args.no_database {
-        opts
-    } else {
-        runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start a runtime for the database: {e}"))?;
-        let store = runtime
-            .block_on(crate::store::Store::open(
-                &cfg.database.target,
-                cfg.database.options(),
-            ))
-            .map_err(|e| {
-                format!(
-                    "ratings database {}: {e} (--no-database trains on the dataset alone)",
-                    cfg.database.target.display()
-                )
-            })?;
-        Options {
-            database: Some(crate::store::Blocking {
-                store,
-                handle: runtime.handle().clone(),
-            }),
-            ..opts
-        }
-    };
-    if args.check_only {
-        let check = pipeline::check(
-            &opts,
-            args.min_ratings.unwrap_or(cfg.training.min_new_ratings),
-        )
-        .map_err(|e| e.to_string())?;
-        if args.json {
-            print_json(&check)?;
-            return if check.retrain {
-                Ok(())
-            } else {
-                Err(CmdError::NotDue)
-            };
-        }
-        println!(
-            "current model   {}",
-            check.current_version.as_deref().unwrap_or("none")
-        );
-        println!("watermark       {}", check.watermark);
-        println!("database        {}", check.database);
-        println!(
-            "new ratings     {} (threshold {})",
-            check.new_ratings, check.threshold
-        );
-        let verdict = match check.current_version {
-            None => "retraining necessary (no model yet)".to_string(),
-            Some(_) => check.verdict.describe(check.threshold),
-        };
-        println!("verdict         {verdict}");
-        println!(
-            "retrain         {}",
-            if check.retrain { "yes" } else { "no" }
-        );
-        return Err(CmdError::NotDue);
-    }
-
-    let mut progress = Progress::new(args.json, opts.params.n_epochs);
-    let outcome = pipeline::run(&opts, &AtomicBool::new(false), &mut |e| progress.event(e))
-        .map_err(|e| e.to_string())?;
-    if args.json {
-        return print_json(&outcome);
-    }
-    summary(&outcome);
-    Ok(())
-}
-
-fn summary(o: &Outcome) {
-    if let Some(why) = &o.skipped {
-        println!("not retrained: {why} (use --force to train anyway)");
-        return;
-    }
-    println!("published {}", o.version.as_deref().unwrap_or("?"));
-    if let Some(p) = &o.path {
-        println!("  path       {}", p.display());
-    }
-    match (o.rmse, o.mae) {
-        (Some(r), Some(m)) => println!("  holdout    RMSE {r:.4}  MAE {m:.4}"),
-        _ => println!("  holdout    none"),
-    }
-    println!(
-        "  ratings    {} ({} users, {} movies)",
-        o.ratings, o.users, o.items
-    );
-    println!("  training   {:.2}s", o.training_seconds);
-    println!("  total      {:.2}s", o.total_seconds);
-    match &o.backup {
-        Some(b) => println!("  backup     {}", b.display()),
-        None => println!("  backup     none"),
-    }
-    for r in &o.removed {
-        println!("  removed    {}", r.display());
-    }
-}
-
-/// Step and epoch lines go to stdout (stderr under --json); on a terminal
-/// epochs are redrawn in place on stderr, elsewhere they are thinned out.
-struct Progress {
-    json: bool,
-    tty: bool,
-    every: usize,
-    step: usize,
-}
-
-impl Progress {
-    fn new(json: bool, n_epochs: usize) -> Progress {
-        Progress {
-            json,
-            tty: std::io::stderr().is_terminal(),
-            every: n_epochs.div_ceil(10).max(1),
-            step: 0,
-        }
-    }
-
-    fn line(&self, text: &str) {
-        if self.json {
-            eprintln!("{text}");
-        } else {
-            println!("{text}");
-        }
-    }
-
-    fn event(&mut self, event: Event) {
-        match event {
-            Event::Started(stage) => {
-                self.step += 1;
-                if self.json || !self.tty {
-                    return;
-                }
-                eprint!("[{}/6] {}...\r", self.step, stage.label());
-            }
-            Event::Finished {
-                stage,
-                seconds,
-                detail,
-            } => {
-                if self.tty {
-                    eprint!("\x1b[2K");
-                }
-                self.line(&format!(
-                    "[{}/6] {:<22} {:>7.3}s  {detail}",
-                    self.step,
-                    stage.label(),
-                    seconds
-                ));
-            }
-            Event::Epoch(e) => {
-                let text = format!(
-                    "      epoch {:>3}/{}  train RMSE {:.4}  {:.2}s",
-                    e.epoch,
-                    e.n_epochs,
-                    e.train_rmse,
-                    e.elapsed.as_secs_f64()
-                );
-                if self.tty {
-                    eprint!("\x1b[2K{text}\r");
-                } else if e.epoch % self.every == 0 || e.epoch == e.n_epochs {
-                    self.line(&text);
-                }
-                let _ = std::io::stderr().flush();
-            }
         }
     }
 }

@@ -1,0 +1,250 @@
+//! `recd train`: run the retrain pipeline offline (or only check whether
+//! a retrain is due), print its steps and summary, and have a daemon
+//! serving the same models directory reload what was published.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+use super::{print_json, CmdError, CmdResult, TrainArgs};
+use crate::config::Config;
+use crate::train::pipeline::{self, Event, Options, Outcome};
+
+pub(super) fn train(config: Option<PathBuf>, args: TrainArgs) -> CmdResult {
+    let cfg = Config::locate(config.as_deref()).map_err(|e| e.to_string())?;
+    let base = Options::from_config(&cfg);
+    let opts = Options {
+        dataset: args.dataset.unwrap_or(base.dataset),
+        models_dir: args.models_dir.unwrap_or(base.models_dir),
+        params: args
+            .params
+            .apply(&cfg.training.params)
+            .map_err(|e| e.to_string())?,
+        backup: !args.no_backup,
+        force: args.force,
+        min_new_ratings: args.min_ratings,
+        ..base
+    };
+    // The database is reached through a small runtime of our own; it lives
+    // until the run ends.
+    let runtime;
+    let opts = if args.no_database {
+        opts
+    } else {
+        runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start a runtime for the database: {e}"))?;
+        let store = runtime
+            .block_on(crate::store::Store::open(
+                &cfg.database.target,
+                cfg.database.options(),
+            ))
+            .map_err(|e| {
+                format!(
+                    "ratings database {}: {e} (--no-database trains on the dataset alone)",
+                    cfg.database.target.display()
+                )
+            })?;
+        Options {
+            database: Some(crate::store::Blocking {
+                store,
+                handle: runtime.handle().clone(),
+            }),
+            ..opts
+        }
+    };
+    if args.check_only {
+        let check = pipeline::check(
+            &opts,
+            args.min_ratings.unwrap_or(cfg.training.min_new_ratings),
+        )
+        .map_err(|e| e.to_string())?;
+        if args.json {
+            print_json(&check)?;
+            return if check.retrain {
+                Ok(())
+            } else {
+                Err(CmdError::NotDue)
+            };
+        }
+        println!(
+            "current model   {}",
+            check.current_version.as_deref().unwrap_or("none")
+        );
+        println!("watermark       {}", check.watermark);
+        println!("database        {}", check.database);
+        println!(
+            "new ratings     {} (threshold {})",
+            check.new_ratings, check.threshold
+        );
+        let verdict = match check.current_version {
+            None => "retraining necessary (no model yet)".to_string(),
+            Some(_) => check.verdict.describe(check.threshold),
+        };
+        println!("verdict         {verdict}");
+        println!(
+            "retrain         {}",
+            if check.retrain { "yes" } else { "no" }
+        );
+        return if check.retrain {
+            Ok(())
+        } else {
+            Err(CmdError::NotDue)
+        };
+    }
+
+    let mut progress = Progress::new(args.json, opts.params.n_epochs);
+    let outcome = pipeline::run(&opts, &AtomicBool::new(false), &mut |e| progress.event(e))
+        .map_err(|e| e.to_string())?;
+    let told =
+        (outcome.published && !args.no_reload).then(|| tell_the_daemon(&cfg, &opts.models_dir));
+    if args.json {
+        print_json(&outcome)?;
+        // stdout holds the one JSON object; the daemon's news goes beside it.
+        if let Some(line) = told {
+            eprintln!("{line}");
+        }
+        return Ok(());
+    }
+    summary(&outcome);
+    if let Some(line) = told {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// Ask the daemon on the configured socket to reload, if it serves the
+/// models directory just published into; what happened, in a line.
+fn tell_the_daemon(cfg: &Config, models_dir: &std::path::Path) -> String {
+    use crate::client::{Client, ConnectError};
+    use crate::protocol::{ReloadParams, Reloaded, Request};
+    let same_dir =
+        std::path::absolute(models_dir).ok() == std::path::absolute(&cfg.paths.models_dir).ok();
+    let socket = &cfg.daemon.socket;
+    if !same_dir {
+        return format!(
+            "daemon       not told: it serves {}, not this models directory",
+            cfg.paths.models_dir.display()
+        );
+    }
+    let mut client = match Client::connect(socket) {
+        Ok(c) => c,
+        Err(ConnectError::NotRunning(_) | ConnectError::Refused(_)) => {
+            return format!("daemon       none running on {}", socket.display())
+        }
+        Err(e) => {
+            return format!("daemon       not told ({e}); it loads the new model within seconds")
+        }
+    };
+    match client.call::<Reloaded>(&Request::Reload(ReloadParams {})) {
+        Ok(r) => format!(
+            "daemon       now serving {} (on {})",
+            r.version,
+            socket.display()
+        ),
+        Err(e) if e.code() == Some(crate::protocol::ErrorCode::PermissionDenied) => {
+            format!("daemon       not told ({e}); it loads the new model within seconds")
+        }
+        Err(e) => format!("daemon       did not reload: {e}"),
+    }
+}
+
+fn summary(o: &Outcome) {
+    if let Some(why) = &o.skipped {
+        println!("not retrained: {why} (use --force to train anyway)");
+        return;
+    }
+    println!("published {}", o.version.as_deref().unwrap_or("?"));
+    if let Some(p) = &o.path {
+        println!("  path       {}", p.display());
+    }
+    match (o.rmse, o.mae) {
+        (Some(r), Some(m)) => println!("  holdout    RMSE {r:.4}  MAE {m:.4}"),
+        _ => println!("  holdout    none"),
+    }
+    println!(
+        "  ratings    {} ({} users, {} movies)",
+        o.ratings, o.users, o.items
+    );
+    println!("  training   {:.2}s", o.training_seconds);
+    println!("  total      {:.2}s", o.total_seconds);
+    match &o.backup {
+        Some(b) => println!("  backup     {}", b.display()),
+        None => println!("  backup     none"),
+    }
+    for r in &o.removed {
+        println!("  removed    {}", r.display());
+    }
+}
+
+/// Step and epoch lines go to stdout (stderr under --json); on a terminal
+/// epochs are redrawn in place on stderr, elsewhere they are thinned out.
+struct Progress {
+    json: bool,
+    tty: bool,
+    every: usize,
+    step: usize,
+}
+
+impl Progress {
+    fn new(json: bool, n_epochs: usize) -> Progress {
+        Progress {
+            json,
+            tty: std::io::stderr().is_terminal(),
+            every: n_epochs.div_ceil(10).max(1),
+            step: 0,
+        }
+    }
+
+    fn line(&self, text: &str) {
+        if self.json {
+            eprintln!("{text}");
+        } else {
+            println!("{text}");
+        }
+    }
+
+    fn event(&mut self, event: Event) {
+        match event {
+            Event::Started(stage) => {
+                self.step += 1;
+                if self.json || !self.tty {
+                    return;
+                }
+                eprint!("[{}/6] {}...\r", self.step, stage.label());
+            }
+            Event::Finished {
+                stage,
+                seconds,
+                detail,
+            } => {
+                if self.tty {
+                    eprint!("\x1b[2K");
+                }
+                self.line(&format!(
+                    "[{}/6] {:<22} {:>7.3}s  {detail}",
+                    self.step,
+                    stage.label(),
+                    seconds
+                ));
+            }
+            Event::Epoch(e) => {
+                let text = format!(
+                    "      epoch {:>3}/{}  train RMSE {:.4}  {:.2}s",
+                    e.epoch,
+                    e.n_epochs,
+                    e.train_rmse,
+                    e.elapsed.as_secs_f64()
+                );
+                if self.tty {
+                    eprint!("\x1b[2K{text}\r");
+                } else if e.epoch % self.every == 0 || e.epoch == e.n_epochs {
+                    self.line(&text);
+                }
+                let _ = std::io::stderr().flush();
+            }
+        }
+    }
+}
