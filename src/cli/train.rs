@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 use super::{print_json, CmdError, CmdResult, TrainArgs};
+use crate::client::{Client, ConnectError};
 use crate::config::Config;
+use crate::protocol::{ErrorCode, Health, ReloadParams, Reloaded, Request};
 use crate::train::pipeline::{self, Event, Options, Outcome};
 
 pub(super) fn train(config: Option<PathBuf>, args: TrainArgs) -> CmdResult {
@@ -24,6 +26,10 @@ pub(super) fn train(config: Option<PathBuf>, args: TrainArgs) -> CmdResult {
         force: args.force,
         min_new_ratings: args.min_ratings,
         ..base
+    };
+    let opts = Options {
+        protect: served_version(&cfg, &opts.models_dir).into_iter().collect(),
+        ..opts
     };
     // The database is reached through a small runtime of our own; it lives
     // until the run ends.
@@ -115,36 +121,48 @@ pub(super) fn train(config: Option<PathBuf>, args: TrainArgs) -> CmdResult {
     Ok(())
 }
 
-/// Ask the daemon on the configured socket to reload, if it serves the
-/// models directory just published into; what happened, in a line.
-fn tell_the_daemon(cfg: &Config, models_dir: &std::path::Path) -> String {
-    use crate::client::{Client, ConnectError};
-    use crate::protocol::{ReloadParams, Reloaded, Request};
+/// The daemon on the configured socket, if it serves `models_dir`; else
+/// why not, as a line for the summary.
+fn daemon_for(cfg: &Config, models_dir: &std::path::Path) -> Result<Client, String> {
     let same_dir =
         std::path::absolute(models_dir).ok() == std::path::absolute(&cfg.paths.models_dir).ok();
     let socket = &cfg.daemon.socket;
     if !same_dir {
-        return format!(
+        return Err(format!(
             "daemon       not told: it serves {}, not this models directory",
             cfg.paths.models_dir.display()
-        );
+        ));
     }
-    let mut client = match Client::connect(socket) {
+    Client::connect(socket).map_err(|e| match e {
+        ConnectError::NotRunning(_) | ConnectError::Refused(_) => {
+            format!("daemon       none running on {}", socket.display())
+        }
+        e => format!("daemon       not told ({e}); it loads the new model within seconds"),
+    })
+}
+
+/// The version a daemon serving `models_dir` serves: never to be removed
+/// by `--no-backup` or pruning.
+fn served_version(cfg: &Config, models_dir: &std::path::Path) -> Option<String> {
+    let mut client = daemon_for(cfg, models_dir).ok()?;
+    let health: Health = client.call(&Request::Health).ok()?;
+    health.model.map(|m| m.version)
+}
+
+/// Ask the daemon on the configured socket to reload, if it serves the
+/// models directory just published into; what happened, in a line.
+fn tell_the_daemon(cfg: &Config, models_dir: &std::path::Path) -> String {
+    let mut client = match daemon_for(cfg, models_dir) {
         Ok(c) => c,
-        Err(ConnectError::NotRunning(_) | ConnectError::Refused(_)) => {
-            return format!("daemon       none running on {}", socket.display())
-        }
-        Err(e) => {
-            return format!("daemon       not told ({e}); it loads the new model within seconds")
-        }
+        Err(line) => return line,
     };
     match client.call::<Reloaded>(&Request::Reload(ReloadParams {})) {
         Ok(r) => format!(
             "daemon       now serving {} (on {})",
             r.version,
-            socket.display()
+            cfg.daemon.socket.display()
         ),
-        Err(e) if e.code() == Some(crate::protocol::ErrorCode::PermissionDenied) => {
+        Err(e) if e.code() == Some(ErrorCode::PermissionDenied) => {
             format!("daemon       not told ({e}); it loads the new model within seconds")
         }
         Err(e) => format!("daemon       did not reload: {e}"),

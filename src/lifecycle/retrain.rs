@@ -34,6 +34,11 @@ impl State {
             force: p.force,
             min_new_ratings: p.min_ratings,
             database: Some(self.database()),
+            protect: self
+                .served()
+                .map(|s| s.version().to_owned())
+                .into_iter()
+                .collect(),
             ..pipeline::Options::from_config(c)
         })
     }

@@ -81,6 +81,12 @@ pub struct ModelsDir {
     fail_at: Option<Step>,
 }
 
+/// Whether the previous current model, at `path`, is one of `protect`.
+fn previous_protected(path: &Option<PathBuf>, protect: &[String], dir: &ModelsDir) -> bool {
+    path.as_ref()
+        .is_some_and(|p| protect.iter().any(|v| dir.version_path(v) == *p))
+}
+
 impl ModelsDir {
     pub fn new(dir: impl Into<PathBuf>) -> ModelsDir {
         ModelsDir {
@@ -161,13 +167,16 @@ impl ModelsDir {
 
     /// Publish `version`, written by `write`, as the current model.
     /// `keep_backups` previous versions are kept; with `backup == false` the
-    /// previous current model is removed once the new one is current.
+    /// previous current model is removed once the new one is current. The
+    /// versions in `protect` (the one a daemon serves) are never removed,
+    /// by either.
     pub fn publish(
         &self,
         version: &str,
         write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
         keep_backups: usize,
         backup: bool,
+        protect: &[String],
     ) -> Result<Published, PublishError> {
         self.check(Step::CreateDir)
             .and_then(|_| fs::create_dir_all(&self.dir))
@@ -191,8 +200,9 @@ impl ModelsDir {
         let backup_path = previous
             .filter(|p| p != version)
             .map(|p| self.version_path(&p));
+        let protected = previous_protected(&backup_path, protect, self);
         let backup_path = match backup_path {
-            Some(p) if !backup => {
+            Some(p) if !backup && !protected => {
                 if fs::remove_file(&p).is_ok() {
                     removed.push(p);
                 }
@@ -200,7 +210,7 @@ impl ModelsDir {
             }
             other => other,
         };
-        removed.extend(self.prune(version, keep_backups));
+        removed.extend(self.prune(version, keep_backups, protect));
         Ok(Published {
             path: target,
             backup: backup_path,
@@ -274,8 +284,9 @@ impl ModelsDir {
         })
     }
 
-    /// Remove backups beyond the newest `keep`; never the current version.
-    fn prune(&self, current: &str, keep: usize) -> Vec<PathBuf> {
+    /// Remove backups beyond the newest `keep`; never the current version,
+    /// nor a protected one (which still counts among the kept).
+    fn prune(&self, current: &str, keep: usize, protect: &[String]) -> Vec<PathBuf> {
         let Ok(versions) = self.versions() else {
             return Vec::new();
         };
@@ -283,6 +294,7 @@ impl ModelsDir {
         let excess = backups.len().saturating_sub(keep);
         backups[..excess]
             .iter()
+            .filter(|v| !protect.contains(v))
             .map(|v| self.version_path(v))
             .filter(|p| fs::remove_file(p).is_ok())
             .collect()

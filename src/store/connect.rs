@@ -231,7 +231,20 @@ impl Store {
                     Pool::Sqlite(_) => &SQLITE_MIGRATIONS,
                     Pool::Postgres(_) => &POSTGRES_MIGRATIONS,
                 };
-                on_pool!(self, pool => migrations.run(pool).await).map_err(StoreError::from)
+                // Two processes opening a new SQLite file at once (the
+                // daemon starting, `recd train` beside it) both find a
+                // migration unapplied and both run it; the loser's
+                // `CREATE TABLE` fails. The winner has applied it by then:
+                // a second pass finds nothing left to do.
+                let first = on_pool!(self, pool => migrations.run(pool).await);
+                match first {
+                    Ok(()) => Ok(()),
+                    Err(e) => {
+                        tracing::debug!("migrations failed ({e}); trying once more");
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        on_pool!(self, pool => migrations.run(pool).await).map_err(StoreError::from)
+                    }
+                }
             })
             .await
             .map(drop)

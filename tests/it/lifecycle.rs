@@ -420,3 +420,39 @@ fn a_model_published_by_recd_train_is_served_without_a_manual_reload() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Bug: `recd train --no-backup` deleted the file the daemon was serving;
+/// `health` then named a version `models` did not list, and rollback could
+/// not return to it.
+#[test]
+fn no_backup_never_removes_the_served_model() {
+    let d = Daemon::start();
+    let served = d.version().unwrap();
+    let config = d.config();
+    let out = d
+        .fixture
+        .train(&[
+            "--config",
+            config.to_str().unwrap(),
+            "--no-backup",
+            "--no-reload",
+        ])
+        .ok();
+    assert!(
+        out.stdout.contains(&format!("{served}.recd")),
+        "kept as the backup: {}",
+        out.stdout
+    );
+    assert!(d.fixture.models().join(format!("{served}.recd")).is_file());
+    let models = d.call("models", json!({})).unwrap();
+    let listed: Vec<&str> = models["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["version"].as_str())
+        .collect();
+    assert!(listed.contains(&served.as_str()), "{models}");
+    // And rollback can return to it.
+    d.call("rollback", json!({ "version": served })).unwrap();
+    assert_eq!(d.version().unwrap(), served);
+}

@@ -13,11 +13,22 @@ fn publish(
     keep: usize,
     backup: bool,
 ) -> Result<super::Published, super::PublishError> {
+    publish_protecting(dir, version, keep, backup, &[])
+}
+
+fn publish_protecting(
+    dir: &ModelsDir,
+    version: &str,
+    keep: usize,
+    backup: bool,
+    protect: &[String],
+) -> Result<super::Published, super::PublishError> {
     dir.publish(
         version,
         |out| write_tiny(out, version, 0.9).map(drop),
         keep,
         backup,
+        protect,
     )
 }
 
@@ -86,6 +97,23 @@ fn no_backup_removes_the_previous_model() {
     assert_eq!(listing(dir.path()), ["current", "v2.recd"]);
 }
 
+/// Bug: `--no-backup` deleted the file the daemon was serving, so `health`
+/// named a version `models` did not list and rollback could not return.
+#[test]
+fn the_served_version_is_never_removed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = ModelsDir::new(tmp.path());
+    publish(&dir, "v1", 5, true).unwrap();
+    let served = ["v1".to_string()];
+    let p = publish_protecting(&dir, "v2", 5, false, &served).unwrap();
+    assert_eq!(p.backup, Some(dir.path().join("v1.recd")));
+    assert!(p.removed.is_empty());
+    // Nor by pruning: keep no backups at all, v1 still stays.
+    let p = publish_protecting(&dir, "v3", 0, true, &served).unwrap();
+    assert_eq!(p.removed, vec![dir.path().join("v2.recd")]);
+    assert_eq!(listing(dir.path()), ["current", "v1.recd", "v3.recd"]);
+}
+
 #[test]
 fn failure_at_any_step_leaves_the_old_model_current() {
     for step in [
@@ -127,6 +155,7 @@ fn a_failing_writer_is_reported_and_cleaned_up() {
             |_| Err(std::io::Error::from_raw_os_error(28)),
             5,
             true,
+            &[],
         )
         .unwrap_err();
     assert_eq!(e.step, Step::Write);
@@ -143,6 +172,7 @@ fn a_failing_writer_is_reported_and_cleaned_up() {
             |out| std::io::Write::write_all(out, b"garbage"),
             5,
             true,
+            &[],
         )
         .unwrap_err();
     assert_eq!(e.step, Step::Verify);

@@ -52,6 +52,9 @@ pub struct Options {
     /// The ratings database: its ratings join the dataset's, and each run
     /// is recorded in it. None trains on the dataset alone.
     pub database: Option<crate::store::Blocking>,
+    /// Versions never removed by `backup: false` or by pruning: the one a
+    /// daemon serves.
+    pub protect: Vec<String>,
 }
 
 impl Options {
@@ -69,6 +72,7 @@ impl Options {
             min_new_ratings: None,
             max_rmse_increase: c.training.max_rmse_increase,
             database: None,
+            protect: Vec::new(),
         }
     }
 }
@@ -339,6 +343,7 @@ fn steps(
         |out| tables.write(out, &meta, &factors, scale).map(drop),
         opts.keep_backups,
         opts.backup,
+        &opts.protect,
     )?;
     stage.finish(format!("published {}", published.path.display()));
 
