@@ -46,6 +46,9 @@ fn opt<T: Display>(v: &Option<T>) -> String {
 impl Human for Health {
     fn print(&self) {
         row("status", wire(&self.status));
+        if let Some(why) = &self.degraded {
+            row("degraded", why);
+        }
         row("uptime", format!("{:.0}s", self.uptime_seconds));
         row("protocol", self.protocol_version);
         match &self.model {

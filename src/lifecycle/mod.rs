@@ -54,6 +54,9 @@ pub struct State {
     pub runtime: tokio::runtime::Handle,
     /// Set while the dataset is being downloaded on first start.
     pub downloading: AtomicBool,
+    /// Why the model serving is not the one `current` names (it could not
+    /// be loaded at start); cleared when a model from `current` serves.
+    degraded: Mutex<Option<String>>,
     /// Serialises reload, rollback and the swap after a retrain, so two of
     /// them cannot interleave their read of `current` and their swap. Held
     /// only on blocking threads, never across an `.await`.
@@ -109,12 +112,21 @@ impl State {
             notify,
             shutdown,
             downloading: AtomicBool::new(false),
+            degraded: Mutex::new(None),
             swap_lock: Mutex::new(()),
         }))
     }
 
     pub fn served(&self) -> Option<Arc<Served>> {
         self.served.load_full()
+    }
+
+    /// Why the model serving is a fallback, if it is one.
+    pub fn degraded(&self) -> Option<String> {
+        self.degraded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// A rating or a removal, committed, and the user's folded-in vector
@@ -200,7 +212,13 @@ impl State {
         Ok(swapped)
     }
 
+    /// Serve `model`, which `current` names (reload, rollback, retrain).
     fn swap(&self, model: Model) -> Swapped {
+        *self.degraded.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.swap_in(model)
+    }
+
+    fn swap_in(&self, model: Model) -> Swapped {
         let version = model.metadata().version.clone();
         self.db
             .model_changed(model.metadata().db_watermark, &self.runtime);

@@ -28,16 +28,50 @@ impl State {
             }
             Ok(Ok(None)) => self.first_model(),
             Ok(Err(e)) => {
-                tracing::error!(
-                    "the current model cannot be served: {e}; fix or roll back, then reload"
-                );
-                "no model: the current model file is unreadable".into()
+                let st = self.clone();
+                let why = e.to_string();
+                let fallen = tokio::task::spawn_blocking(move || st.fall_back(&why)).await;
+                match fallen {
+                    Ok(Some(s)) => {
+                        format!("degraded: serving {} (current is unreadable)", s.version)
+                    }
+                    _ => {
+                        tracing::error!(
+                            "the current model cannot be served: {e}, and no other version can; \
+                             fix or roll back, then reload"
+                        );
+                        "no model: the current model file is unreadable".into()
+                    }
+                }
             }
             Err(e) => {
                 tracing::error!("loading the model failed: {e}");
                 "no model".into()
             }
         }
+    }
+
+    /// `current` cannot be loaded: serve the newest version that can, and
+    /// say so (the log, `health`). `current` itself is left for the
+    /// operator to fix or roll back. Blocking.
+    fn fall_back(&self, why: &str) -> Option<super::Swapped> {
+        let _guard = self.swap_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let bad = self.models.current_version().ok().flatten();
+        let versions = self.models.versions().ok()?;
+        let newest_valid = versions
+            .iter()
+            .rev()
+            .filter(|v| Some(*v) != bad.as_ref())
+            .find_map(|v| crate::model::Model::open(&self.models.version_path(v)).ok())?;
+        let swapped = self.swap_in(newest_valid);
+        let reason = format!(
+            "current ({}) cannot be loaded: {why}; serving {}, the newest version that can be",
+            bad.as_deref().unwrap_or("?"),
+            swapped.version
+        );
+        tracing::error!("{reason}; fix it or roll back, then reload");
+        *self.degraded.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
+        Some(swapped)
     }
 
     fn first_model(self: &Arc<Self>) -> String {

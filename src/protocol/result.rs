@@ -129,6 +129,8 @@ impl ModelSummary {
 #[serde(rename_all = "snake_case")]
 pub enum HealthStatus {
     Ok,
+    /// Serving, but not the model `current` names (see `degraded`).
+    Degraded,
     /// No model yet; the first one is training.
     Training,
     /// No model and no dataset yet; the dataset is downloading.
@@ -141,6 +143,9 @@ pub enum HealthStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Health {
     pub status: HealthStatus,
+    /// Why the status is `degraded`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub degraded: Option<String>,
     pub uptime_seconds: f64,
     pub protocol_version: u32,
     pub recd_version: String,

@@ -456,3 +456,46 @@ fn no_backup_never_removes_the_served_model() {
     d.call("rollback", json!({ "version": served })).unwrap();
     assert_eq!(d.version().unwrap(), served);
 }
+
+/// Bug: a corrupt or truncated `current` at start left the daemon with no
+/// model (`no_model`, a hint to train) although older versions were there.
+#[test]
+fn a_corrupt_current_at_start_serves_the_newest_valid_version_degraded() {
+    let mut d = Daemon::start();
+    let good = d.version().unwrap();
+    assert_eq!(d.stop(), 0);
+    // A newer version becomes current, then is cut short on disk.
+    d.fixture.train(&[]).ok();
+    let bad = std::fs::read_link(d.fixture.models().join("current")).unwrap();
+    let bad_path = d.fixture.models().join(&bad);
+    let bytes = std::fs::read(&bad_path).unwrap();
+    std::fs::write(&bad_path, &bytes[..bytes.len() / 2]).unwrap();
+    let bad_version = bad.file_stem().unwrap().to_str().unwrap().to_owned();
+
+    d.spawn(&[]);
+    d.wait_ready();
+    let h = d.call("health", json!({})).unwrap();
+    assert_eq!(h["status"], "degraded", "{h}");
+    assert_eq!(h["model"]["version"], good.as_str());
+    let why = h["degraded"].as_str().unwrap();
+    assert!(why.contains(&bad_version) && why.contains(&good), "{why}");
+    d.call("recommend", json!({ "user": "ml:3" })).unwrap();
+    // `models` marks the bad file.
+    let models = d.call("models", json!({})).unwrap();
+    let entry = models["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["version"] == bad_version.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(entry["valid"], false, "{entry}");
+    assert_eq!(entry["current"], true, "{entry}");
+    let log = d.log_text();
+    assert!(log.contains("cannot be loaded"), "{log}");
+    // A good model from `current` (here by rollback) ends the degraded state.
+    d.call("rollback", json!({ "version": good })).unwrap();
+    let h = d.call("health", json!({})).unwrap();
+    assert_eq!(h["status"], "ok", "{h}");
+    assert!(h.get("degraded").is_none(), "{h}");
+}

@@ -17,8 +17,11 @@ pub fn summary(s: &Served) -> ModelSummary {
 pub fn health(state: &State) -> Health {
     let served = state.served();
     let job = state.jobs.running().map(|j| j.status());
+    let degraded = served.as_ref().and(state.degraded());
     let status = if state.shutdown.is_cancelled() {
         HealthStatus::ShuttingDown
+    } else if degraded.is_some() {
+        HealthStatus::Degraded
     } else if served.is_some() {
         HealthStatus::Ok
     } else if job.is_some() {
@@ -30,6 +33,7 @@ pub fn health(state: &State) -> Health {
     };
     Health {
         status,
+        degraded,
         uptime_seconds: state.started.elapsed().as_secs_f64(),
         protocol_version: PROTOCOL_VERSION,
         recd_version: env!("CARGO_PKG_VERSION").into(),
