@@ -11,7 +11,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::protocol::{Error, ErrorCode, Progress, Reply, Request, RequestLine};
@@ -93,7 +93,7 @@ impl Client {
         on_progress: &mut dyn FnMut(Progress),
     ) -> Result<T, CallError> {
         let result = self.exchange(request, &mut |p| {
-            if let Ok(p) = serde_json::from_value(p.clone()) {
+            if let Ok(p) = Progress::deserialize(p) {
                 on_progress(p);
             }
         })?;

@@ -27,10 +27,6 @@ pub(super) fn train(config: Option<PathBuf>, args: TrainArgs) -> CmdResult {
         min_new_ratings: args.min_ratings,
         ..base
     };
-    let opts = Options {
-        protect: served_version(&cfg, &opts.models_dir).into_iter().collect(),
-        ..opts
-    };
     // The database is reached through a small runtime of our own; it lives
     // until the run ends.
     let runtime;
@@ -101,6 +97,10 @@ pub(super) fn train(config: Option<PathBuf>, args: TrainArgs) -> CmdResult {
         };
     }
 
+    let opts = Options {
+        protect: served_version(&cfg, &opts.models_dir).into_iter().collect(),
+        ..opts
+    };
     let mut progress = Progress::new(args.json, opts.params.n_epochs);
     let outcome = pipeline::run(&opts, &AtomicBool::new(false), &mut |e| progress.event(e))
         .map_err(|e| e.to_string())?;

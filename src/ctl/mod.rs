@@ -319,7 +319,6 @@ fn retrain(c: &mut Client, a: &RetrainArgs, json: bool) -> Result<p::JobStatus, 
         force: a.force,
         no_backup: a.no_backup,
         min_ratings: a.min_ratings,
-        unknown: Default::default(),
     });
     let mut bar = print::RetrainBar::new(json, a.params.epochs);
     let result = c.call_with_progress(&request, &mut |p| bar.progress(&p));

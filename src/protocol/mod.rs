@@ -113,22 +113,14 @@ pub fn parse_request(line: &[u8]) -> Result<(Id, Request), (Id, Error)> {
         }
         _ => {}
     }
-    let request = serde_json::from_value::<Request>(Value::Object(tagged)).map_err(|e| {
-        (
-            id.clone(),
-            Error::new(ErrorCode::InvalidParams, format!("{method}: {e}")),
-        )
-    })?;
-    if let Some(key) = request.unknown_field() {
-        return Err((
-            id,
-            Error::new(
-                ErrorCode::InvalidParams,
-                format!("{method}: unknown field `{key}`"),
-            ),
-        ));
-    }
-    Ok((id, request))
+    serde_json::from_value::<Request>(Value::Object(tagged))
+        .map(|r| (id.clone(), r))
+        .map_err(|e| {
+            (
+                id.clone(),
+                Error::new(ErrorCode::InvalidParams, format!("{method}: {e}")),
+            )
+        })
 }
 
 /// One line from the daemon.

@@ -63,6 +63,7 @@ pub struct ImportParams {
 /// Parameters of `retrain`: the training parameters as `recd train`
 /// takes them, and the publishing flags.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RetrainParamsWire")]
 pub struct RetrainParams {
     #[serde(flatten)]
     pub params: ParamOverrides,
@@ -72,10 +73,39 @@ pub struct RetrainParams {
     pub no_backup: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_ratings: Option<u64>,
-    /// Keys that are none of the above, refused by the parser (`flatten`
-    /// and `deny_unknown_fields` do not go together).
-    #[serde(flatten, skip_serializing)]
-    pub unknown: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// `RetrainParams` as read, with the keys none of its fields take:
+/// `flatten` and `deny_unknown_fields` do not go together, so the unknown
+/// keys are collected here and refused in the conversion.
+#[derive(Deserialize)]
+struct RetrainParamsWire {
+    #[serde(flatten)]
+    params: ParamOverrides,
+    #[serde(default)]
+    force: bool,
+    #[serde(default)]
+    no_backup: bool,
+    #[serde(default)]
+    min_ratings: Option<u64>,
+    #[serde(flatten)]
+    unknown: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+impl TryFrom<RetrainParamsWire> for RetrainParams {
+    type Error = String;
+
+    fn try_from(w: RetrainParamsWire) -> Result<RetrainParams, String> {
+        if let Some(key) = w.unknown.keys().next() {
+            return Err(format!("unknown field `{key}`"));
+        }
+        Ok(RetrainParams {
+            params: w.params,
+            force: w.force,
+            no_backup: w.no_backup,
+            min_ratings: w.min_ratings,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -145,15 +175,6 @@ pub enum Request {
 impl Request {
     pub fn method(&self) -> Method {
         self.into()
-    }
-
-    /// A params key the method does not know, where serde could not refuse
-    /// it itself.
-    pub fn unknown_field(&self) -> Option<&str> {
-        match self {
-            Request::Retrain(p) => p.unknown.keys().next().map(String::as_str),
-            _ => None,
-        }
     }
 }
 

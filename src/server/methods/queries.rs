@@ -3,7 +3,6 @@
 
 use std::borrow::Cow;
 
-use super::not_ready;
 use crate::lifecycle::State;
 use crate::protocol::{
     Error, ErrorCode, PredictParams, Predicted, RecommendParams, Recommended, Scored, Similar,
@@ -38,7 +37,7 @@ fn answer<'s>(state: &State, s: &'s Served, user: &str) -> Result<Answer<'s>, Er
         recent: db.recent_for(user).ok_or_else(|| {
             db.catalogue().err().map_or_else(
                 || "the ratings database is unavailable".to_string(),
-                |e| not_ready(e).message,
+                |e| e.0,
             )
         }),
         fold_in: c.fold_in,

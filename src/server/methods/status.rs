@@ -8,11 +8,6 @@ use crate::protocol::{
     DatabaseContents, DatabaseStats, Health, HealthStatus, ModelSummary, Stats, PROTOCOL_VERSION,
 };
 use crate::server::Server;
-use crate::serving::Served;
-
-pub fn summary(s: &Served) -> ModelSummary {
-    ModelSummary::new(&s.model)
-}
 
 pub fn health(state: &State) -> Health {
     let served = state.served();
@@ -37,7 +32,7 @@ pub fn health(state: &State) -> Health {
         uptime_seconds: state.started.elapsed().as_secs_f64(),
         protocol_version: PROTOCOL_VERSION,
         recd_version: env!("CARGO_PKG_VERSION").into(),
-        model: served.as_deref().map(summary),
+        model: served.as_deref().map(|s| ModelSummary::new(&s.model)),
         job,
     }
 }
@@ -53,7 +48,7 @@ pub async fn stats(server: &Server) -> Stats {
         connections: server.stats.connections(),
         requests: server.stats.requests(),
         errors: server.stats.errors(),
-        model: served.as_deref().map(summary),
+        model: served.as_deref().map(|s| ModelSummary::new(&s.model)),
         database: database_stats(state, watermark).await,
     }
 }
