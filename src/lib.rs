@@ -20,6 +20,8 @@
 //!     and version ids depend on nothing outside this crate.
 //!   - [`notify`], [`signals`]: systemd's notify protocol; signals as a typed
 //!     stream.
+//!   - [`schedule`]: the retraining schedule: crontab times, intervals and
+//!     daily or weekly sugar in a time zone, as fire times.
 //! - [`model`]: the model file format, the mapped model, scoring, fold-in,
 //!   related movies, and the models directory (publishing, backups,
 //!   `current`).
@@ -68,6 +70,7 @@ pub mod notify;
 pub mod numeric;
 pub mod protocol;
 pub mod rng;
+pub mod schedule;
 pub mod server;
 pub mod serving;
 pub mod signals;
