@@ -19,6 +19,7 @@ use serde::Deserialize;
 
 pub use sections::{Daemon, Database, FoldIn, Logging, Models, Paths, Training};
 
+use crate::schedule::{Keys as ScheduleKeys, Schedule};
 use crate::store::rules::Rules;
 use crate::store::Target;
 
@@ -41,6 +42,12 @@ pub struct Config {
     #[serde(with = "sections::RulesKeys")]
     pub ratings: Rules,
     pub fold_in: FoldIn,
+    /// The `[schedule]` section as written.
+    #[serde(rename = "schedule")]
+    pub schedule_keys: ScheduleKeys,
+    /// When retrains are due: `[schedule]`, read when the config is parsed.
+    #[serde(skip)]
+    pub schedule: Schedule,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +113,7 @@ impl Config {
         };
         config.resolve(&absolute(base)).map_err(invalid)?;
         config.validate().map_err(invalid)?;
+        config.read_schedule().map_err(invalid)?;
         Ok(config)
     }
 

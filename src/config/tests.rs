@@ -143,6 +143,14 @@ fn the_repository_config_parses_and_documents_every_key() {
         "related_movies",
         "popularity_damping",
         "cache_users",
+        "mode",
+        "cron",
+        "interval_hours",
+        "at",
+        "day",
+        "timezone",
+        "random_delay_secs",
+        "catch_up",
     ] {
         assert!(
             text.contains(&format!("\n{key} = ")),
@@ -150,6 +158,63 @@ fn the_repository_config_parses_and_documents_every_key() {
         );
     }
     parse(include_str!("../../packaging/recd.toml")).unwrap();
+}
+
+#[test]
+fn the_schedule_is_off_by_default_and_its_errors_name_the_key() {
+    assert!(parse("").unwrap().schedule.is_off());
+    let c = parse(
+        "[schedule]\nmode = \"daily\"\nat = \"03:30\"\ntimezone = \"Europe/Madrid\"\n\
+         random_delay_secs = 600\ncatch_up = false\n",
+    )
+    .unwrap();
+    let s = &c.schedule;
+    assert_eq!(
+        (
+            s.describe().as_str(),
+            s.expression().as_deref(),
+            s.timezone()
+        ),
+        ("daily at 03:30", Some("30 3 * * *"), "Europe/Madrid")
+    );
+    assert_eq!(s.random_delay(), std::time::Duration::from_secs(600));
+    assert!(!s.catch_up());
+    let c = parse("[schedule]\ncron = \"*/30 * * * *\"\ntimezone = \"UTC\"\n").unwrap();
+    assert_eq!(c.schedule.describe(), "*/30 * * * *");
+
+    let e = parse("[schedule]\ncron = \"60 * * * *\"\n")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "recd.toml: schedule.cron: minute '60': number out of bounds (minute takes 0-59)"
+    );
+    for (text, key) in [
+        ("mode = \"hourly\"", "mode"),
+        ("mode = \"cron\"", "cron"),
+        ("cron = \"0 2 * *\"", "cron"),
+        ("mode = \"interval\"\ninterval_hours = 0", "interval_hours"),
+        ("at = \"24:00\"", "at"),
+        ("day = \"someday\"", "day"),
+        ("timezone = \"Europe/Atlantis\"", "timezone"),
+        ("random_delay_secs = 100000", "random_delay_secs"),
+    ] {
+        let e = parse(&format!("[schedule]\n{text}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(&format!("recd.toml: schedule.{key}: ")),
+            "{text}: {e}"
+        );
+    }
+    let e = parse("[schedule]\nfrequency = 1\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("unknown field `frequency`"), "{e}");
+    let e = parse("[schedule]\ncatch_up = \"yes\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("catch_up") || e.contains("invalid type"), "{e}");
 }
 
 /// Regression: a TOML syntax error was squashed onto one line, which lost

@@ -2,8 +2,16 @@
 //! value; nothing here reads a file or looks at what a path names.
 
 use super::Config;
+use crate::schedule::Schedule;
 
 impl Config {
+    /// Read `[schedule]` into the schedule it describes (its keys are
+    /// checked there); the error is the key and what is wrong.
+    pub(super) fn read_schedule(&mut self) -> Result<(), (&'static str, String)> {
+        self.schedule = Schedule::from_keys(&self.schedule_keys).map_err(|e| (e.key, e.what))?;
+        Ok(())
+    }
+
     /// Check every limit; the error is the key and what is wrong.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         self.training
