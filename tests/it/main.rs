@@ -2,9 +2,10 @@
 //! of the crate and its dependencies instead of one per file.
 //!
 //! Most start the real binaries (`recd`, `recctl`) in a temp dir through
-//! `helper`; `server` runs the server in this process. Tests that need
-//! MovieLens read `$RECD_DATASETS` and say when they are skipped; those that
-//! need PostgreSQL start a private server (`helper::pg`).
+//! `helper`; `server` runs the server in this process and `pipeline` the
+//! retrain pipeline. Tests that need MovieLens read `$RECD_DATASETS` and say
+//! when they are skipped; those that need PostgreSQL start a private server
+//! (`helper::pg`).
 
 mod helper;
 
@@ -13,6 +14,7 @@ mod docs;
 mod download;
 mod floors;
 mod lifecycle;
+mod pipeline;
 mod ratings;
 mod real_data;
 mod recctl;

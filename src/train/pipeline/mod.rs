@@ -9,6 +9,7 @@
 mod check;
 mod combine;
 mod eval_files;
+mod gate;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -29,7 +30,7 @@ use crate::model::format::ModelError;
 use crate::model::publish::{ModelsDir, PublishError};
 use crate::model::{Counts, Metadata};
 use crate::movielens::DatasetError;
-use crate::numeric::{Metrics, Params, Scale};
+use crate::numeric::{Params, Scale};
 
 /// What a retrain is asked to do.
 #[derive(Debug, Clone)]
@@ -46,8 +47,8 @@ pub struct Options {
     pub force: bool,
     /// Train only with at least this many new ratings (when a model exists).
     pub min_new_ratings: Option<u64>,
-    /// The quality gate: refuse a model whose holdout RMSE exceeds the current
-    /// one's by more than this.
+    /// The quality gate: refuse a model whose RMSE exceeds the current one's,
+    /// both scored on the same held-out ratings, by more than this.
     pub max_rmse_increase: f64,
     /// The ratings database: its ratings join the dataset's, and each run
     /// is recorded in it. None trains on the dataset alone.
@@ -120,11 +121,16 @@ pub enum PipelineError {
     Dataset(#[from] DatasetError),
     #[error(transparent)]
     Cancelled(#[from] Cancelled),
-    #[error("quality gate: holdout RMSE {new:.4} is worse than the current model's {current:.4} by more than {tolerance} (use --force to publish anyway)")]
+    #[error("quality gate: holdout RMSE {new:.4} is worse than the current model's {current:.4} by more than {tolerance}, both measured on the same {} held-out ratings (use --force to publish anyway)", gate::grouped(*.ratings))]
     QualityGate {
+        /// The candidate's RMSE on the compared ratings.
         new: f64,
+        /// The current model's RMSE on the same ratings.
         current: f64,
         tolerance: f64,
+        /// How many held-out ratings were compared: those of the candidate's
+        /// holdout whose user and movie the current model knows.
+        ratings: u64,
     },
     #[error("the current model cannot be read: {0}")]
     Current(#[from] ModelError),
@@ -302,16 +308,22 @@ fn steps(
 
     stage.start(Stage::Evaluate);
     let metrics = (!test_set.is_empty()).then(|| eval::score(&factors, scale, &test_set));
-    let gate = quality_gate(metrics, current.and_then(|m| m.metadata().metrics), opts);
-    stage.finish(match metrics {
-        Some(m) => format!(
-            "RMSE {:.4}, MAE {:.4} on {} held-out ratings",
-            m.rmse,
-            m.mae,
-            test_set.len()
-        ),
-        None => "skipped: no holdout".into(),
-    });
+    let names = gate::Names {
+        users: &combined.user_ids,
+        movies,
+    };
+    let comparison = match (metrics, current) {
+        (Some(_), Some(model)) => gate::compare(model, &factors, scale, &test_set, &names),
+        _ => None,
+    };
+    let gate = quality_gate(comparison, opts);
+    stage.finish(gate::detail(
+        metrics,
+        test_set.len(),
+        current.is_some(),
+        comparison,
+        opts.max_rmse_increase,
+    ));
     gate?;
 
     stage.start(Stage::Export);
@@ -366,19 +378,16 @@ fn steps(
     })
 }
 
-fn quality_gate(
-    new: Option<Metrics>,
-    current: Option<Metrics>,
-    opts: &Options,
-) -> Result<(), PipelineError> {
-    match (new, current) {
-        (Some(new), Some(current))
-            if !opts.force && new.rmse > current.rmse + opts.max_rmse_increase =>
-        {
+/// Refuse a candidate whose RMSE exceeds the current model's, on the same
+/// held-out ratings, by more than the tolerance. Nothing to compare passes.
+fn quality_gate(comparison: Option<gate::Comparison>, opts: &Options) -> Result<(), PipelineError> {
+    match comparison {
+        Some(c) if !opts.force && c.refuses(opts.max_rmse_increase) => {
             Err(PipelineError::QualityGate {
-                new: new.rmse,
-                current: current.rmse,
+                new: c.new_rmse,
+                current: c.current_rmse,
                 tolerance: opts.max_rmse_increase,
+                ratings: c.ratings,
             })
         }
         _ => Ok(()),
