@@ -25,6 +25,7 @@ pub(super) fn train(config: Option<PathBuf>, args: TrainArgs) -> CmdResult {
         backup: !args.no_backup,
         force: args.force,
         min_new_ratings: args.min_ratings,
+        trigger: crate::store::Trigger::Offline,
         ..base
     };
     // The database is reached through a small runtime of our own; it lives
@@ -175,6 +176,9 @@ fn summary(o: &Outcome) {
         return;
     }
     println!("published {}", o.version.as_deref().unwrap_or("?"));
+    if let Some(id) = o.run_id {
+        println!("  run        {id} (recctl history)");
+    }
     if let Some(p) = &o.path {
         println!("  path       {}", p.display());
     }

@@ -54,6 +54,9 @@ pub struct Training {
     pub holdout_fraction: f64,
     pub min_new_ratings: u64,
     pub max_rmse_increase: f64,
+    /// A run still going after this long is cancelled (`max_duration_secs`;
+    /// 0 for no limit).
+    pub max_duration: Option<Duration>,
 }
 
 impl Default for Training {
@@ -63,6 +66,7 @@ impl Default for Training {
             holdout_fraction: 0.1,
             min_new_ratings: 100,
             max_rmse_increase: 0.02,
+            max_duration: Some(Duration::from_secs(6 * 3600)),
         }
     }
 }
@@ -217,6 +221,7 @@ enum Gate {
     HoldoutFraction,
     MinNewRatings,
     MaxRmseIncrease,
+    MaxDurationSecs,
 }
 
 /// A key of `[training]`.
@@ -225,10 +230,10 @@ enum Key {
     Param(String),
 }
 
-// `[training]` holds `Params` and three more keys in one table. Serde's
+// `[training]` holds `Params` and four more keys in one table. Serde's
 // `flatten` would read it, but through a buffer that loses the line of a bad
 // value and the name of its key; so the table is handed to `Params`'s own
-// deserializer with the three gate keys taken out on the way.
+// deserializer with the four other keys taken out on the way.
 impl<'de> Deserialize<'de> for Training {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Training, D::Error> {
         d.deserialize_map(TrainingVisitor)
@@ -309,6 +314,10 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for ParamKeys<'_, A> {
                 Key::Gate(Gate::HoldoutFraction) => t.holdout_fraction = self.map.next_value()?,
                 Key::Gate(Gate::MinNewRatings) => t.min_new_ratings = self.map.next_value()?,
                 Key::Gate(Gate::MaxRmseIncrease) => t.max_rmse_increase = self.map.next_value()?,
+                Key::Gate(Gate::MaxDurationSecs) => {
+                    let secs: u64 = self.map.next_value()?;
+                    t.max_duration = (secs > 0).then(|| Duration::from_secs(secs));
+                }
                 Key::Param(key) => return seed.deserialize(key.into_deserializer()).map(Some),
             }
         }

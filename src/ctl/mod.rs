@@ -10,6 +10,7 @@
 
 mod bench;
 mod print;
+mod runs;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -103,6 +104,26 @@ pub enum Command {
     Models,
     /// Serve an earlier version (by id, as `models` lists it).
     Rollback { version: String },
+    /// Recent training runs, newest first.
+    History {
+        /// At most N runs.
+        #[arg(short = 'n', long, default_value_t = p::HistoryParams::DEFAULT_LIMIT, value_name = "N")]
+        limit: u32,
+        /// Only runs that ended so: published, skipped, rejected, failed, cancelled (or running).
+        #[arg(long, value_name = "STATUS")]
+        status: Option<crate::store::RunStatus>,
+        /// Only runs started so: scheduled, manual, offline, startup.
+        #[arg(long, value_name = "TRIGGER")]
+        trigger: Option<crate::store::Trigger>,
+    },
+    /// The retraining schedule and its next runs; pause or resume it.
+    Schedule {
+        #[command(subcommand)]
+        action: Option<ScheduleCommand>,
+        /// How many of the next run times to list.
+        #[arg(long, default_value_t = p::ScheduleParams::DEFAULT_NEXT, value_name = "N")]
+        next: usize,
+    },
     /// Load the daemon: C connections for D seconds; throughput and latency.
     Bench(bench::BenchArgs),
 }
@@ -120,6 +141,14 @@ pub enum RetrainCommand {
 pub enum JobCommand {
     /// Cancel the running job (or the given one).
     Cancel { id: Option<u64> },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Stop scheduled runs (kept across restarts) until `resume`.
+    Pause,
+    /// Start scheduled runs again; runs due during the pause are not caught up.
+    Resume,
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -309,6 +338,30 @@ fn execute(cli: &Cli) -> Result<(), Failure> {
             });
             show::<p::RolledBack>(c, &request, json)
         }
+        Command::History {
+            limit,
+            status,
+            trigger,
+        } => {
+            let request = Request::History(p::HistoryParams {
+                limit: Some(*limit),
+                status: *status,
+                trigger: *trigger,
+            });
+            show::<p::History>(c, &request, json)
+        }
+        Command::Schedule { action, next } => match action {
+            None => {
+                let request = Request::Schedule(p::ScheduleParams { next: Some(*next) });
+                show::<p::ScheduleInfo>(c, &request, json)
+            }
+            Some(ScheduleCommand::Pause) => {
+                show::<p::SchedulePaused>(c, &Request::SchedulePause, json)
+            }
+            Some(ScheduleCommand::Resume) => {
+                show::<p::SchedulePaused>(c, &Request::ScheduleResume, json)
+            }
+        },
         Command::Bench(_) => unreachable!("handled above"),
     }
 }

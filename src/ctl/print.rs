@@ -24,8 +24,8 @@ pub fn json(v: &impl Serialize) {
     }
 }
 
-/// A unit enum's name on the wire (`succeeded`, `fold_in`, ...).
-fn wire(v: &impl Serialize) -> String {
+/// A unit enum's name on the wire (`published`, `fold_in`, ...).
+pub(super) fn wire(v: &impl Serialize) -> String {
     match serde_json::to_value(v) {
         Ok(serde_json::Value::String(s)) => s,
         Ok(other) => other.to_string(),
@@ -34,12 +34,12 @@ fn wire(v: &impl Serialize) -> String {
 }
 
 /// A label and a value, aligned.
-fn row(label: &str, value: impl Display) {
+pub(super) fn row(label: &str, value: impl Display) {
     println!("{label:<16} {value}");
 }
 
 /// An optional value, `-` when absent.
-fn opt<T: Display>(v: &Option<T>) -> String {
+pub(super) fn opt<T: Display>(v: &Option<T>) -> String {
     v.as_ref().map_or("-".into(), |v| v.to_string())
 }
 
@@ -63,6 +63,9 @@ impl Human for Health {
                 row("users / items", format!("{} / {}", d.users, d.items));
             }
             None => row("model", "none"),
+        }
+        if let Some(next) = &self.next_run {
+            row("next run", next);
         }
         if let Some(j) = &self.job {
             row(
@@ -122,7 +125,7 @@ impl Human for Stats {
                         "last training",
                         format!(
                             "{} (run {}, model {}, started {})",
-                            run.status,
+                            run.status.name(),
                             run.id,
                             opt(&run.model_version),
                             crate::clock::rfc3339_unix(run.started_at)
@@ -244,7 +247,11 @@ impl Human for Check {
 impl Human for JobStatus {
     fn print(&self) {
         row("id", self.id);
+        row("trigger", self.trigger.name());
         row("state", wire(&self.state));
+        if let Some(why) = &self.starved {
+            row("starved", why);
+        }
         row("stage", self.stage.map_or("-".into(), |s| wire(&s)));
         row("epoch", self.epoch);
         row("n_epochs", self.n_epochs);

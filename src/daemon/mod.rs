@@ -57,6 +57,11 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
 
     tokio::spawn(signal_loop(signals, state.clone()));
     tokio::spawn(state.clone().watch_current());
+    tokio::spawn(
+        state
+            .clone()
+            .run_schedule(Arc::new(crate::lifecycle::scheduler::SystemClock)),
+    );
     if let Some(every) = crate::notify::watchdog_interval() {
         let st = state.clone();
         tokio::spawn(async move { watchdog(&st.notify, &st.shutdown, every / 2).await });
@@ -69,7 +74,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         st.shutdown.cancelled().await;
         if let Some(job) = st.jobs.running() {
             tracing::info!(job = job.id, "cancelling the running retrain");
-            job.cancel();
+            job.cancel("the daemon is shutting down");
         }
     });
 
@@ -77,7 +82,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     crate::server::run(listener, shutdown, state.clone()).await;
 
     if let Some(job) = state.jobs.running() {
-        job.cancel();
+        job.cancel("the daemon is shutting down");
         let grace = state.config.daemon.shutdown_timeout;
         if tokio::time::timeout(grace, job.finished()).await.is_err() {
             tracing::warn!(job = job.id, "retrain did not stop within {grace:?}");

@@ -5,21 +5,27 @@
 //! channel (any number of listeners, none needed) and its end on a watch
 //! channel. Its status sits behind a std mutex that is only ever held for a
 //! copy or an update, never across an `.await`.
+//!
+//! A job's id is its run's id in the database's history, so it is durable:
+//! the caller reserves the one slot ([`Jobs::reserve`]), records the run's
+//! start, then starts the job under that id.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime};
 
 use tokio::sync::{broadcast, watch};
 
-use crate::protocol::{JobState, JobStatus, Progress, StageState};
+use crate::protocol::{JobState, JobStatus, Progress, StageState, Trigger};
 use crate::train::pipeline::{self, Event, Options, Outcome, PipelineError, Stage};
 
 pub struct Job {
     pub id: u64,
     started: Instant,
     cancel: AtomicBool,
+    /// Why a cancel was asked (shared with the pipeline, which records it).
+    cancel_reason: Arc<Mutex<Option<String>>>,
     status: Mutex<JobStatus>,
     progress: broadcast::Sender<Progress>,
     done: watch::Sender<bool>,
@@ -34,8 +40,45 @@ impl Job {
         s
     }
 
-    pub fn cancel(&self) {
+    /// Ask the run to stop at its next check; `reason` is recorded.
+    pub fn cancel(&self, reason: &str) {
+        let mut why = lock(&self.cancel_reason);
+        if why.is_none() {
+            *why = Some(reason.to_owned());
+        }
+        drop(why);
         self.cancel.store(true, Ordering::Relaxed);
+    }
+
+    /// Say whether the run is being starved of CPU (None: it is not), in
+    /// its status and, when that changes to starved, on its progress.
+    pub fn set_starved(&self, starved: Option<String>) {
+        let line = {
+            let mut s = lock(&self.status);
+            if s.starved == starved {
+                return;
+            }
+            s.starved = starved.clone();
+            let stage = s.stage.unwrap_or(Stage::Train);
+            starved.map(|detail| Progress {
+                job: self.id,
+                stage,
+                state: None,
+                seconds: None,
+                detail: Some(format!("starved: {detail}")),
+                epoch: None,
+                n_epochs: None,
+                train_rmse: None,
+            })
+        };
+        if let Some(line) = line {
+            tracing::warn!(
+                job = self.id,
+                "retrain {}",
+                line.detail.as_deref().unwrap_or("")
+            );
+            let _ = self.progress.send(line);
+        }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Progress> {
@@ -115,38 +158,120 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 #[derive(Default)]
 pub struct Jobs {
-    next_id: AtomicU64,
     inner: Mutex<Inner>,
 }
 
 #[derive(Default)]
 struct Inner {
-    running: Option<Arc<Job>>,
+    slot: Slot,
     recent: VecDeque<Arc<Job>>,
+}
+
+/// The one retrain slot.
+#[derive(Default)]
+enum Slot {
+    #[default]
+    Free,
+    /// Taken by a caller recording its run's start.
+    Reserved,
+    Running(Arc<Job>),
 }
 
 const RECENT: usize = 32;
 
-impl Jobs {
-    /// Start a retrain, unless one is running (its id is the error).
-    /// `on_end` runs on the job's thread after the pipeline, before the job
-    /// counts as finished; the daemon swaps the new model in there.
-    pub fn start(
-        self: &Arc<Self>,
-        opts: Options,
-        on_end: impl FnOnce(&Result<Outcome, PipelineError>) -> Result<(), String> + Send + 'static,
-    ) -> Result<Arc<Job>, u64> {
-        let mut inner = lock(&self.inner);
-        if let Some(running) = &inner.running {
-            return Err(running.id);
+/// The slot, taken: [`start`](Reservation::start) a job in it, or drop it
+/// to free the slot.
+pub struct Reservation {
+    jobs: Arc<Jobs>,
+    started: bool,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if !self.started {
+            let mut inner = lock(&self.jobs.inner);
+            if matches!(inner.slot, Slot::Reserved) {
+                inner.slot = Slot::Free;
+            }
         }
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+    }
+}
+
+impl Jobs {
+    /// Take the one slot, unless a job holds it (its id is the error; None
+    /// while one is being recorded).
+    pub fn reserve(self: &Arc<Self>) -> Result<Reservation, Option<u64>> {
+        let mut inner = lock(&self.inner);
+        match &inner.slot {
+            Slot::Free => {
+                inner.slot = Slot::Reserved;
+                Ok(Reservation {
+                    jobs: self.clone(),
+                    started: false,
+                })
+            }
+            Slot::Reserved => Err(None),
+            Slot::Running(job) => Err(Some(job.id)),
+        }
+    }
+
+    /// Whether the slot is taken (a job runs, or one is being recorded).
+    pub fn busy(&self) -> bool {
+        !matches!(lock(&self.inner).slot, Slot::Free)
+    }
+
+    pub fn running(&self) -> Option<Arc<Job>> {
+        match &lock(&self.inner).slot {
+            Slot::Running(job) => Some(job.clone()),
+            _ => None,
+        }
+    }
+
+    /// A job of this daemon's life by id, or its newest when `id` is None.
+    pub fn get(&self, id: Option<u64>) -> Option<Arc<Job>> {
+        let inner = lock(&self.inner);
+        match id {
+            Some(id) => inner.recent.iter().find(|j| j.id == id).cloned(),
+            None => inner.recent.back().cloned(),
+        }
+    }
+
+    /// Free the slot, then wake the waiters: whoever wakes on `finished`
+    /// sees no running job.
+    fn finish(&self, job: &Job) {
+        {
+            let mut inner = lock(&self.inner);
+            if matches!(&inner.slot, Slot::Running(j) if j.id == job.id) {
+                inner.slot = Slot::Free;
+            }
+        }
+        job.done.send_replace(true);
+    }
+}
+
+impl Reservation {
+    /// Start the retrain as job `id` (its run's id). `on_end` runs on the
+    /// job's thread after the pipeline, before the job counts as finished;
+    /// the daemon swaps the new model in there.
+    pub fn start(
+        mut self,
+        id: u64,
+        trigger: Trigger,
+        mut opts: Options,
+        on_end: impl FnOnce(&Job, &Result<Outcome, PipelineError>) -> Result<(), String>
+            + Send
+            + 'static,
+    ) -> Arc<Job> {
+        let cancel_reason = opts.cancel_reason.clone();
+        opts.trigger = trigger;
         let job = Arc::new(Job {
             id,
             started: Instant::now(),
             cancel: AtomicBool::new(false),
+            cancel_reason,
             status: Mutex::new(JobStatus {
                 id,
+                trigger,
                 state: JobState::Running,
                 stage: None,
                 epoch: 0,
@@ -157,62 +282,48 @@ impl Jobs {
                 seconds: 0.0,
                 outcome: None,
                 error: None,
+                starved: None,
             }),
             progress: broadcast::channel(256).0,
             done: watch::channel(false).0,
         });
-        inner.running = Some(job.clone());
-        inner.recent.push_back(job.clone());
-        if inner.recent.len() > RECENT {
-            inner.recent.pop_front();
+        let jobs = self.jobs.clone();
+        {
+            let mut inner = lock(&jobs.inner);
+            inner.slot = Slot::Running(job.clone());
+            inner.recent.push_back(job.clone());
+            if inner.recent.len() > RECENT {
+                inner.recent.pop_front();
+            }
         }
-        drop(inner);
+        self.started = true;
 
-        let (worker, jobs) = (job.clone(), self.clone());
+        let worker = job.clone();
+        let thread_jobs = jobs.clone();
         let spawned = std::thread::Builder::new()
-            .name(format!("recd-retrain-{id}"))
+            .name(format!("{THREAD_PREFIX}{id}"))
             .spawn(move || {
                 lower_priority();
                 let result = pipeline::run(&opts, &worker.cancel, &mut |e| worker.update(&e));
-                let end = on_end(&result);
+                let end = on_end(&worker, &result);
                 worker.record(result, end);
-                jobs.finish(&worker);
+                thread_jobs.finish(&worker);
             });
         if let Err(e) = spawned {
             job.record(
                 Ok(Outcome::default()),
                 Err(format!("cannot start the training thread: {e}")),
             );
-            self.finish(&job);
+            jobs.finish(&job);
         }
-        Ok(job)
-    }
-
-    pub fn running(&self) -> Option<Arc<Job>> {
-        lock(&self.inner).running.clone()
-    }
-
-    /// A job by id, or the newest when `id` is None.
-    pub fn get(&self, id: Option<u64>) -> Option<Arc<Job>> {
-        let inner = lock(&self.inner);
-        match id {
-            Some(id) => inner.recent.iter().find(|j| j.id == id).cloned(),
-            None => inner.recent.back().cloned(),
-        }
-    }
-
-    /// Clear the running slot, then wake the waiters: whoever wakes on
-    /// `finished` sees no running job.
-    fn finish(&self, job: &Job) {
-        {
-            let mut inner = lock(&self.inner);
-            if inner.running.as_ref().is_some_and(|j| j.id == job.id) {
-                inner.running = None;
-            }
-        }
-        job.done.send_replace(true);
+        job
     }
 }
+
+/// The name of a retrain job's thread, before its id; the training threads
+/// it starts inherit the name (Linux copies it), so their CPU time can be
+/// told apart from serving's.
+pub const THREAD_PREFIX: &str = "recd-retrain-";
 
 impl Job {
     fn record(&self, result: Result<Outcome, PipelineError>, end: Result<(), String>) {
@@ -222,11 +333,15 @@ impl Job {
         match (result, end) {
             (Err(PipelineError::Cancelled(_)), _) => {
                 s.state = JobState::Cancelled;
-                s.error = Some("cancelled".into());
+                s.error = Some(
+                    lock(&self.cancel_reason)
+                        .clone()
+                        .unwrap_or("cancelled".into()),
+                );
             }
             (Err(e), _) => {
-                s.state = JobState::Failed;
                 s.error = Some(e.to_string());
+                s.state = pipeline::status_of(&Err(e));
             }
             (Ok(o), Err(e)) => {
                 s.state = JobState::Failed;
@@ -235,7 +350,7 @@ impl Job {
             }
             (Ok(o), Ok(())) => {
                 s.state = if o.published {
-                    JobState::Succeeded
+                    JobState::Published
                 } else {
                     JobState::Skipped
                 };

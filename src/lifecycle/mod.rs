@@ -5,17 +5,20 @@
 //! database's daemon side, and the shutdown token. Its entry points are the
 //! things that change what serves: load at start (or train the first model,
 //! downloading the dataset first if need be: `start`), reload, rollback,
-//! and retrain (`retrain`); and it follows `current` when another process
-//! changes it (`watch`). The server and the signal loop call them; it
+//! and retrain (`retrain`); it follows `current` when another process
+//! changes it (`watch`), and runs the retraining schedule (`scheduler`). The server and the signal loop call them; it
 //! never knows either, and never writes a reply.
 //!
 //! A request loads one snapshot of the served model and keeps it to its
 //! end, so a swap neither blocks nor fails a request in flight; the old
 //! model is unmapped when its last request ends.
 
+mod announce;
+mod cpu;
 pub mod db;
 pub mod jobs;
 mod retrain;
+pub mod scheduler;
 mod start;
 mod watch;
 
@@ -57,6 +60,8 @@ pub struct State {
     /// Why the model serving is not the one `current` names (it could not
     /// be loaded at start); cleared when a model from `current` serves.
     degraded: Mutex<Option<String>>,
+    /// The retraining schedule's live state (paused, next run).
+    pub schedule: scheduler::Control,
     /// Serialises reload, rollback and the swap after a retrain, so two of
     /// them cannot interleave their read of `current` and their swap. Held
     /// only on blocking threads, never across an `.await`.
@@ -113,6 +118,7 @@ impl State {
             shutdown,
             downloading: AtomicBool::new(false),
             degraded: Mutex::new(None),
+            schedule: scheduler::Control::default(),
             swap_lock: Mutex::new(()),
         }))
     }

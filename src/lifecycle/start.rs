@@ -143,21 +143,32 @@ impl State {
         }
     }
 
+    /// Start training the first model (from the runtime or the download's
+    /// thread); it is recorded with the trigger `startup`.
     fn train_first(self: &Arc<Self>) -> String {
         let opts = crate::train::pipeline::Options {
             database: Some(self.database()),
             ..crate::train::pipeline::Options::from_config(&self.config)
         };
-        match self.start_retrain(opts) {
-            Ok(job) => {
-                tracing::info!(
+        // The slot is taken at once, so health says `training` from now.
+        let slot = match self.jobs.reserve() {
+            Ok(slot) => slot,
+            Err(_) => return "training".into(),
+        };
+        let st = self.clone();
+        self.runtime.spawn(async move {
+            match st
+                .begin_in(slot, opts, crate::store::Trigger::Startup)
+                .await
+            {
+                Ok(job) => tracing::info!(
                     job = job.id,
                     "no model yet: training the first one from {}",
-                    self.config.paths.dataset.display()
-                );
-                "training the first model".into()
+                    st.config.paths.dataset.display()
+                ),
+                Err(e) => tracing::error!("no model yet, and the first cannot be trained: {e}"),
             }
-            Err(running) => format!("training (job {running})"),
-        }
+        });
+        "training the first model".into()
     }
 }

@@ -133,6 +133,38 @@ pub struct RollbackParams {
     pub version: String,
 }
 
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryParams {
+    /// At most this many runs, newest first (default 20, at most 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// Only runs that ended so (or are `running`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<crate::store::RunStatus>,
+    /// Only runs started so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<crate::store::Trigger>,
+}
+
+impl HistoryParams {
+    pub const DEFAULT_LIMIT: u32 = 20;
+    pub const MAX_LIMIT: u32 = 1000;
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleParams {
+    /// How many of the next run times to list (default 5, at most 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<usize>,
+}
+
+impl ScheduleParams {
+    pub const DEFAULT_NEXT: usize = 5;
+    pub const MAX_NEXT: usize = 100;
+}
+
 /// Every method, with its params. One enum, one exhaustive match in the
 /// server: adding a method without a handler does not compile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::EnumDiscriminants)]
@@ -170,6 +202,14 @@ pub enum Request {
     Reload(ReloadParams),
     Models,
     Rollback(RollbackParams),
+    History(HistoryParams),
+    Schedule(ScheduleParams),
+    #[serde(rename = "schedule.pause")]
+    #[strum_discriminants(strum(serialize = "schedule.pause"))]
+    SchedulePause,
+    #[serde(rename = "schedule.resume")]
+    #[strum_discriminants(strum(serialize = "schedule.resume"))]
+    ScheduleResume,
 }
 
 impl Request {
@@ -199,6 +239,8 @@ impl Method {
             | Method::Reload
             | Method::Rollback
             | Method::JobCancel
+            | Method::SchedulePause
+            | Method::ScheduleResume
             | Method::Import => true,
             Method::Health
             | Method::Stats
@@ -209,7 +251,9 @@ impl Method {
             | Method::Unrate
             | Method::RetrainCheck
             | Method::JobStatus
-            | Method::Models => false,
+            | Method::Models
+            | Method::History
+            | Method::Schedule => false,
         }
     }
 
@@ -217,7 +261,11 @@ impl Method {
     /// others take none.
     pub fn takes_params(self) -> bool {
         match self {
-            Method::Health | Method::Stats | Method::Models => false,
+            Method::Health
+            | Method::Stats
+            | Method::Models
+            | Method::SchedulePause
+            | Method::ScheduleResume => false,
             Method::Recommend
             | Method::Predict
             | Method::Similar
@@ -229,7 +277,9 @@ impl Method {
             | Method::JobStatus
             | Method::JobCancel
             | Method::Reload
-            | Method::Rollback => true,
+            | Method::Rollback
+            | Method::History
+            | Method::Schedule => true,
         }
     }
 }

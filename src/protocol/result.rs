@@ -151,6 +151,9 @@ pub struct Health {
     pub recd_version: String,
     pub model: Option<ModelSummary>,
     pub job: Option<JobStatus>,
+    /// When the schedule runs next (absent when it is off or paused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_run: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -233,21 +236,16 @@ pub struct Imported {
     pub seconds: f64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JobState {
-    Running,
-    Succeeded,
-    /// Nothing to do (fewer new ratings than asked for).
-    Skipped,
-    Failed,
-    Cancelled,
-}
+/// A job's state is its run's status: `running`, then how it ended.
+pub use crate::store::RunStatus as JobState;
+pub use crate::store::Trigger;
 
 /// A retrain job: `retrain`'s result, `job.status`, and in `health`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobStatus {
+    /// The run's id in `history`, durable across restarts.
     pub id: u64,
+    pub trigger: Trigger,
     pub state: JobState,
     pub stage: Option<Stage>,
     pub epoch: usize,
@@ -258,6 +256,37 @@ pub struct JobStatus {
     pub seconds: f64,
     pub outcome: Option<Outcome>,
     pub error: Option<String>,
+    /// Set while the run's threads get less CPU than they can use (serving
+    /// and other work come first): how much they got.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starved: Option<String>,
+}
+
+impl JobStatus {
+    /// A run recorded by an earlier daemon, or by `recd train`, seen through
+    /// `job.status`.
+    pub fn of_run(run: &crate::store::Run) -> JobStatus {
+        let n_epochs = run.params["n_epochs"].as_u64().unwrap_or(0) as usize;
+        JobStatus {
+            id: run.id as u64,
+            trigger: run.trigger,
+            state: run.status,
+            stage: None,
+            epoch: if run.status == JobState::Published {
+                n_epochs
+            } else {
+                0
+            },
+            n_epochs,
+            train_rmse: None,
+            started_at: crate::clock::rfc3339_unix(run.started_at),
+            finished_at: run.finished_at.map(crate::clock::rfc3339_unix),
+            seconds: run.seconds.unwrap_or(0.0),
+            outcome: None,
+            error: run.reason.clone(),
+            starved: None,
+        }
+    }
 }
 
 /// Whether a progress line opens or closes a stage.
@@ -338,4 +367,48 @@ pub struct Models {
     pub current: Option<String>,
     pub serving: Option<String>,
     pub versions: Vec<ModelEntry>,
+}
+
+/// `history`: recorded runs, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    pub runs: Vec<crate::store::Run>,
+}
+
+/// `schedule`: the retraining schedule, its gates, and how it went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleInfo {
+    /// What it is: `off`, a crontab line, `daily at 02:00`, `every 24 hours`.
+    pub schedule: String,
+    /// The crontab expression evaluated (absent for `off` and intervals).
+    pub expression: Option<String>,
+    pub timezone: String,
+    /// The next run times (RFC 3339, UTC); none while paused.
+    pub next: Vec<String>,
+    /// The same in the schedule's time zone.
+    pub next_local: Vec<String>,
+    pub paused: bool,
+    pub paused_at: Option<String>,
+    /// Runs with fewer new ratings than this are skipped.
+    pub min_new_ratings: u64,
+    /// Ratings in the database past the served model's watermark.
+    pub new_ratings: Option<i64>,
+    pub max_rmse_increase: f64,
+    pub random_delay_secs: u64,
+    pub catch_up: bool,
+    pub max_duration_secs: Option<u64>,
+    /// The last scheduled run.
+    pub last_attempt: Option<crate::store::Run>,
+    /// The last run that published, whatever started it.
+    pub last_success: Option<crate::store::Run>,
+    /// Where run notifications go (URLs redacted).
+    pub notifications: serde_json::Value,
+}
+
+/// `schedule.pause` and `schedule.resume`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SchedulePaused {
+    pub paused: bool,
+    /// Whether this call changed it.
+    pub changed: bool,
 }

@@ -3,7 +3,7 @@
 //! holds no SQL of its own, and must never be called from a thread that is
 //! running async tasks (a `block_on` there panics).
 
-use super::{RunEnd, Store, StoreError, Stored};
+use super::{RunEnd, Store, StoreError, Stored, Trigger};
 
 /// The store for a thread outside the runtime: each call runs on
 /// `handle`'s runtime and waits.
@@ -44,10 +44,16 @@ impl Blocking {
     pub fn start_run(
         &self,
         started_at: i64,
+        trigger: Trigger,
         params: &serde_json::Value,
     ) -> Result<i64, StoreError> {
         let params = params.clone();
-        self.run(|s| async move { s.start_run(started_at, &params).await })
+        self.run(|s| async move { s.start_run(started_at, trigger, &params).await })
+    }
+
+    /// Run `id` as recorded.
+    pub fn get_run(&self, id: i64) -> Result<Option<super::Run>, StoreError> {
+        self.run(|s| async move { s.run(id).await })
     }
 
     pub fn finish_run(&self, id: i64, finished_at: i64, end: &RunEnd) -> Result<(), StoreError> {

@@ -35,5 +35,5 @@ pub mod writer;
 pub use blocking::Blocking;
 pub use connect::{Options, Store, StoreError, Target};
 pub use ratings::{Counts, NewRating, Stored};
-pub use runs::{Run, RunEnd};
+pub use runs::{Run, RunEnd, RunFilter, RunStatus, Trigger};
 pub use write::{Done, Write};

@@ -12,34 +12,109 @@ use sqlx::Row;
 use super::connect::{on_pool, write_tx};
 use super::{Store, StoreError};
 
+/// What started a run.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Trigger {
+    /// The daemon's schedule.
+    Scheduled,
+    /// A `retrain` request.
+    Manual,
+    /// `recd train`, outside the daemon.
+    Offline,
+    /// The daemon's start, with no model to serve.
+    Startup,
+}
+
+/// Where a run is, or how it ended.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    /// A new model was published.
+    Published,
+    /// Nothing was trained: too few new ratings, or another run in progress.
+    Skipped,
+    /// Trained, but the quality gate refused the model.
+    Rejected,
+    Failed,
+    /// Cancelled on request, at shutdown, or past its maximum duration.
+    Cancelled,
+}
+
+impl RunStatus {
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+}
+
+impl Trigger {
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+}
+
 /// A training run as recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Run {
     pub id: i64,
+    pub trigger: Trigger,
+    pub status: RunStatus,
     /// Unix seconds.
     #[serde(with = "rfc3339")]
     pub started_at: i64,
     /// Unix seconds; `None` while the run goes on.
     #[serde(with = "rfc3339::option")]
     pub finished_at: Option<i64>,
-    pub status: String,
+    /// How long it took, once ended.
+    pub seconds: Option<f64>,
     pub params: serde_json::Value,
     pub metrics: Option<serde_json::Value>,
     pub counts: Option<serde_json::Value>,
+    /// Ratings in the database past the served model's watermark, when the
+    /// run counted them.
+    pub new_ratings: Option<i64>,
     pub watermark: i64,
     pub model_version: Option<String>,
-    pub error: Option<String>,
+    /// Why it was skipped, rejected, failed or cancelled.
+    pub reason: Option<String>,
 }
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunEnd {
-    pub status: &'static str,
+    pub status: RunStatus,
+    pub seconds: f64,
     pub metrics: Option<serde_json::Value>,
     pub counts: Option<serde_json::Value>,
+    pub new_ratings: Option<i64>,
     pub watermark: i64,
     pub model_version: Option<String>,
-    pub error: Option<String>,
+    pub reason: Option<String>,
 }
 
 /// Unix seconds as RFC 3339 text (`serde(with)`).
@@ -77,19 +152,60 @@ mod rfc3339 {
     }
 }
 
+const COLUMNS: &str = "id, triggered_by, status, started_at, finished_at, duration_ms, params, \
+                       metrics, counts, new_ratings, watermark, model_version, reason";
+
+/// A row of [`COLUMNS`] as a [`Run`]. A trigger or status this version does
+/// not know (written by a newer one) reads as `manual` / `failed` rather
+/// than hiding the run.
+macro_rules! run_of_row {
+    ($row:expr) => {{
+        let row = $row;
+        let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
+        let trigger: String = row.try_get(1)?;
+        let status: String = row.try_get(2)?;
+        let duration_ms: Option<i64> = row.try_get(5)?;
+        Run {
+            id: row.try_get(0)?,
+            trigger: trigger.parse().unwrap_or(Trigger::Manual),
+            status: status.parse().unwrap_or(RunStatus::Failed),
+            started_at: row.try_get(3)?,
+            finished_at: row.try_get(4)?,
+            seconds: duration_ms.map(|ms| ms as f64 / 1000.0),
+            params: json(row.try_get(6)?).unwrap_or_default(),
+            metrics: json(row.try_get(7)?),
+            counts: json(row.try_get(8)?),
+            new_ratings: row.try_get(9)?,
+            watermark: row.try_get(10)?,
+            model_version: row.try_get(11)?,
+            reason: row.try_get(12)?,
+        }
+    }};
+}
+
+/// Which runs [`Store::runs`] returns.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunFilter {
+    pub status: Option<RunStatus>,
+    pub trigger: Option<Trigger>,
+}
+
 impl Store {
-    /// Record the start of a training run; returns its id.
+    /// Record the start of a training run; returns its id, which is also
+    /// the daemon's job id for it.
     pub async fn start_run(
         &self,
         started_at: i64,
+        trigger: Trigger,
         params: &serde_json::Value,
     ) -> Result<i64, StoreError> {
         let id: i64 = write_tx!(self, tx => {
             sqlx::query_scalar(
-                "INSERT INTO training_runs (started_at, status, params) \
-                 VALUES ($1, 'running', $2) RETURNING id",
+                "INSERT INTO training_runs (started_at, triggered_by, status, params) \
+                 VALUES ($1, $2, 'running', $3) RETURNING id",
             )
             .bind(started_at)
+            .bind(trigger.name())
             .bind(params.to_string())
             .fetch_one(&mut *tx)
             .await?
@@ -105,18 +221,22 @@ impl Store {
         end: &RunEnd,
     ) -> Result<(), StoreError> {
         let json = |v: &Option<serde_json::Value>| v.as_ref().map(|v| v.to_string());
+        let duration_ms = (end.seconds * 1000.0).round() as i64;
         write_tx!(self, tx => {
             sqlx::query(
                 "UPDATE training_runs SET finished_at = $1, status = $2, metrics = $3, \
-                 counts = $4, watermark = $5, model_version = $6, error = $7 WHERE id = $8",
+                 counts = $4, watermark = $5, model_version = $6, reason = $7, \
+                 new_ratings = $8, duration_ms = $9 WHERE id = $10",
             )
             .bind(finished_at)
-            .bind(end.status)
+            .bind(end.status.name())
             .bind(json(&end.metrics))
             .bind(json(&end.counts))
             .bind(end.watermark)
             .bind(end.model_version.as_deref())
-            .bind(end.error.as_deref())
+            .bind(end.reason.as_deref())
+            .bind(end.new_ratings)
+            .bind(duration_ms)
             .bind(id)
             .execute(&mut *tx)
             .await?;
@@ -126,33 +246,80 @@ impl Store {
 
     /// The most recent training run.
     pub async fn last_run(&self) -> Result<Option<Run>, StoreError> {
+        Ok(self.runs(1, RunFilter::default()).await?.pop())
+    }
+
+    /// Run `id`, if recorded.
+    pub async fn run(&self, id: i64) -> Result<Option<Run>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM training_runs WHERE id = $1");
         let run = on_pool!(self, pool => {
-            let row = sqlx::query(
-                "SELECT id, started_at, finished_at, status, params, metrics, counts, \
-                 watermark, model_version, error FROM training_runs ORDER BY id DESC LIMIT 1",
-            )
-            .fetch_optional(pool)
-            .await?;
-            match row {
+            match sqlx::query(&sql).bind(id).fetch_optional(pool).await? {
+                Some(row) => Some(run_of_row!(row)),
                 None => None,
-                Some(row) => {
-                    let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
-                    Some(Run {
-                        id: row.try_get(0)?,
-                        started_at: row.try_get(1)?,
-                        finished_at: row.try_get(2)?,
-                        status: row.try_get(3)?,
-                        params: json(row.try_get(4)?).unwrap_or_default(),
-                        metrics: json(row.try_get(5)?),
-                        counts: json(row.try_get(6)?),
-                        watermark: row.try_get(7)?,
-                        model_version: row.try_get(8)?,
-                        error: row.try_get(9)?,
-                    })
-                }
             }
         });
         Ok(run)
+    }
+
+    /// Up to `limit` runs, newest first, those `filter` keeps.
+    pub async fn runs(&self, limit: u32, filter: RunFilter) -> Result<Vec<Run>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM training_runs \
+             WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR triggered_by = $2) \
+             ORDER BY id DESC LIMIT $3"
+        );
+        let status = filter.status.map(RunStatus::name);
+        let trigger = filter.trigger.map(Trigger::name);
+        let runs = on_pool!(self, pool => {
+            let rows = sqlx::query(&sql)
+                .bind(status)
+                .bind(trigger)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?;
+            let mut runs = Vec::with_capacity(rows.len());
+            for row in rows {
+                runs.push(run_of_row!(row));
+            }
+            runs
+        });
+        Ok(runs)
+    }
+
+    /// A value of the scheduler's durable state.
+    pub async fn schedule_state(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let value = on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT value FROM schedule_state WHERE key = $1")
+                .bind(key)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(value)
+    }
+
+    /// Set (`Some`) or clear (`None`) a value of the scheduler's state.
+    pub async fn set_schedule_state(
+        &self,
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<(), StoreError> {
+        write_tx!(self, tx => {
+            match value {
+                Some(value) => sqlx::query(
+                    "INSERT INTO schedule_state (key, value) VALUES ($1, $2) \
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                )
+                .bind(key)
+                .bind(value)
+                .execute(&mut *tx)
+                .await?,
+                None => sqlx::query("DELETE FROM schedule_state WHERE key = $1")
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await?,
+            };
+        });
+        Ok(())
     }
 }
 
@@ -164,23 +331,31 @@ mod tests {
     fn times_are_rfc3339_on_the_wire_and_read_back() {
         let run = Run {
             id: 3,
+            trigger: Trigger::Scheduled,
+            status: RunStatus::Running,
             started_at: 978_300_760,
             finished_at: None,
-            status: "running".into(),
+            seconds: None,
             params: serde_json::json!({"n_factors": 100}),
             metrics: None,
             counts: None,
+            new_ratings: Some(120),
             watermark: 0,
             model_version: None,
-            error: None,
+            reason: None,
         };
         let v = serde_json::to_value(&run).unwrap();
         assert_eq!(v["started_at"], "2000-12-31T22:12:40Z");
         assert_eq!(v["finished_at"], serde_json::Value::Null);
+        assert_eq!(
+            (&v["trigger"], &v["status"]),
+            (&"scheduled".into(), &"running".into())
+        );
         assert_eq!(serde_json::from_value::<Run>(v).unwrap(), run);
         let done = Run {
             finished_at: Some(978_300_820),
-            status: "succeeded".into(),
+            status: RunStatus::Published,
+            seconds: Some(60.0),
             ..run
         };
         let v = serde_json::to_value(&done).unwrap();

@@ -22,7 +22,7 @@ fn retrain_streams_progress_swaps_the_model_and_is_exclusive() {
             progress.push(p.clone())
         })
         .unwrap();
-    assert_eq!(r["state"], "succeeded");
+    assert_eq!(r["state"], "published");
     let new = r["outcome"]["version"].as_str().unwrap().to_owned();
     assert_ne!(new, before);
     assert_eq!(
@@ -45,7 +45,7 @@ fn retrain_streams_progress_swaps_the_model_and_is_exclusive() {
         );
     }
     let status = d.call("job.status", json!({})).unwrap();
-    assert_eq!(status["state"], "succeeded");
+    assert_eq!(status["state"], "published");
     assert_eq!(
         status["outcome"]["backup"]
             .as_str()

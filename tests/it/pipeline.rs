@@ -25,6 +25,9 @@ fn options(dir: &Path, params: Params, force: bool) -> Options {
         max_rmse_increase: TOLERANCE,
         database: None,
         protect: Vec::new(),
+        trigger: recd::store::Trigger::Offline,
+        run_id: None,
+        cancel_reason: Default::default(),
     }
 }
 

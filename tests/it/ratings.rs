@@ -300,7 +300,7 @@ fn retrain_suite(d: &Daemon, target: &str) {
         .recctl(&["--json", "retrain", "--epochs", "5", "--force"])
         .ok()
         .json();
-    assert_eq!(r["state"], "succeeded", "{r}");
+    assert_eq!(r["state"], "published", "{r}");
     let watermark = r["outcome"]["watermark"].as_i64().unwrap();
     assert_eq!(r["outcome"]["database_ratings"], 150);
     let h = d.call("health", json!({})).unwrap();
@@ -393,7 +393,7 @@ fn retrain_suite(d: &Daemon, target: &str) {
     // under their own ids, their rated movies left out.
     let stats = d.call("stats", json!({})).unwrap();
     let run = &stats["database"]["last_run"];
-    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["status"], "published", "{run}");
     assert_eq!(run["watermark"], watermark);
     assert_eq!(run["model_version"], h["model"]["version"]);
     let rec = d
@@ -458,9 +458,10 @@ fn the_database_killed_under_the_daemon() {
         "{}",
         stats["database"]
     );
+    // It cannot even be recorded: the database is unavailable.
     assert_eq!(
         code(d.call("retrain", json!({"epochs": 2, "force": true}))),
-        ErrorCode::TrainFailed
+        ErrorCode::DbUnavailable
     );
     assert_eq!(d.version(), version, "the served model is unchanged");
 

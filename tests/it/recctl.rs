@@ -41,7 +41,7 @@ fn recctl_speaks_for_every_method() {
         .recctl(&["--json", "retrain", "--epochs", "3", "--force"])
         .ok()
         .json();
-    assert_eq!(r["state"], "succeeded");
+    assert_eq!(r["state"], "published");
     let v = r["outcome"]["version"].as_str().unwrap().to_owned();
     let job = d.recctl(&["--json", "job"]).ok().json();
     assert_eq!(job["outcome"]["version"], json!(v));

@@ -6,7 +6,9 @@ use crate::helper;
 
 use std::time::Duration;
 
-use recd::store::{Done, NewRating, Options, RunEnd, Store, Target, Write};
+use recd::store::{
+    Done, NewRating, Options, RunEnd, RunFilter, RunStatus, Store, Target, Trigger, Write,
+};
 
 fn options() -> Options {
     Options {
@@ -137,33 +139,101 @@ async fn suite(target: Target) {
     );
     assert!(store.user_ratings("nobody").await.unwrap().is_empty());
 
-    // Training runs.
+    // Training runs: recorded at start, ended with a status, read back as
+    // history (newest first, filtered by status and trigger).
     let id = store
-        .start_run(1_700_000_100, &serde_json::json!({"n_factors": 100}))
+        .start_run(
+            1_700_000_100,
+            Trigger::Scheduled,
+            &serde_json::json!({"n_factors": 100}),
+        )
         .await
         .unwrap();
     let run = store.last_run().await.unwrap().unwrap();
-    assert_eq!((run.id, run.status.as_str()), (id, "running"));
+    assert_eq!(
+        (run.id, run.status, run.trigger),
+        (id, RunStatus::Running, Trigger::Scheduled)
+    );
     store
         .finish_run(
             id,
             1_700_000_160,
             &RunEnd {
-                status: "succeeded",
+                status: RunStatus::Published,
+                seconds: 60.25,
                 metrics: Some(serde_json::json!({"rmse": 0.85})),
                 counts: None,
+                new_ratings: Some(120),
                 watermark: c.max_seq,
                 model_version: Some("v1".into()),
-                error: None,
+                reason: None,
             },
         )
         .await
         .unwrap();
     let run = store.last_run().await.unwrap().unwrap();
-    assert_eq!(run.status, "succeeded");
+    assert_eq!(run.status, RunStatus::Published);
     assert_eq!(run.watermark, c.max_seq);
     assert_eq!(run.metrics.unwrap()["rmse"], 0.85);
     assert_eq!(run.params["n_factors"], 100);
+    assert_eq!((run.new_ratings, run.seconds), (Some(120), Some(60.25)));
+    let skipped = store
+        .start_run(1_700_000_200, Trigger::Manual, &serde_json::json!({}))
+        .await
+        .unwrap();
+    store
+        .finish_run(
+            skipped,
+            1_700_000_201,
+            &RunEnd {
+                status: RunStatus::Skipped,
+                seconds: 0.5,
+                metrics: None,
+                counts: None,
+                new_ratings: Some(3),
+                watermark: 0,
+                model_version: None,
+                reason: Some("3 new ratings".into()),
+            },
+        )
+        .await
+        .unwrap();
+    let all = store.runs(10, RunFilter::default()).await.unwrap();
+    assert_eq!(all.iter().map(|r| r.id).collect::<Vec<_>>(), [skipped, id]);
+    let only = |status, trigger| RunFilter { status, trigger };
+    let published = store
+        .runs(10, only(Some(RunStatus::Published), None))
+        .await
+        .unwrap();
+    assert_eq!(published.iter().map(|r| r.id).collect::<Vec<_>>(), [id]);
+    let manual = store
+        .runs(10, only(None, Some(Trigger::Manual)))
+        .await
+        .unwrap();
+    assert_eq!(manual[0].reason.as_deref(), Some("3 new ratings"));
+    assert_eq!(store.runs(1, RunFilter::default()).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .run(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .model_version
+            .as_deref(),
+        Some("v1")
+    );
+    assert!(store.run(id + 100).await.unwrap().is_none());
+
+    // The scheduler's durable state.
+    assert_eq!(store.schedule_state("paused").await.unwrap(), None);
+    store.set_schedule_state("paused", Some("a")).await.unwrap();
+    store.set_schedule_state("paused", Some("b")).await.unwrap();
+    assert_eq!(
+        store.schedule_state("paused").await.unwrap().as_deref(),
+        Some("b")
+    );
+    store.set_schedule_state("paused", None).await.unwrap();
+    assert_eq!(store.schedule_state("paused").await.unwrap(), None);
     store.close().await;
 
     // Opening again applies nothing twice and finds everything.

@@ -106,7 +106,11 @@ impl RequestGen {
             | Method::JobCancel
             | Method::Reload
             | Method::Models
-            | Method::Rollback => return None,
+            | Method::Rollback
+            | Method::History
+            | Method::Schedule
+            | Method::SchedulePause
+            | Method::ScheduleResume => return None,
         })
     }
 }

@@ -14,6 +14,7 @@ mod models;
 mod queries;
 mod ratings;
 mod retrain;
+mod schedule;
 mod status;
 
 use serde::Serialize;
@@ -92,11 +93,15 @@ pub async fn handle<W: AsyncWrite + Unpin>(
         Request::Import(p) => raw(&ratings::import(state, p).await?),
         Request::RetrainCheck(p) => raw(&retrain::check(state, p).await?),
         Request::Retrain(p) => raw(&retrain::retrain(p, ctx).await?),
-        Request::JobStatus(p) => raw(&retrain::job_status(state, p)?),
+        Request::JobStatus(p) => raw(&retrain::job_status(state, p).await?),
         Request::JobCancel(p) => raw(&retrain::job_cancel(state, p)?),
         Request::Reload(_) => raw(&models::reload(state).await?),
         Request::Models => raw(&models::models(state).await?),
         Request::Rollback(p) => raw(&models::rollback(state, p).await?),
+        Request::History(p) => raw(&schedule::history(state, p).await?),
+        Request::Schedule(p) => raw(&schedule::schedule(state, p).await?),
+        Request::SchedulePause => raw(&schedule::pause(state).await?),
+        Request::ScheduleResume => raw(&schedule::resume(state).await?),
     }
 }
 

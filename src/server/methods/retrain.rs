@@ -10,7 +10,7 @@ use super::{internal, Ctx};
 use crate::lifecycle::{RetrainError, State};
 use crate::protocol::{
     Check, Error, ErrorCode, JobCancelled, JobParams, JobState, JobStatus, Progress, Reply,
-    RetrainCheckParams, RetrainParams,
+    RetrainCheckParams, RetrainParams, Trigger,
 };
 use crate::train::pipeline;
 
@@ -20,6 +20,7 @@ fn retrain_error(e: RetrainError) -> Error {
         RetrainError::ShuttingDown => Error::new(ErrorCode::ShuttingDown, e.to_string()),
         RetrainError::Busy(running) => Error::new(ErrorCode::Busy, e.to_string())
             .with_data(serde_json::json!({ "job": running })),
+        RetrainError::Database(_) => Error::new(ErrorCode::DbUnavailable, e.to_string()),
     }
 }
 
@@ -44,7 +45,12 @@ pub async fn retrain<W: AsyncWrite + Unpin>(
     p: RetrainParams,
     ctx: &mut Ctx<'_, W>,
 ) -> Result<JobStatus, Error> {
-    let job = ctx.server.state.retrain(&p).map_err(retrain_error)?;
+    let job = ctx
+        .server
+        .state
+        .retrain(&p, Trigger::Manual)
+        .await
+        .map_err(retrain_error)?;
     let mut progress = job.subscribe();
     let mut streaming = true;
     loop {
@@ -67,10 +73,19 @@ pub async fn retrain<W: AsyncWrite + Unpin>(
     }
     let status = job.status();
     match status.state {
-        JobState::Succeeded | JobState::Skipped => Ok(status),
-        JobState::Running | JobState::Failed | JobState::Cancelled => {
+        JobState::Published | JobState::Skipped => Ok(status),
+        JobState::Running | JobState::Rejected | JobState::Failed | JobState::Cancelled => {
             let message = match status.state {
-                JobState::Cancelled => format!("retrain job {} was cancelled", status.id),
+                JobState::Cancelled => format!(
+                    "retrain job {} was cancelled: {}",
+                    status.id,
+                    status.error.as_deref().unwrap_or("on request")
+                ),
+                JobState::Rejected => format!(
+                    "retrain job {} was rejected: {}",
+                    status.id,
+                    status.error.as_deref().unwrap_or("by the quality gate")
+                ),
                 _ => format!(
                     "retrain job {} failed: {}",
                     status.id,
@@ -97,9 +112,31 @@ fn unknown_job(id: Option<u64>) -> Error {
     }
 }
 
-pub fn job_status(state: &State, p: JobParams) -> Result<JobStatus, Error> {
-    let job = state.jobs.get(p.job).ok_or_else(|| unknown_job(p.job))?;
-    Ok(job.status())
+/// A job of this daemon's life, or else the run of that id (or the latest)
+/// in the database's history: job ids are run ids, so they outlive a
+/// restart.
+pub async fn job_status(state: &State, p: JobParams) -> Result<JobStatus, Error> {
+    let job = state.jobs.get(p.job);
+    if let (Some(job), Some(_)) = (&job, p.job) {
+        return Ok(job.status());
+    }
+    let store = &state.db.store;
+    let run = match p.job {
+        Some(id) => store.run(i64::try_from(id).unwrap_or(i64::MAX)).await,
+        None => store.last_run().await,
+    };
+    let run = match (run, &job) {
+        (Ok(run), _) => run,
+        // The database is out of reach: what this daemon knows will do.
+        (Err(_), Some(_)) => None,
+        (Err(e), None) => return Err(Error::new(ErrorCode::DbUnavailable, e.to_string())),
+    };
+    match (job, run) {
+        (Some(job), Some(run)) if run.id as u64 <= job.id => Ok(job.status()),
+        (_, Some(run)) => Ok(JobStatus::of_run(&run)),
+        (Some(job), None) => Ok(job.status()),
+        (None, None) => Err(unknown_job(p.job)),
+    }
 }
 
 pub fn job_cancel(state: &State, p: JobParams) -> Result<JobCancelled, Error> {
@@ -121,7 +158,7 @@ pub fn job_cancel(state: &State, p: JobParams) -> Result<JobCancelled, Error> {
             state: status.state,
         });
     }
-    job.cancel();
+    job.cancel("cancelled on request (job.cancel)");
     tracing::info!(job = job.id, "retrain job cancellation requested");
     Ok(JobCancelled {
         job: job.id,

@@ -19,7 +19,7 @@ pub fn health(state: &State) -> Health {
         HealthStatus::Degraded
     } else if served.is_some() {
         HealthStatus::Ok
-    } else if job.is_some() {
+    } else if state.jobs.busy() {
         HealthStatus::Training
     } else if state.downloading.load(Ordering::Relaxed) {
         HealthStatus::Downloading
@@ -34,6 +34,11 @@ pub fn health(state: &State) -> Health {
         recd_version: env!("CARGO_PKG_VERSION").into(),
         model: served.as_deref().map(|s| ModelSummary::new(&s.model)),
         job,
+        next_run: state
+            .schedule
+            .live()
+            .next
+            .map(|t| crate::clock::rfc3339_unix(t.as_second())),
     }
 }
 

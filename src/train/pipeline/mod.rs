@@ -31,6 +31,7 @@ use crate::model::publish::{ModelsDir, PublishError};
 use crate::model::{Counts, Metadata};
 use crate::movielens::DatasetError;
 use crate::numeric::{Params, Scale};
+use crate::store::{RunEnd, RunStatus, Trigger};
 
 /// What a retrain is asked to do.
 #[derive(Debug, Clone)]
@@ -56,6 +57,14 @@ pub struct Options {
     /// Versions never removed by `backup: false` or by pruning: the one a
     /// daemon serves.
     pub protect: Vec<String>,
+    /// What started the run, as recorded.
+    pub trigger: Trigger,
+    /// The run's id when the caller has recorded its start already (the
+    /// daemon, whose job ids are run ids); None records it here.
+    pub run_id: Option<i64>,
+    /// Why the run was cancelled, when it is: set by whoever raises the
+    /// cancel flag, recorded as the run's reason.
+    pub cancel_reason: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Options {
@@ -74,6 +83,9 @@ impl Options {
             max_rmse_increase: c.training.max_rmse_increase,
             database: None,
             protect: Vec::new(),
+            trigger: Trigger::Manual,
+            run_id: None,
+            cancel_reason: Default::default(),
         }
     }
 }
@@ -143,6 +155,8 @@ pub enum PipelineError {
 /// What a run did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
+    /// The run's id in the database's history (None without a database).
+    pub run_id: Option<i64>,
     pub published: bool,
     /// Why nothing was trained, when nothing was.
     pub skipped: Option<String>,
@@ -155,6 +169,8 @@ pub struct Outcome {
     pub ratings: u64,
     /// Of which from the ratings database.
     pub database_ratings: u64,
+    /// Database ratings newer than the current model's watermark.
+    pub new_ratings: Option<u64>,
     /// The highest database sequence number included.
     pub watermark: i64,
     pub users: u64,
@@ -164,15 +180,52 @@ pub struct Outcome {
 }
 
 /// Run the pipeline. Nothing on disk changes unless every step succeeds.
+///
+/// With a database, the run is recorded in it whatever its end: started
+/// here (or before, by the caller, as `opts.run_id`), then ended with its
+/// [`RunStatus`], figures and reason.
 pub fn run(
     opts: &Options,
     cancel: &AtomicBool,
     on_event: &mut dyn FnMut(Event),
 ) -> Result<Outcome, PipelineError> {
     let total = Instant::now();
+    let recorded = match (&opts.database, opts.run_id) {
+        (Some(db), None) => {
+            let params = serde_json::to_value(&opts.params).unwrap_or_default();
+            let now = crate::clock::unix_seconds(SystemTime::now());
+            Some((db, db.start_run(now, opts.trigger, &params)?))
+        }
+        (Some(db), Some(id)) => Some((db, id)),
+        (None, _) => None,
+    };
+    let mut result = gated(opts, cancel, on_event, total);
+    if let (Ok(o), Some((_, id))) = (&mut result, recorded) {
+        o.run_id = Some(id);
+    }
+    if let Some((db, id)) = recorded {
+        let mut end = run_end(&result, total.elapsed().as_secs_f64());
+        if end.status == RunStatus::Cancelled {
+            let why = opts.cancel_reason.lock().unwrap_or_else(|e| e.into_inner());
+            end.reason = why.clone().or(end.reason);
+        }
+        let now = crate::clock::unix_seconds(SystemTime::now());
+        if let Err(e) = db.finish_run(id, now, &end) {
+            tracing::warn!("cannot record the end of training run {id}: {e}");
+        }
+    }
+    result
+}
+
+/// The new-ratings gate, then the steps.
+fn gated(
+    opts: &Options,
+    cancel: &AtomicBool,
+    on_event: &mut dyn FnMut(Event),
+    total: Instant,
+) -> Result<Outcome, PipelineError> {
     let models = ModelsDir::new(&opts.models_dir);
     let current = models.open_current()?;
-
     if let (Some(min), Some(model), false) = (opts.min_new_ratings, &current, opts.force) {
         let check = judge(Some(model), min, opts.database.as_ref())?;
         if !check.retrain {
@@ -181,52 +234,72 @@ pub fn run(
                     "{} new ratings since the current model, below the threshold of {min}",
                     check.new_ratings
                 )),
+                new_ratings: Some(check.new_ratings),
                 total_seconds: total.elapsed().as_secs_f64(),
                 ..Outcome::default()
             });
         }
     }
+    steps(opts, &models, current.as_ref(), cancel, on_event, total)
+}
 
-    // From here on the run is recorded in the database, whatever its end.
-    let Some(db) = &opts.database else {
-        return steps(opts, &models, current.as_ref(), cancel, on_event, total);
-    };
-    let params = serde_json::to_value(&opts.params).unwrap_or_default();
-    let run_id = db.start_run(crate::clock::unix_seconds(SystemTime::now()), &params)?;
-    let result = steps(opts, &models, current.as_ref(), cancel, on_event, total);
-    let end = match &result {
-        Ok(o) => crate::store::RunEnd {
-            status: "succeeded",
+/// How a run's result is recorded.
+pub fn status_of(result: &Result<Outcome, PipelineError>) -> RunStatus {
+    match result {
+        Ok(o) if o.published => RunStatus::Published,
+        Ok(_) => RunStatus::Skipped,
+        Err(PipelineError::QualityGate { .. }) => RunStatus::Rejected,
+        Err(PipelineError::Cancelled(_)) => RunStatus::Cancelled,
+        Err(_) => RunStatus::Failed,
+    }
+}
+
+/// The record of a run's end.
+pub fn run_end(result: &Result<Outcome, PipelineError>, seconds: f64) -> RunEnd {
+    let status = status_of(result);
+    match result {
+        Ok(o) => RunEnd {
+            status,
+            seconds,
             metrics: o
                 .rmse
                 .map(|rmse| serde_json::json!({ "rmse": rmse, "mae": o.mae })),
-            counts: Some(serde_json::json!({
-                "ratings": o.ratings,
-                "database_ratings": o.database_ratings,
-                "users": o.users,
-                "items": o.items,
-            })),
+            counts: o.published.then(|| {
+                serde_json::json!({
+                    "ratings": o.ratings,
+                    "database_ratings": o.database_ratings,
+                    "users": o.users,
+                    "items": o.items,
+                })
+            }),
+            new_ratings: o.new_ratings.map(|n| n as i64),
             watermark: o.watermark,
             model_version: o.version.clone(),
-            error: None,
+            reason: o.skipped.clone(),
         },
-        Err(e) => crate::store::RunEnd {
-            status: if matches!(e, PipelineError::Cancelled(_)) {
-                "cancelled"
-            } else {
-                "failed"
+        Err(e) => RunEnd {
+            status,
+            seconds,
+            metrics: match e {
+                PipelineError::QualityGate {
+                    new,
+                    current,
+                    ratings,
+                    ..
+                } => Some(serde_json::json!({
+                    "rmse": new,
+                    "current_rmse": current,
+                    "compared_ratings": ratings,
+                })),
+                _ => None,
             },
-            metrics: None,
             counts: None,
+            new_ratings: None,
             watermark: 0,
             model_version: None,
-            error: Some(e.to_string()),
+            reason: Some(e.to_string()),
         },
-    };
-    if let Err(e) = db.finish_run(run_id, crate::clock::unix_seconds(SystemTime::now()), &end) {
-        tracing::warn!("cannot record the end of training run {run_id}: {e}");
     }
-    result
 }
 
 /// The steps of [`run`], from loading to publishing.
@@ -256,6 +329,8 @@ fn steps(
         None => Vec::new(),
     };
     let watermark = db_ratings.iter().map(|r| r.seq).max().unwrap_or(0);
+    let since = current.map_or(0, |m| m.metadata().db_watermark);
+    let new_ratings = db_ratings.iter().filter(|r| r.seq > since).count() as u64;
     stage.finish(match &opts.database {
         Some(db) => format!(
             "{} ratings up to sequence {watermark} from {}",
@@ -360,7 +435,9 @@ fn steps(
     stage.finish(format!("published {}", published.path.display()));
 
     Ok(Outcome {
+        run_id: None,
         published: true,
+        new_ratings: Some(new_ratings),
         skipped: None,
         version: Some(version),
         path: Some(published.path),

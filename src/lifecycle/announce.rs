@@ -1,0 +1,58 @@
+//! Telling people how a run ended: one line in the log, and the
+//! notifications the config asks for, built from the run as recorded.
+
+use super::State;
+use crate::store::{Run, RunStatus};
+
+impl State {
+    /// Announce run `id` as the database recorded it (on the job's thread).
+    pub(super) fn announce(&self, id: u64) {
+        let run = match self.database().get_run(id as i64) {
+            Ok(Some(run)) => run,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(job = id, "cannot read run {id} back to announce it: {e}");
+                return;
+            }
+        };
+        self.announce_run(&run);
+    }
+
+    /// Log how `run` ended and send the notifications the config asks for;
+    /// never waits for them.
+    pub(super) fn announce_run(&self, run: &Run) {
+        tracing::info!(job = run.id, "{}", summary(run));
+    }
+}
+
+/// One line for people: what ran, how it ended, the figures that matter.
+pub fn summary(run: &Run) -> String {
+    let mut line = format!(
+        "retrain {} ({}) {}",
+        run.id,
+        run.trigger.name(),
+        run.status.name()
+    );
+    if let Some(v) = &run.model_version {
+        line += &format!(" model {v}");
+    }
+    let metric = |key: &str| run.metrics.as_ref().and_then(|m| m[key].as_f64());
+    if let Some(rmse) = metric("rmse") {
+        line += &format!(", RMSE {rmse:.4}");
+        if let Some(current) = metric("current_rmse") {
+            line += &format!(" (current model {current:.4})");
+        }
+    }
+    if let Some(n) = run.new_ratings {
+        line += &format!(", {n} new ratings");
+    }
+    if let Some(s) = run.seconds {
+        line += &format!(", {s:.1} s");
+    }
+    if run.status != RunStatus::Published {
+        if let Some(reason) = &run.reason {
+            line += &format!(": {reason}");
+        }
+    }
+    line
+}
