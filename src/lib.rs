@@ -20,6 +20,8 @@
 //!     and version ids depend on nothing outside this crate.
 //!   - [`notify`], [`signals`]: systemd's notify protocol; signals as a typed
 //!     stream.
+//!   - [`notifications`]: the `[notify]` section and the webhook and command
+//!     told of each training run's end, on threads of their own.
 //! - [`model`]: the model file format, the mapped model, scoring, fold-in,
 //!   related movies, and the models directory (publishing, backups,
 //!   `current`).
@@ -64,6 +66,7 @@ pub mod lifecycle;
 pub mod logging;
 pub mod model;
 pub mod movielens;
+pub mod notifications;
 pub mod notify;
 pub mod numeric;
 pub mod protocol;

@@ -7,7 +7,15 @@ use std::path::Path;
 
 /// Top-level modules by floor, lowest first (docs/architecture.md).
 const FLOORS: &[&[&str]] = &[
-    &["rng", "clock", "numeric", "movielens", "notify", "signals"],
+    &[
+        "rng",
+        "clock",
+        "numeric",
+        "movielens",
+        "notify",
+        "signals",
+        "notifications",
+    ],
     &["model"],
     &["store"],
     &["config"],
