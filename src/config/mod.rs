@@ -41,6 +41,7 @@ pub struct Config {
     #[serde(with = "sections::RulesKeys")]
     pub ratings: Rules,
     pub fold_in: FoldIn,
+    pub notify: crate::notifications::Settings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +133,8 @@ impl Config {
         }
         paths.dataset_url = paths.dataset_url.take().filter(|u| !u.is_empty());
         paths.dataset_md5 = paths.dataset_md5.to_ascii_lowercase();
+        let webhook = &mut self.notify.webhook;
+        *webhook = webhook.take().filter(|u| !u.is_empty());
         let group = &mut self.daemon.admin_group;
         *group = group.take().filter(|g| !g.is_empty());
         self.database.target = database_target(&self.database.url, &paths.state_dir, base)
