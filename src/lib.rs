@@ -22,6 +22,8 @@
 //!     stream.
 //!   - [`schedule`]: the retraining schedule: crontab times, intervals and
 //!     daily or weekly sugar in a time zone, as fire times.
+//!   - [`notifications`]: the `[notify]` section and the webhook and command
+//!     told of each training run's end, on threads of their own.
 //! - [`model`]: the model file format, the mapped model, scoring, fold-in,
 //!   related movies, and the models directory (publishing, backups,
 //!   `current`).
@@ -66,6 +68,7 @@ pub mod lifecycle;
 pub mod logging;
 pub mod model;
 pub mod movielens;
+pub mod notifications;
 pub mod notify;
 pub mod numeric;
 pub mod protocol;

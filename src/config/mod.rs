@@ -48,6 +48,7 @@ pub struct Config {
     /// When retrains are due: `[schedule]`, read when the config is parsed.
     #[serde(skip)]
     pub schedule: Schedule,
+    pub notify: crate::notifications::Settings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +141,8 @@ impl Config {
         }
         paths.dataset_url = paths.dataset_url.take().filter(|u| !u.is_empty());
         paths.dataset_md5 = paths.dataset_md5.to_ascii_lowercase();
+        let webhook = &mut self.notify.webhook;
+        *webhook = webhook.take().filter(|u| !u.is_empty());
         let group = &mut self.daemon.admin_group;
         *group = group.take().filter(|g| !g.is_empty());
         self.database.target = database_target(&self.database.url, &paths.state_dir, base)

@@ -157,6 +157,13 @@ fn the_repository_config_parses_and_documents_every_key() {
             "config/recd.toml does not document {key}"
         );
     }
+    // Keys whose default is "none" are shown commented out.
+    for key in ["webhook", "command", "events", "timeout_secs", "retries"] {
+        assert!(
+            text.contains(&format!("\n# {key} = ")),
+            "config/recd.toml does not document notify.{key}"
+        );
+    }
     parse(include_str!("../../packaging/recd.toml")).unwrap();
 }
 
@@ -292,4 +299,76 @@ fn normalize_folds_dots_lexically() {
     ] {
         assert_eq!(normalize(Path::new(path)), PathBuf::from(want), "{path}");
     }
+}
+
+/// The commented-out `[notify]` keys, uncommented, are valid, and those with
+/// a default show it.
+#[test]
+fn the_documented_notify_keys_parse_and_show_their_defaults() {
+    let text = include_str!("../../config/recd.toml");
+    let section = &text[text.find("\n[notify]\n").unwrap()..];
+    let uncommented: String = section
+        .lines()
+        .map(|l| {
+            l.strip_prefix("# ")
+                .filter(|k| k.contains(" = "))
+                .unwrap_or(l)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let c = parse(&uncommented).unwrap();
+    let defaults = crate::notifications::Settings::default();
+    assert_eq!(c.notify.events, defaults.events);
+    assert_eq!(c.notify.timeout, defaults.timeout);
+    assert_eq!(c.notify.retries, defaults.retries);
+    assert!(c.notify.webhook.is_some() && c.notify.command.is_some());
+    assert_eq!(parse(text).unwrap().notify, defaults);
+}
+
+#[test]
+fn notify_keys_are_read_and_errors_name_them() {
+    let c = parse(
+        "[notify]\nwebhook = \"https://hooks.example.org/x\"\ncommand = [\"/bin/true\"]\n\
+         events = [\"failed\"]\ntimeout_secs = 5\nretries = 0\n",
+    )
+    .unwrap();
+    assert_eq!(
+        c.notify.webhook.as_deref(),
+        Some("https://hooks.example.org/x")
+    );
+    assert_eq!(c.notify.command, Some(vec!["/bin/true".to_owned()]));
+    assert_eq!(c.notify.events, ["failed"]);
+    assert_eq!(c.notify.timeout, std::time::Duration::from_secs(5));
+    assert_eq!(c.notify.retries, 0);
+    // "" is no webhook, as dataset_url's "" is no download.
+    assert_eq!(
+        parse("[notify]\nwebhook = \"\"\n").unwrap().notify.webhook,
+        None
+    );
+    for (text, want) in [
+        (
+            "webhook = \"ftp://files.example.org/x\"",
+            "notify.webhook: must be an http:// or https:// URL, not ftp://",
+        ),
+        ("webhook = \"hooks.example.org/x\"", "notify.webhook: must be an absolute"),
+        ("webhook = \"https://exa mple.org/\"", "notify.webhook: is not a URL"),
+        ("command = []", "notify.command: must start with a program"),
+        ("command = [\"\", \"x\"]", "notify.command: must start with a program"),
+        (
+            "events = [\"failed\", \"exploded\"]",
+            "notify.events: 'exploded' is not a run status; the statuses are published, skipped, rejected, failed, cancelled",
+        ),
+        ("timeout_secs = 0", "notify.timeout_secs: must be between 1 and 3600, got 0"),
+        ("retries = 11", "notify.retries: must be between 0 and 10, got 11"),
+    ] {
+        let e = parse(&format!("[notify]\n{text}\n")).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("recd.toml: {want}")), "{text}: {e}");
+    }
+    let e = parse("[notify]\nurl = \"x\"\n").unwrap_err().to_string();
+    assert!(e.contains("unknown field `url`"), "{e}");
+    // The secret in a bad URL's path is not repeated.
+    let e = parse("[notify]\nwebhook = \"smtp://h/SECRET\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(!e.contains("SECRET"), "{e}");
 }

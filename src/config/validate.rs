@@ -19,6 +19,7 @@ impl Config {
             .validate()
             .map_err(|e| (e.key, e.what))?;
         self.ratings.validate()?;
+        self.notify.validate().map_err(|e| (e.key, e.what))?;
         in_range(
             "fold_in.min_ratings",
             self.fold_in.min_ratings as f64,

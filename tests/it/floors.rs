@@ -15,6 +15,7 @@ const FLOORS: &[&[&str]] = &[
         "notify",
         "signals",
         "schedule",
+        "notifications",
     ],
     &["model"],
     &["store"],
