@@ -1,7 +1,9 @@
 //! Telling people how a run ended: one line in the log, and the
-//! notifications the config asks for, built from the run as recorded.
+//! notifications the config asks for (`[notify]`, sent on threads of their
+//! own), built from the run as recorded.
 
 use super::State;
+use crate::notifications::RunEvent;
 use crate::store::{Run, RunStatus};
 
 impl State {
@@ -21,7 +23,14 @@ impl State {
     /// Log how `run` ended and send the notifications the config asks for;
     /// never waits for them.
     pub(super) fn announce_run(&self, run: &Run) {
-        tracing::info!(job = run.id, "{}", summary(run));
+        let text = summary(run);
+        tracing::info!(job = run.id, "{text}");
+        let fields = serde_json::to_value(run).unwrap_or_default();
+        self.notifications.send(RunEvent {
+            status: run.status.name().to_owned(),
+            text,
+            fields,
+        });
     }
 }
 

@@ -60,6 +60,8 @@ pub struct State {
     /// Why the model serving is not the one `current` names (it could not
     /// be loaded at start); cleared when a model from `current` serves.
     degraded: Mutex<Option<String>>,
+    /// Told of each run's end (`[notify]`).
+    pub notifications: crate::notifications::Notifier,
     /// The retraining schedule's live state (paused, next run).
     pub schedule: scheduler::Control,
     /// Serialises reload, rollback and the swap after a retrain, so two of
@@ -110,6 +112,7 @@ impl State {
             db,
             runtime: tokio::runtime::Handle::current(),
             models: ModelsDir::new(&config.paths.models_dir),
+            notifications: crate::notifications::Notifier::new(&config.notify),
             config,
             served: ArcSwapOption::empty(),
             jobs: Arc::new(Jobs::default()),

@@ -87,7 +87,7 @@ pub async fn schedule(state: &State, p: ScheduleParams) -> Result<ScheduleInfo, 
         last_success: last(Some(RunStatus::Published), None)
             .await
             .map_err(store_error)?,
-        notifications: serde_json::Value::Null,
+        notifications: state.notifications.describe(),
     })
 }
 
