@@ -59,6 +59,9 @@ struct RecentState {
 #[error("{0}")]
 pub struct NotReady(pub String);
 
+/// The reason recorded for a run the daemon was stopped or killed during.
+const ABANDONED: &str = "interrupted: the daemon stopped before the run ended";
+
 pub struct Db {
     pub store: Store,
     pub writer: Writer,
@@ -70,6 +73,9 @@ pub struct Db {
     catalogue: ArcSwapOption<HashSet<u32>>,
     /// Why it is not ready, for the error replies meanwhile.
     last_error: Mutex<String>,
+    /// When this daemon started (Unix seconds): runs its predecessors left
+    /// `running` started before.
+    started_at: i64,
 }
 
 impl Db {
@@ -84,6 +90,7 @@ impl Db {
             last_error: Mutex::new("not connected yet".into()),
             recent: Mutex::new(RecentState::default()),
             watermark: AtomicI64::new(0),
+            started_at: crate::clock::unix_seconds(std::time::SystemTime::now()),
         }))
     }
 
@@ -230,6 +237,16 @@ impl Db {
         dataset_done: &mut bool,
     ) -> Result<usize, StoreError> {
         self.store.migrate().await?;
+        let now = crate::clock::unix_seconds(std::time::SystemTime::now());
+        let ended = self
+            .store
+            .end_abandoned_runs(self.started_at, now, ABANDONED)
+            .await?;
+        if ended > 0 {
+            tracing::warn!(
+                "{ended} training runs left running by an earlier daemon recorded as failed"
+            );
+        }
         if !*dataset_done {
             let dir = dataset.to_owned();
             let loaded =

@@ -244,6 +244,30 @@ impl Store {
         Ok(())
     }
 
+    /// Record as failed, with `reason`, the runs a daemon left `running`
+    /// that started before `before` (offline runs are left alone: one may
+    /// be going on beside the daemon). Returns how many.
+    pub async fn end_abandoned_runs(
+        &self,
+        before: i64,
+        now: i64,
+        reason: &str,
+    ) -> Result<u64, StoreError> {
+        let n = write_tx!(self, tx => {
+            sqlx::query(
+                "UPDATE training_runs SET status = 'failed', reason = $1, finished_at = $2 \
+                 WHERE status = 'running' AND triggered_by <> 'offline' AND started_at < $3",
+            )
+            .bind(reason)
+            .bind(now)
+            .bind(before)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+        });
+        Ok(n)
+    }
+
     /// The most recent training run.
     pub async fn last_run(&self) -> Result<Option<Run>, StoreError> {
         Ok(self.runs(1, RunFilter::default()).await?.pop())

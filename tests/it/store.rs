@@ -224,6 +224,37 @@ async fn suite(target: Target) {
     );
     assert!(store.run(id + 100).await.unwrap().is_none());
 
+    // Runs an earlier daemon left running are ended as failed; an offline
+    // one may still be going on and is left alone.
+    let left = store
+        .start_run(1_700_000_300, Trigger::Manual, &serde_json::json!({}))
+        .await
+        .unwrap();
+    let offline = store
+        .start_run(1_700_000_300, Trigger::Offline, &serde_json::json!({}))
+        .await
+        .unwrap();
+    let ours = store
+        .start_run(1_700_000_500, Trigger::Startup, &serde_json::json!({}))
+        .await
+        .unwrap();
+    let ended = store
+        .end_abandoned_runs(1_700_000_400, 1_700_000_600, "interrupted")
+        .await
+        .unwrap();
+    assert_eq!(ended, 1);
+    let left = store.run(left).await.unwrap().unwrap();
+    assert_eq!(
+        (left.status, left.reason.as_deref(), left.finished_at),
+        (RunStatus::Failed, Some("interrupted"), Some(1_700_000_600))
+    );
+    for id in [offline, ours] {
+        assert_eq!(
+            store.run(id).await.unwrap().unwrap().status,
+            RunStatus::Running
+        );
+    }
+
     // The scheduler's durable state.
     assert_eq!(store.schedule_state("paused").await.unwrap(), None);
     store.set_schedule_state("paused", Some("a")).await.unwrap();
