@@ -98,13 +98,24 @@ pub(super) fn train(config: Option<PathBuf>, args: TrainArgs) -> CmdResult {
         };
     }
 
-    let opts = Options {
+    let mut opts = Options {
         protect: served_version(&cfg, &opts.models_dir).into_iter().collect(),
         ..opts
     };
+    // The run is recorded here first, so that whatever its end, it can be
+    // read back and announced.
+    if let Some(db) = &opts.database {
+        let params = serde_json::to_value(&opts.params).unwrap_or_default();
+        let now = crate::clock::unix_seconds(std::time::SystemTime::now());
+        let id = db
+            .start_run(now, opts.trigger, &params)
+            .map_err(|e| format!("cannot record the run in the ratings database: {e}"))?;
+        opts.run_id = Some(id);
+    }
     let mut progress = Progress::new(args.json, opts.params.n_epochs);
-    let outcome = pipeline::run(&opts, &AtomicBool::new(false), &mut |e| progress.event(e))
-        .map_err(|e| e.to_string())?;
+    let result = pipeline::run(&opts, &AtomicBool::new(false), &mut |e| progress.event(e));
+    announce(&cfg, &opts);
+    let outcome = result.map_err(|e| e.to_string())?;
     let told =
         (outcome.published && !args.no_reload).then(|| tell_the_daemon(&cfg, &opts.models_dir));
     if args.json {
@@ -120,6 +131,28 @@ pub(super) fn train(config: Option<PathBuf>, args: TrainArgs) -> CmdResult {
         println!("{line}");
     }
     Ok(())
+}
+
+/// Send the `[notify]` notifications for the run just recorded, and wait
+/// for them (bounded by their timeouts and retries): the process is about
+/// to end.
+fn announce(cfg: &Config, opts: &Options) {
+    let (Some(db), Some(id)) = (&opts.database, opts.run_id) else {
+        return;
+    };
+    let notifier = crate::notifications::Notifier::new(&cfg.notify);
+    if !notifier.is_enabled() {
+        return;
+    }
+    match db.get_run(id) {
+        Ok(Some(run)) => {
+            if let Some(sending) = crate::lifecycle::announce::send(&notifier, &run) {
+                let _ = sending.join();
+            }
+        }
+        Ok(None) => {}
+        Err(e) => eprintln!("cannot read run {id} back to announce it: {e}"),
+    }
 }
 
 /// The daemon on the configured socket, if it serves `models_dir`; else

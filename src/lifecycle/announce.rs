@@ -2,8 +2,10 @@
 //! notifications the config asks for (`[notify]`, sent on threads of their
 //! own), built from the run as recorded.
 
+use std::thread::JoinHandle;
+
 use super::State;
-use crate::notifications::RunEvent;
+use crate::notifications::{Delivery, Notifier, RunEvent};
 use crate::store::{Run, RunStatus};
 
 impl State {
@@ -23,15 +25,19 @@ impl State {
     /// Log how `run` ended and send the notifications the config asks for;
     /// never waits for them.
     pub(super) fn announce_run(&self, run: &Run) {
-        let text = summary(run);
-        tracing::info!(job = run.id, "{text}");
-        let fields = serde_json::to_value(run).unwrap_or_default();
-        self.notifications.send(RunEvent {
-            status: run.status.name().to_owned(),
-            text,
-            fields,
-        });
+        tracing::info!(job = run.id, "{}", summary(run));
+        send(&self.notifications, run);
     }
+}
+
+/// Send `run`'s notifications, on a thread of their own (its handle, when
+/// anything is sent).
+pub fn send(notifier: &Notifier, run: &Run) -> Option<JoinHandle<Delivery>> {
+    notifier.send(RunEvent {
+        status: run.status.name().to_owned(),
+        text: summary(run),
+        fields: serde_json::to_value(run).unwrap_or_default(),
+    })
 }
 
 /// One line for people: what ran, how it ended, the figures that matter.

@@ -13,7 +13,7 @@
 //! end, so a swap neither blocks nor fails a request in flight; the old
 //! model is unmapped when its last request ends.
 
-mod announce;
+pub mod announce;
 mod cpu;
 pub mod db;
 pub mod jobs;

@@ -209,6 +209,59 @@ fn bad_input_exits_nonzero_with_one_line_naming_it() {
     );
 }
 
+/// `recd train` with a database records its run (trigger `offline`) and
+/// tells the `[notify]` command how it ended, before it exits.
+#[test]
+fn an_offline_run_is_recorded_and_notified() {
+    let f = Fixture::new();
+    let cfg = f.path().join("recd.toml");
+    let out = f.path().join("notified.json");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[paths]\nmodels_dir = \"models\"\nstate_dir = \"state\"\ndataset = \"data\"\n\
+             [training]\nn_factors = 6\nn_epochs = 3\n\
+             [notify]\ncommand = [\"/bin/sh\", \"-c\", \"cat > {}\"]\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    let run = recd(&["train", "--config", cfg.to_str().unwrap()]).ok();
+    let id_line = run
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("run "))
+        .unwrap_or_else(|| panic!("no run line: {}", run.stdout));
+    let id: i64 = id_line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let told: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(told["id"], id);
+    assert_eq!(told["trigger"], "offline");
+    assert_eq!(told["status"], "published");
+    assert!(
+        told["text"]
+            .as_str()
+            .unwrap()
+            .contains("(offline) published"),
+        "{told}"
+    );
+    // A failing run is announced too.
+    let bad = recd(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--dataset",
+        "/nonexistent",
+    ]);
+    assert_ne!(bad.code, 0);
+    let told: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(
+        (told["id"].as_i64(), &told["status"]),
+        (Some(id + 1), &"failed".into())
+    );
+}
+
 #[test]
 fn config_file_is_read_and_its_errors_name_the_key() {
     let f = Fixture::new();
