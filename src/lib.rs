@@ -38,8 +38,8 @@
 //! - [`serving`]: the serving policy: how a user is answered by the model in
 //!   service. [`client`]: the blocking socket client.
 //! - [`lifecycle`]: the daemon's state and what changes what serves (start,
-//!   reload, rollback, retrain, jobs, the database's daemon side). [`ctl`]:
-//!   `recctl`.
+//!   reload, rollback, retrain, jobs, the retraining schedule, run
+//!   announcements, the database's daemon side). [`ctl`]: `recctl`.
 //! - [`server`]: the accept loop, connections, one handler per method.
 //! - [`daemon`]: the process: socket, signals, watchdog, shutdown.
 //! - [`cli`]: `recd`'s command line.
@@ -50,10 +50,12 @@
 //!   [`server::methods::handle`].
 //! - The reload sequence: [`lifecycle::State::reload`] (SIGHUP and the
 //!   `reload` method both come here).
-//! - A retrain from request to publish: the `retrain` handler →
-//!   [`lifecycle::State::retrain`] → [`lifecycle::jobs::Jobs::start`] (its
-//!   own thread) → [`train::pipeline::run`] → the job's end reloads `current`
-//!   and swaps it in → the reply.
+//! - A retrain from request (or the schedule:
+//!   [`lifecycle::scheduler::drive`]) to publish: the `retrain` handler →
+//!   [`lifecycle::State::retrain`] → [`lifecycle::State::begin`] (the run
+//!   recorded; its id is the job's) → [`lifecycle::jobs::Reservation::start`]
+//!   (its own thread) → [`train::pipeline::run`] → the job's end reloads
+//!   `current`, swaps it in and announces the run → the reply.
 //! - A recommendation: the `recommend` handler →
 //!   [`serving::Served::answer`] → [`serving::Served::recommend`] →
 //!   [`model`]'s scoring.

@@ -257,7 +257,7 @@ impl Human for JobStatus {
         row("n_epochs", self.n_epochs);
         row("started_at", &self.started_at);
         row("finished_at", opt(&self.finished_at));
-        row("error", opt(&self.error));
+        row("reason", opt(&self.reason));
         if let Some(o) = &self.outcome {
             row("version", opt(&o.version));
             row("rmse", opt(&o.rmse.map(|r| format!("{r:.4}"))));

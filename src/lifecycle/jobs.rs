@@ -281,7 +281,7 @@ impl Reservation {
                 finished_at: None,
                 seconds: 0.0,
                 outcome: None,
-                error: None,
+                reason: None,
                 starved: None,
             }),
             progress: broadcast::channel(256).0,
@@ -333,19 +333,19 @@ impl Job {
         match (result, end) {
             (Err(PipelineError::Cancelled(_)), _) => {
                 s.state = JobState::Cancelled;
-                s.error = Some(
+                s.reason = Some(
                     lock(&self.cancel_reason)
                         .clone()
                         .unwrap_or("cancelled".into()),
                 );
             }
             (Err(e), _) => {
-                s.error = Some(e.to_string());
+                s.reason = Some(e.to_string());
                 s.state = pipeline::status_of(&Err(e));
             }
             (Ok(o), Err(e)) => {
                 s.state = JobState::Failed;
-                s.error = Some(e);
+                s.reason = Some(e);
                 s.outcome = Some(o);
             }
             (Ok(o), Ok(())) => {
@@ -354,6 +354,7 @@ impl Job {
                 } else {
                     JobState::Skipped
                 };
+                s.reason = o.skipped.clone();
                 s.outcome = Some(o);
             }
         }

@@ -104,6 +104,7 @@ impl State {
         .await
         .map_err(|e| RetrainError::Database(e.to_string()))?;
         opts.run_id = Some(id);
+        self.schedule.started(jiff::Timestamp::now());
         let st = self.clone();
         let job = slot.start(id as u64, trigger, opts, move |job, result| {
             st.after_run(job, result)

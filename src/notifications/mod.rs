@@ -34,9 +34,9 @@ const BACKOFF: Duration = Duration::from_secs(1);
 pub struct RunEvent {
     /// One of [`Status`]'s names: "published", "skipped", ...
     pub status: String,
-    /// One human line, e.g. "retrain 42 published model 20261130T020000Z,
-    /// RMSE 0.8512 (was 0.8530), 1,234 new ratings, 12.3 s"; the host is
-    /// put in front of it.
+    /// One human line, e.g. "retrain 42 (scheduled) published model
+    /// 20261130T020000Z, RMSE 0.8512, 1234 new ratings, 12.3 s"; the host
+    /// is put in front of it.
     pub text: String,
     /// The run's fields, a JSON object; sent at the top level of the body.
     pub fields: Value,

@@ -255,7 +255,8 @@ pub struct JobStatus {
     pub finished_at: Option<String>,
     pub seconds: f64,
     pub outcome: Option<Outcome>,
-    pub error: Option<String>,
+    /// Why it was skipped, rejected, failed or cancelled (as in `history`).
+    pub reason: Option<String>,
     /// Set while the run's threads get less CPU than they can use (serving
     /// and other work come first): how much they got.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -283,7 +284,7 @@ impl JobStatus {
             finished_at: run.finished_at.map(crate::clock::rfc3339_unix),
             seconds: run.seconds.unwrap_or(0.0),
             outcome: None,
-            error: run.reason.clone(),
+            reason: run.reason.clone(),
             starved: None,
         }
     }

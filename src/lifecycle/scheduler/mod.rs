@@ -114,6 +114,11 @@ impl Control {
         changed
     }
 
+    /// A run started at `at`, whatever started it: intervals count from it.
+    pub fn started(&self, at: Timestamp) {
+        self.update(|l| l.last_start = Some(l.last_start.map_or(at, |s| s.max(at))));
+    }
+
     /// Resume at `at`: fire times during the pause are not caught up.
     pub fn resume(&self, at: Timestamp) -> bool {
         let mut changed = false;
@@ -200,8 +205,8 @@ pub async fn drive<F: Fire>(
         let after = clock.now();
         control.update(|l| {
             l.since = Some(l.since.map_or(after, |s| s.max(after)));
-            if started.is_some() {
-                l.last_start = started;
+            if let Some(started) = started {
+                l.last_start = Some(l.last_start.map_or(started, |s| s.max(started)));
             }
         });
     }

@@ -79,17 +79,17 @@ pub async fn retrain<W: AsyncWrite + Unpin>(
                 JobState::Cancelled => format!(
                     "retrain job {} was cancelled: {}",
                     status.id,
-                    status.error.as_deref().unwrap_or("on request")
+                    status.reason.as_deref().unwrap_or("on request")
                 ),
                 JobState::Rejected => format!(
                     "retrain job {} was rejected: {}",
                     status.id,
-                    status.error.as_deref().unwrap_or("by the quality gate")
+                    status.reason.as_deref().unwrap_or("by the quality gate")
                 ),
                 _ => format!(
                     "retrain job {} failed: {}",
                     status.id,
-                    status.error.as_deref().unwrap_or("unknown error")
+                    status.reason.as_deref().unwrap_or("unknown error")
                 ),
             };
             let data = serde_json::to_value(&status).map_err(internal)?;

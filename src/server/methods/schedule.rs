@@ -49,7 +49,7 @@ pub async fn schedule(state: &State, p: ScheduleParams) -> Result<ScheduleInfo, 
         Some(_) => Vec::new(),
         None => c
             .schedule
-            .upcoming(live.since.unwrap_or(now).max(now), live.last_start, n),
+            .upcoming(live.since.unwrap_or(now), live.last_start, n),
     };
     let zone = jiff::tz::TimeZone::get(c.schedule.timezone()).unwrap_or(jiff::tz::TimeZone::UTC);
     let store = &state.db.store;
