@@ -18,6 +18,7 @@ mod pipeline;
 mod ratings;
 mod real_data;
 mod recctl;
+mod schedule;
 mod server;
 mod store;
 mod train_cli;

@@ -43,7 +43,7 @@ impl State {
             return;
         }
         loop {
-            match self.restore_schedule(clock.now()).await {
+            match self.schedule_restored(clock.now()).await {
                 Ok(()) => break,
                 Err(e) => {
                     tracing::warn!("the schedule waits for the ratings database: {e}");
@@ -77,6 +77,18 @@ impl State {
             &self.shutdown,
         )
         .await;
+    }
+
+    /// Load the schedule's durable state, once: by the loop at start, or
+    /// by a method that needs it first (the socket opens before the
+    /// database is reached, and a pause from before a restart must
+    /// neither look lifted nor be lost to a restore that comes later).
+    pub async fn schedule_restored(&self, now: Timestamp) -> Result<(), StoreError> {
+        self.schedule
+            .restored
+            .get_or_try_init(|| self.restore_schedule(now))
+            .await
+            .map(drop)
     }
 
     /// The schedule's state from the database: paused or not, the end of
@@ -172,6 +184,7 @@ impl State {
     /// Pause the schedule, durably; false if it was paused already.
     pub async fn pause_schedule(&self) -> Result<bool, StoreError> {
         let now = Timestamp::now();
+        self.schedule_restored(now).await?;
         if self.schedule.live().paused.is_some() {
             return Ok(false);
         }
@@ -188,6 +201,7 @@ impl State {
     /// fell in the pause are not caught up.
     pub async fn resume_schedule(&self) -> Result<bool, StoreError> {
         let now = Timestamp::now();
+        self.schedule_restored(now).await?;
         if self.schedule.live().paused.is_none() {
             return Ok(false);
         }

@@ -73,6 +73,9 @@ impl WallClock for TokioClock {
 pub struct Control {
     inner: Mutex<Live>,
     wake: Notify,
+    /// Set once the durable state has been loaded: until then `inner` is
+    /// not what the database says (a pause from before a restart).
+    restored: tokio::sync::OnceCell<()>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

@@ -22,6 +22,9 @@ pub async fn history(state: &State, p: HistoryParams) -> Result<History, Error> 
         status: p.status,
         trigger: p.trigger,
     };
+    // The daemon migrates in the background at start: a fresh database
+    // may not have its tables yet.
+    state.db.store.migrate().await.map_err(store_error)?;
     let runs = state
         .db
         .store
@@ -43,8 +46,11 @@ pub async fn schedule(state: &State, p: ScheduleParams) -> Result<ScheduleInfo, 
         ));
     }
     let c = &state.config;
-    let live = state.schedule.live();
     let now = jiff::Timestamp::now();
+    // What the database says (a pause from before a restart), not what
+    // this daemon has had time to read of it.
+    state.schedule_restored(now).await.map_err(store_error)?;
+    let live = state.schedule.live();
     let next = match live.paused {
         Some(_) => Vec::new(),
         None => c

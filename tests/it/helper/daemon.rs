@@ -19,6 +19,60 @@ pub struct Daemon {
     pub child: Option<Child>,
 }
 
+/// What a daemon's config says, beyond what every test daemon has.
+pub struct Setup<'a> {
+    /// The `[paths]` dataset keys.
+    pub dataset_keys: &'a str,
+    /// Publish a model before the daemon starts.
+    pub trained: bool,
+    /// Extra environment.
+    pub env: &'a [(&'a str, &'a str)],
+    /// More keys of the `[daemon]` section.
+    pub daemon_keys: &'a str,
+    /// More keys of the `[training]` section; one named here replaces the
+    /// small and quick default of that key.
+    pub training_keys: &'a str,
+    /// Whole sections after the others (`[schedule]`, `[notify]`, ...).
+    pub sections: &'a str,
+}
+
+impl Default for Setup<'_> {
+    fn default() -> Self {
+        Setup {
+            dataset_keys: "dataset = \"data\"\ndataset_url = \"\"",
+            trained: true,
+            env: &[],
+            daemon_keys: "",
+            training_keys: "",
+            sections: "",
+        }
+    }
+}
+
+impl Setup<'_> {
+    /// The config file's text.
+    pub fn config(&self) -> String {
+        let named = |key: &str| {
+            self.training_keys
+                .lines()
+                .any(|l| l.split('=').next().map(str::trim) == Some(key))
+        };
+        let mut training = String::new();
+        for (key, value) in [("n_factors", "8"), ("n_epochs", "10"), ("threads", "2")] {
+            if !named(key) {
+                training += &format!("{key} = {value}\n");
+            }
+        }
+        format!(
+            "[paths]\nmodels_dir = \"models\"\nstate_dir = \"state\"\n{}\n\
+             [training]\n{training}{}\n\
+             [daemon]\nsocket = \"recd.sock\"\nadmin_group = \"\"\nshutdown_timeout_secs = 5\n{}\n\
+             [logging]\ndir = \"logs\"\nlevel = \"debug\"\n{}\n",
+            self.dataset_keys, self.training_keys, self.daemon_keys, self.sections
+        )
+    }
+}
+
 impl Daemon {
     /// A daemon with a model already published.
     pub fn start() -> Daemon {
@@ -44,25 +98,27 @@ impl Daemon {
         env: &[(&str, &str)],
         daemon_keys: &str,
     ) -> Daemon {
+        Daemon::start_setup(&Setup {
+            dataset_keys,
+            trained,
+            env,
+            daemon_keys,
+            ..Setup::default()
+        })
+    }
+
+    /// A daemon on the config `setup` describes.
+    pub fn start_setup(setup: &Setup) -> Daemon {
         let fixture = Fixture::new();
-        std::fs::write(
-            fixture.path().join("recd.toml"),
-            format!(
-                "[paths]\nmodels_dir = \"models\"\nstate_dir = \"state\"\n{dataset_keys}\n\
-                 [training]\nn_factors = 8\nn_epochs = 10\nthreads = 2\n\
-                 [daemon]\nsocket = \"recd.sock\"\nadmin_group = \"\"\nshutdown_timeout_secs = 5\n{daemon_keys}\n\
-                 [logging]\ndir = \"logs\"\nlevel = \"debug\"\n"
-            ),
-        )
-        .unwrap();
-        if trained {
+        std::fs::write(fixture.path().join("recd.toml"), setup.config()).unwrap();
+        if setup.trained {
             fixture.train(&[]).ok();
         }
         let mut d = Daemon {
             fixture,
             child: None,
         };
-        d.spawn(env);
+        d.spawn(setup.env);
         d.wait_ready();
         d
     }
