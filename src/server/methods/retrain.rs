@@ -121,9 +121,13 @@ pub async fn job_status(state: &State, p: JobParams) -> Result<JobStatus, Error>
         return Ok(job.status());
     }
     let store = &state.db.store;
-    let run = match p.job {
-        Some(id) => store.run(i64::try_from(id).unwrap_or(i64::MAX)).await,
-        None => store.last_run().await,
+    // A fresh database may not have its tables yet.
+    let run = match store.migrate().await {
+        Err(e) => Err(e),
+        Ok(()) => match p.job {
+            Some(id) => store.run(i64::try_from(id).unwrap_or(i64::MAX)).await,
+            None => store.last_run().await,
+        },
     };
     let run = match (run, &job) {
         (Ok(run), _) => run,
