@@ -237,10 +237,9 @@ impl Db {
         dataset_done: &mut bool,
     ) -> Result<usize, StoreError> {
         self.store.migrate().await?;
-        let now = crate::clock::unix_seconds(std::time::SystemTime::now());
         let ended = self
             .store
-            .end_abandoned_runs(self.started_at, now, ABANDONED)
+            .end_abandoned_runs(self.started_at, ABANDONED)
             .await?;
         if ended > 0 {
             tracing::warn!(

@@ -246,20 +246,17 @@ impl Store {
 
     /// Record as failed, with `reason`, the runs a daemon left `running`
     /// that started before `before` (offline runs are left alone: one may
-    /// be going on beside the daemon). Returns how many.
-    pub async fn end_abandoned_runs(
-        &self,
-        before: i64,
-        now: i64,
-        reason: &str,
-    ) -> Result<u64, StoreError> {
+    /// be going on beside the daemon). Their end is unknown: it is recorded
+    /// as their start, so a schedule catching up counts from when the run
+    /// began, not from when its failure was noticed. Returns how many.
+    pub async fn end_abandoned_runs(&self, before: i64, reason: &str) -> Result<u64, StoreError> {
         let n = write_tx!(self, tx => {
             sqlx::query(
-                "UPDATE training_runs SET status = 'failed', reason = $1, finished_at = $2 \
-                 WHERE status = 'running' AND triggered_by <> 'offline' AND started_at < $3",
+                "UPDATE training_runs SET status = 'failed', reason = $1, \
+                 finished_at = started_at \
+                 WHERE status = 'running' AND triggered_by <> 'offline' AND started_at < $2",
             )
             .bind(reason)
-            .bind(now)
             .bind(before)
             .execute(&mut *tx)
             .await?

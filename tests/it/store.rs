@@ -239,14 +239,14 @@ async fn suite(target: Target) {
         .await
         .unwrap();
     let ended = store
-        .end_abandoned_runs(1_700_000_400, 1_700_000_600, "interrupted")
+        .end_abandoned_runs(1_700_000_400, "interrupted")
         .await
         .unwrap();
     assert_eq!(ended, 1);
     let left = store.run(left).await.unwrap().unwrap();
     assert_eq!(
         (left.status, left.reason.as_deref(), left.finished_at),
-        (RunStatus::Failed, Some("interrupted"), Some(1_700_000_600))
+        (RunStatus::Failed, Some("interrupted"), Some(1_700_000_300))
     );
     for id in [offline, ours] {
         assert_eq!(

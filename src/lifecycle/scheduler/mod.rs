@@ -137,8 +137,9 @@ impl Control {
 }
 
 /// What firing a run does: in the daemon, a retrain with the trigger
-/// `scheduled` that waits for its end. Returns when the run started (None
-/// if it could not be).
+/// `scheduled` that waits for its end. Returns when the run started, or
+/// None if it could not start: it is then tried again a minute later,
+/// until it can.
 pub trait Fire: Send + Sync {
     fn fire(&self, due: Timestamp) -> impl Future<Output = Option<Timestamp>> + Send;
 }
@@ -204,7 +205,17 @@ pub async fn drive<F: Fire>(
         if control.live().paused.is_some() {
             continue;
         }
-        let started = fire.fire(next).await;
+        let Some(started) = fire.fire(next).await else {
+            // It could not start (the database is out of reach): the time
+            // stays due, and is tried again at the next look.
+            control.update(|l| l.next = Some(next));
+            tokio::select! {
+                _ = tokio::time::sleep(RECHECK) => {}
+                _ = shutdown.cancelled() => return,
+            }
+            continue;
+        };
+        let started = Some(started);
         let after = clock.now();
         control.update(|l| {
             l.since = Some(l.since.map_or(after, |s| s.max(after)));

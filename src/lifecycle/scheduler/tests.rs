@@ -62,7 +62,7 @@ async fn run_for(
     schedule: &Schedule,
     clock: &TokioClock,
     control: &Control,
-    rec: &Recorder<'_>,
+    rec: &impl Fire,
     length: Duration,
 ) {
     let shutdown = CancellationToken::new();
@@ -252,4 +252,51 @@ async fn interval_counts_from_the_last_start_across_a_restart() {
             at("2026-12-01T10:00:00Z"),
         ]
     );
+}
+
+/// Fails to start its first `failures` fires, then records as usual.
+struct Flaky<'a> {
+    inner: Recorder<'a>,
+    failures: Mutex<u32>,
+}
+
+impl Fire for Flaky<'_> {
+    fn fire(&self, due: Timestamp) -> impl Future<Output = Option<Timestamp>> + Send {
+        let fail = {
+            let mut left = self.failures.lock().unwrap();
+            let fail = *left > 0;
+            *left = left.saturating_sub(1);
+            fail
+        };
+        let run = (!fail).then(|| self.inner.fire(due));
+        async move {
+            match run {
+                Some(run) => run.await,
+                None => None,
+            }
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_that_cannot_start_is_tried_again_each_minute_not_lost() {
+    let clock = TokioClock::new(at("2026-11-30T01:59:00Z"));
+    let control = Control::default();
+    let flaky = Flaky {
+        inner: Recorder::new(&clock),
+        failures: Mutex::new(3),
+    };
+    run_for(
+        &sched("0 2 * * *", "UTC"),
+        &clock,
+        &control,
+        &flaky,
+        Duration::from_secs(3600),
+    )
+    .await;
+    // Due at 02:00; the database was out of reach for three tries.
+    let fired = flaky.inner.fired.lock().unwrap().clone();
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0].0, at("2026-11-30T02:00:00Z"));
+    assert_eq!(fired[0].1, at("2026-11-30T02:03:00Z"));
 }
