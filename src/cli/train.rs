@@ -113,7 +113,8 @@ pub(super) fn train(config: Option<PathBuf>, args: TrainArgs) -> CmdResult {
         opts.run_id = Some(id);
     }
     let mut progress = Progress::new(args.json, opts.params.n_epochs);
-    let result = pipeline::run(&opts, &AtomicBool::new(false), &mut |e| progress.event(e));
+    let cancel = cancel_on_signals();
+    let result = pipeline::run(&opts, &cancel, &mut |e| progress.event(e));
     announce(&cfg, &opts);
     let outcome = result.map_err(|e| e.to_string())?;
     let told =
@@ -131,6 +132,20 @@ pub(super) fn train(config: Option<PathBuf>, args: TrainArgs) -> CmdResult {
         println!("{line}");
     }
     Ok(())
+}
+
+/// A flag SIGINT and SIGTERM raise, so that the run stops at its next
+/// check and is recorded as cancelled (not left `running`); a second
+/// signal exits at once.
+fn cancel_on_signals() -> std::sync::Arc<AtomicBool> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let flag = std::sync::Arc::new(AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM] {
+        // Registration only fails for forbidden signals, which these are not.
+        let _ = signal_hook::flag::register_conditional_shutdown(sig, 130, flag.clone());
+        let _ = signal_hook::flag::register(sig, flag.clone());
+    }
+    flag
 }
 
 /// Send the `[notify]` notifications for the run just recorded, and wait

@@ -4,19 +4,44 @@
 
 use std::thread::JoinHandle;
 
+use super::jobs::Job;
 use super::State;
 use crate::notifications::{Delivery, Notifier, RunEvent};
-use crate::store::{Run, RunStatus};
+use crate::store::{Run, RunEnd, RunStatus};
 
 impl State {
-    /// Announce run `id` as the database recorded it (on the job's thread).
-    pub(super) fn announce(&self, id: u64) {
+    /// Announce `job`'s run as the database recorded it (on the job's
+    /// thread); where it cannot be read back (the database may be what
+    /// failed), as the job knows it: `end`.
+    pub(super) fn announce(&self, job: &Job, end: RunEnd) {
+        let id = job.id;
         let run = match self.database().get_run(id as i64) {
-            Ok(Some(run)) => run,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::warn!(job = id, "cannot read run {id} back to announce it: {e}");
-                return;
+            Ok(Some(run)) if run.status != RunStatus::Running => run,
+            found => {
+                if let Err(e) = found {
+                    tracing::warn!(job = id, "cannot read run {id} back: {e}");
+                }
+                let status = job.status();
+                let started_at = crate::clock::parse_rfc3339(&status.started_at).unwrap_or(0);
+                Run {
+                    id: id as i64,
+                    trigger: status.trigger,
+                    status: end.status,
+                    started_at,
+                    finished_at: status
+                        .finished_at
+                        .as_deref()
+                        .and_then(crate::clock::parse_rfc3339)
+                        .or(Some(started_at + end.seconds as i64)),
+                    seconds: Some(end.seconds),
+                    params: serde_json::Value::Null,
+                    metrics: end.metrics,
+                    counts: end.counts,
+                    new_ratings: end.new_ratings,
+                    watermark: end.watermark,
+                    model_version: end.model_version,
+                    reason: end.reason,
+                }
             }
         };
         self.announce_run(&run);

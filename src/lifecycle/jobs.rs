@@ -304,9 +304,28 @@ impl Reservation {
             .name(format!("{THREAD_PREFIX}{id}"))
             .spawn(move || {
                 lower_priority();
-                let result = pipeline::run(&opts, &worker.cancel, &mut |e| worker.update(&e));
-                let end = on_end(&worker, &result);
-                worker.record(result, end);
+                // A panic must still end the job, or the slot stays taken
+                // and every later retrain (scheduled ones too) is busy.
+                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let result = pipeline::run(&opts, &worker.cancel, &mut |e| worker.update(&e));
+                    let end = on_end(&worker, &result);
+                    (result, end)
+                }));
+                match ran {
+                    Ok((result, end)) => worker.record(result, end),
+                    Err(panic) => {
+                        let what = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_default();
+                        tracing::error!(job = worker.id, "the retrain thread panicked: {what}");
+                        worker.record(
+                            Ok(Outcome::default()),
+                            Err(format!("the retrain thread panicked: {what}")),
+                        );
+                    }
+                }
                 thread_jobs.finish(&worker);
             });
         if let Err(e) = spawned {

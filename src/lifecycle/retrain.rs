@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 use super::jobs::{Job, Reservation};
 use super::{cpu, State};
 use crate::protocol::{RetrainParams, Trigger};
+use crate::store::RunStatus;
 use crate::train::pipeline::{self, Outcome, PipelineError};
 
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +129,16 @@ impl State {
                     tracing::info!(job = job.id, version = %s.version, previous = ?s.previous, "retrained model now serving");
                     self.notify.status(&format!("serving model {}", s.version));
                 }
+                if let Err(why) = &swapped {
+                    let db = self.database();
+                    if let Err(e) = db.set_run_status(job.id as i64, RunStatus::Failed, why) {
+                        tracing::warn!(
+                            job = job.id,
+                            "cannot record that run {} failed: {e}",
+                            job.id
+                        );
+                    }
+                }
                 swapped.map(drop)
             }
             Ok(outcome) => {
@@ -148,7 +159,16 @@ impl State {
                 Ok(())
             }
         };
-        self.announce(job.id);
+        let fallback = pipeline::run_end(result, job.status().seconds);
+        let fallback = match &end {
+            Err(why) => crate::store::RunEnd {
+                status: RunStatus::Failed,
+                reason: Some(why.clone()),
+                ..fallback
+            },
+            Ok(()) => fallback,
+        };
+        self.announce(job, fallback);
         end
     }
 

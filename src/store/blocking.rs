@@ -51,6 +51,16 @@ impl Blocking {
         self.run(|s| async move { s.start_run(started_at, trigger, &params).await })
     }
 
+    pub fn set_run_status(
+        &self,
+        id: i64,
+        status: super::RunStatus,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let reason = reason.to_owned();
+        self.run(|s| async move { s.set_run_status(id, status, &reason).await })
+    }
+
     /// Run `id` as recorded.
     pub fn get_run(&self, id: i64) -> Result<Option<super::Run>, StoreError> {
         self.run(|s| async move { s.run(id).await })

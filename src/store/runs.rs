@@ -244,6 +244,25 @@ impl Store {
         Ok(())
     }
 
+    /// Change how run `id` is recorded to have ended (a model published but
+    /// then not served is a failure).
+    pub async fn set_run_status(
+        &self,
+        id: i64,
+        status: RunStatus,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        write_tx!(self, tx => {
+            sqlx::query("UPDATE training_runs SET status = $1, reason = $2 WHERE id = $3")
+                .bind(status.name())
+                .bind(reason)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        });
+        Ok(())
+    }
+
     /// Record as failed, with `reason`, the runs a daemon left `running`
     /// that started before `before` (offline runs are left alone: one may
     /// be going on beside the daemon). Their end is unknown: it is recorded

@@ -262,6 +262,64 @@ fn an_offline_run_is_recorded_and_notified() {
     );
 }
 
+/// SIGTERM (a stopped unit) or Ctrl-C during `recd train` ends the run as
+/// `cancelled` in the history, not `running` for ever.
+#[test]
+fn a_signal_cancels_an_offline_run_and_it_is_recorded() {
+    use std::io::BufRead;
+    let f = Fixture::new();
+    let cfg = f.path().join("recd.toml");
+    std::fs::write(
+        &cfg,
+        "[paths]\nmodels_dir = \"models\"\nstate_dir = \"state\"\ndataset = \"data\"\n\
+         [training]\nn_factors = 32\nn_epochs = 10000\nthreads = 1\n",
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_recd"))
+        .args(["train", "--config", cfg.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Training begins once the ratings are combined (step 3 of 6).
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let begun = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.starts_with("[3/6]"));
+    assert!(begun, "no combine line");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_ne!(status.code(), Some(0));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let runs = runtime.block_on(async {
+        let store = recd::store::Store::open(
+            &recd::store::Target::Sqlite(f.path().join("state/recd.db")),
+            recd::store::Options {
+                max_connections: 1,
+                busy_timeout: std::time::Duration::from_secs(5),
+            },
+        )
+        .await
+        .unwrap();
+        store.runs(10, Default::default()).await.unwrap()
+    });
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(
+        runs[0].status,
+        recd::store::RunStatus::Cancelled,
+        "{runs:?}"
+    );
+    assert_eq!(runs[0].trigger, recd::store::Trigger::Offline);
+}
+
 #[test]
 fn config_file_is_read_and_its_errors_name_the_key() {
     let f = Fixture::new();
