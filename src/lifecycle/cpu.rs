@@ -1,31 +1,48 @@
-//! The CPU time of a retrain's threads, from /proc: the process's total
-//! (which keeps the time of threads that have ended) less that of its live
-//! threads that are not the retrain's (serving, the runtime). Training
-//! threads are told apart by name: the job's thread is named
-//! [`THREAD_PREFIX`]`<id>` and the threads it starts inherit the name.
+//! The CPU time of a retrain's threads, from /proc: the job's thread is
+//! named [`THREAD_PREFIX`]`<id>` and the threads it starts inherit the
+//! name, so they are told apart from serving's. Each live retrain thread's
+//! time is followed from sample to sample, so a thread that ends between
+//! two samples loses at most the part it used since the last.
+
+use std::collections::HashMap;
 
 use super::jobs::THREAD_PREFIX;
 
-/// CPU seconds the retrain's threads have used, live and ended; None where
-/// /proc cannot be read.
-pub fn retrain_seconds() -> Option<f64> {
-    let total = ticks(&std::fs::read_to_string("/proc/self/stat").ok()?)?.1;
-    let mut others = 0u64;
-    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
-        // A thread that ends between the listing and the read is skipped.
-        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
-            continue;
-        };
-        if let Some((comm, t)) = ticks(&stat) {
-            if !comm.starts_with(THREAD_PREFIX) {
-                others += t;
+/// The CPU seconds a retrain's threads have used, sample by sample.
+#[derive(Debug, Default)]
+pub struct RetrainCpu {
+    /// Each retrain thread's ticks at the last sample.
+    seen: HashMap<u64, u64>,
+    ticks: u64,
+}
+
+impl RetrainCpu {
+    /// CPU seconds used so far by the retrain threads seen alive at some
+    /// sample; None where /proc cannot be read.
+    pub fn sample(&mut self) -> Option<f64> {
+        let mut now = HashMap::new();
+        for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+            let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) else {
+                continue;
+            };
+            // A thread that ends between the listing and the read is skipped.
+            let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+                continue;
+            };
+            if let Some((comm, t)) = ticks(&stat) {
+                if comm.starts_with(THREAD_PREFIX) {
+                    let before = self.seen.get(&tid).copied().unwrap_or(0);
+                    self.ticks += t.saturating_sub(before);
+                    now.insert(tid, t);
+                }
             }
         }
+        self.seen = now;
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        let hz = if hz > 0 { hz as f64 } else { 100.0 };
+        Some(self.ticks as f64 / hz)
     }
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let hz = if hz > 0 { hz as f64 } else { 100.0 };
-    Some(total.saturating_sub(others) as f64 / hz)
 }
 
 /// The command name and utime + stime (in clock ticks) of a `stat` line
@@ -54,23 +71,32 @@ mod tests {
     }
 
     #[test]
-    fn a_busy_retrain_thread_is_counted() {
-        // Threads of other tests that end meanwhile can only add to the
-        // figure, so only its lower bound is checked.
-        let before = retrain_seconds().unwrap();
-        std::thread::Builder::new()
-            .name(format!("{THREAD_PREFIX}1"))
+    fn a_busy_retrain_thread_is_counted_and_others_are_not() {
+        let mut cpu = RetrainCpu::default();
+        let before = cpu.sample().unwrap();
+        let spinning = std::thread::Builder::new()
+            .name(format!("{THREAD_PREFIX}2"))
             .spawn(|| {
                 let t = std::time::Instant::now();
                 let mut x = 0u64;
-                while t.elapsed().as_secs_f64() < 0.5 {
+                while t.elapsed().as_secs_f64() < 1.5 {
                     x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
                 }
             })
-            .unwrap()
-            .join()
             .unwrap();
-        let after = retrain_seconds().unwrap();
-        assert!(after - before > 0.3, "{before} -> {after}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        cpu.sample().unwrap();
+        // This thread's own work is not a retrain's.
+        let t = std::time::Instant::now();
+        while t.elapsed().as_secs_f64() < 0.3 {
+            std::hint::black_box(0);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        // At most 0.9 s of wall time has passed since it began: one thread
+        // cannot have used more, so this thread's 0.3 s is not in there.
+        let during = cpu.sample().unwrap();
+        spinning.join().unwrap();
+        assert!(during - before > 0.2, "{before} -> {during}");
+        assert!(during - before < 1.0, "{before} -> {during}");
     }
 }

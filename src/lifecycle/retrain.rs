@@ -186,6 +186,7 @@ impl State {
             };
             tokio::pin!(deadline);
             let mut samples = VecDeque::new();
+            let mut cpu = cpu::RetrainCpu::default();
             let mut tick = tokio::time::interval(CPU_SAMPLE);
             loop {
                 tokio::select! {
@@ -198,7 +199,7 @@ impl State {
                         return;
                     }
                     at = tick.tick() => {
-                        if let Some(cpu) = cpu::retrain_seconds() {
+                        if let Some(cpu) = cpu.sample() {
                             samples.push_back((at, cpu));
                             job.set_starved(starved(&mut samples));
                         }
