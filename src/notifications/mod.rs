@@ -16,6 +16,8 @@ mod tests;
 mod webhook;
 
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -115,7 +117,13 @@ pub struct Notifier {
     retries: u32,
     backoff: Duration,
     host: String,
+    /// Deliveries under way, shared by the clones; at most [`IN_FLIGHT`].
+    sending: Arc<AtomicUsize>,
 }
+
+/// Deliveries under way at once; past it a notification is dropped (and
+/// logged), so a target that hangs cannot pile up threads.
+pub const IN_FLIGHT: usize = 16;
 
 impl fmt::Debug for Notifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -133,6 +141,7 @@ impl Notifier {
             retries: settings.retries,
             backoff: BACKOFF,
             host: host_name(),
+            sending: Arc::default(),
         }
     }
 
@@ -202,14 +211,27 @@ impl Notifier {
         if !self.wants(&event.status) {
             return None;
         }
+        if self.sending.fetch_add(1, Ordering::AcqRel) >= IN_FLIGHT {
+            self.sending.fetch_sub(1, Ordering::AcqRel);
+            tracing::warn!(
+                "notification of a {} run dropped: {IN_FLIGHT} are still being delivered",
+                event.status
+            );
+            return None;
+        }
         let body = self.body(&event).to_string().into_bytes();
         let this = self.clone();
         let spawned = std::thread::Builder::new()
             .name("notify".into())
-            .spawn(move || this.deliver(&event.status, &body));
+            .spawn(move || {
+                let delivery = this.deliver(&event.status, &body);
+                this.sending.fetch_sub(1, Ordering::AcqRel);
+                delivery
+            });
         match spawned {
             Ok(handle) => Some(handle),
             Err(e) => {
+                self.sending.fetch_sub(1, Ordering::AcqRel);
                 tracing::warn!("cannot start a thread to send the notification: {e}");
                 None
             }

@@ -97,6 +97,11 @@ impl Schedule {
 
     /// The IANA name of the time zone crontab times are read in ("system"
     /// when the system's zone has none).
+    /// The time zone itself (the system's may have no IANA name).
+    pub fn zone(&self) -> &TimeZone {
+        &self.tz
+    }
+
     pub fn timezone(&self) -> &str {
         &self.zone
     }

@@ -107,3 +107,19 @@ fn wait_until_gone(stat: &str) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A target that hangs cannot pile up threads: past [`IN_FLIGHT`]
+/// deliveries under way, notifications are dropped until one ends.
+#[test]
+fn deliveries_under_way_are_bounded() {
+    let n = notifier(&["/bin/sh", "-c", "cat > /dev/null; sleep 1"], 5);
+    let sent: Vec<_> = (0..IN_FLIGHT + 4)
+        .map(|_| n.send(event("failed")))
+        .collect();
+    assert_eq!(sent.iter().filter(|s| s.is_some()).count(), IN_FLIGHT);
+    for handle in sent.into_iter().flatten() {
+        assert!(handle.join().unwrap().is_ok());
+    }
+    // Once they have ended, the next one goes.
+    assert!(n.send(event("failed")).unwrap().join().unwrap().is_ok());
+}

@@ -57,7 +57,7 @@ pub async fn schedule(state: &State, p: ScheduleParams) -> Result<ScheduleInfo, 
             .schedule
             .upcoming(live.since.unwrap_or(now), live.last_start, n),
     };
-    let zone = jiff::tz::TimeZone::get(c.schedule.timezone()).unwrap_or(jiff::tz::TimeZone::UTC);
+    let zone = c.schedule.zone();
     let store = &state.db.store;
     let last = |status: Option<RunStatus>, trigger: Option<Trigger>| async move {
         let filter = RunFilter { status, trigger };
