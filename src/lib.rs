@@ -22,14 +22,15 @@
 //!     stream.
 //!   - [`schedule`]: the retraining schedule: crontab times, intervals and
 //!     daily or weekly sugar in a time zone, as fire times.
-//!   - [`notifications`]: the `[notify]` section and the webhook and command
-//!     told of each training run's end, on threads of their own.
 //! - [`model`]: the model file format, the mapped model, scoring, fold-in,
 //!   related movies, and the models directory (publishing, backups,
 //!   `current`).
 //! - [`store`]: the ratings database (SQLite or PostgreSQL): ratings, the
 //!   movie catalogue, training runs; the checks a rating must pass; group
 //!   commit; file import.
+//! - [`notifications`]: the `[notify]` section and the webhook and command
+//!   told of each training run's end (its statuses are the store's), on
+//!   threads of their own.
 //! - [`config`]: the TOML configuration, validated; errors name the key.
 //! - [`train`]: dataset loaders, the SGD trainer, holdout evaluation, the
 //!   synthetic generator and the retrain pipeline. [`logging`]: log setup.

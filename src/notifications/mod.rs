@@ -24,7 +24,7 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 pub use redact::redact_url;
-pub use settings::{Settings, SettingsError, Status};
+pub use settings::{statuses, Settings, SettingsError};
 
 use settings::program_name;
 
@@ -34,7 +34,7 @@ const BACKOFF: Duration = Duration::from_secs(1);
 /// How a training run ended, as the daemon reports it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunEvent {
-    /// One of [`Status`]'s names: "published", "skipped", ...
+    /// One of [`statuses`]: "published", "skipped", ...
     pub status: String,
     /// One human line, e.g. "retrain 42 (scheduled) published model
     /// 20261130T020000Z, RMSE 0.8512, 1234 new ratings, 12.3 s"; the host

@@ -11,37 +11,17 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use strum::IntoEnumIterator;
 
+use crate::store::RunStatus;
+
 use super::redact::{check_url, redact_url};
 
-/// How a training run ended, as the `events` key names it.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    strum::EnumIter,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::Display,
-)]
-#[strum(serialize_all = "snake_case")]
-pub enum Status {
-    /// A new model was published.
-    Published,
-    /// Nothing to do (too few new ratings).
-    Skipped,
-    /// A model was trained but not published (its RMSE was worse).
-    Rejected,
-    Failed,
-    Cancelled,
-}
-
-impl Status {
-    /// Every status, in the order the documentation lists them.
-    pub fn names() -> Vec<&'static str> {
-        Status::iter().map(<&'static str>::from).collect()
-    }
+/// How a training run may end, as the `events` key names it: every
+/// status of a run but `running`.
+pub fn statuses() -> Vec<&'static str> {
+    RunStatus::iter()
+        .filter(|s| *s != RunStatus::Running)
+        .map(RunStatus::name)
+        .collect()
 }
 
 /// The `[notify]` section: where to report each training run's end.
@@ -54,7 +34,7 @@ pub struct Settings {
     /// A program and its arguments, run with the run's JSON on stdin (no
     /// shell).
     pub command: Option<Vec<String>>,
-    /// The statuses that notify (see [`Status`]).
+    /// The statuses that notify (see [`statuses`]).
     pub events: Vec<String>,
     /// Per webhook attempt, and for the whole command.
     #[serde(rename = "timeout_secs", deserialize_with = "seconds")]
@@ -69,7 +49,7 @@ impl Default for Settings {
         Settings {
             webhook: None,
             command: None,
-            events: Status::names().into_iter().map(String::from).collect(),
+            events: statuses().into_iter().map(String::from).collect(),
             timeout: Duration::from_secs(10),
             retries: 3,
         }
@@ -114,12 +94,13 @@ impl Settings {
             }
         }
         for name in &self.events {
-            if Status::from_str(name).is_err() {
+            let status = RunStatus::from_str(name);
+            if status.is_err() || status == Ok(RunStatus::Running) {
                 return Err(bad(
                     "notify.events",
                     format!(
                         "'{name}' is not a run status; the statuses are {}",
-                        Status::names().join(", ")
+                        statuses().join(", ")
                     ),
                 ));
             }

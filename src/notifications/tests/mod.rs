@@ -157,9 +157,16 @@ fn settings_name_the_bad_key() {
         }),
         "notify.retries"
     );
+    assert_eq!(
+        bad(Settings {
+            events: vec!["running".into()],
+            ..settings()
+        }),
+        "notify.events"
+    );
     assert_eq!(Settings::default().validate(), Ok(()));
     assert_eq!(
-        Status::names(),
+        statuses(),
         ["published", "skipped", "rejected", "failed", "cancelled"]
     );
 }
