@@ -78,23 +78,9 @@ fn record_rmse(path: &Path, rmse: f64) {
     let file = ModelFile::open(path).unwrap();
     let mut meta: Metadata = serde_json::from_slice(file.bytes(Kind::Metadata)).unwrap();
     meta.metrics = Some(Metrics { rmse, mae: rmse });
-    let kinds = [
-        Kind::Dims,
-        Kind::UserBias,
-        Kind::ItemBias,
-        Kind::UserFactors,
-        Kind::ItemFactors,
-        Kind::UserIds,
-        Kind::UserOrder,
-        Kind::MovieIds,
-        Kind::MovieOrder,
-        Kind::RatedOffsets,
-        Kind::RatedItems,
-        Kind::ItemCounts,
-        Kind::ItemMeans,
-        Kind::Titles,
-        Kind::Genres,
-    ];
+    let kinds = recd::model::format::KINDS
+        .into_iter()
+        .filter(|k| *k != Kind::Metadata);
     let mut sections = vec![(
         Kind::Metadata,
         Payload::Owned(serde_json::to_vec(&meta).unwrap()),

@@ -58,7 +58,8 @@ pub enum Kind {
     Genres = 16,
 }
 
-const KINDS: [Kind; 16] = [
+/// Every section kind, in file order.
+pub const KINDS: [Kind; 16] = [
     Kind::Metadata,
     Kind::Dims,
     Kind::UserBias,
