@@ -7,7 +7,7 @@
 use std::fs;
 use std::path::Path;
 
-use super::format::{ModelError, FORMAT_VERSION};
+use super::format::{Kind, ModelError, FORMAT_VERSION};
 use super::{write_model, Counts, Metadata, Model, ModelParts};
 use crate::numeric::{stride_for, Factors, Metrics, Params, Scale};
 use crate::rng::Rng;
@@ -353,6 +353,42 @@ fn structurally_bad_files_with_valid_checksums_are_refused() {
     bad[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
     fix_checksum(&mut bad);
     assert!(open_err(&bad).to_string().contains("does not fit"));
+}
+
+/// A rated-items section whose length is not a whole number of items, in
+/// a file whose checksum is right: refused, where it used to panic.
+#[test]
+fn a_rated_items_section_of_odd_length_is_refused_not_a_panic() {
+    let (_dir, path) = tiny_file();
+    let mut bad = fs::read(&path).unwrap();
+    let count = u32::from_le_bytes(bad[12..16].try_into().unwrap()) as usize;
+    let entry = (0..count)
+        .map(|n| 64 + n * 24)
+        .find(|&e| u32::from_le_bytes(bad[e..e + 4].try_into().unwrap()) == Kind::RatedItems as u32)
+        .unwrap();
+    let len = u64::from_le_bytes(bad[entry + 16..entry + 24].try_into().unwrap());
+    assert!(len >= 4);
+    bad[entry + 16..entry + 24].copy_from_slice(&(len - 2).to_le_bytes());
+    fix_checksum(&mut bad);
+    let e = open_err(&bad).to_string();
+    assert!(e.contains("not a whole number of items"), "{e}");
+}
+
+/// Only regular files are opened: a device behind a symlink is not read
+/// (it was, until memory ran out), and a FIFO does not block the opener.
+#[test]
+fn devices_and_fifos_are_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let zero = dir.path().join("zero.recd");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    let e = Model::open(&zero).unwrap_err().to_string();
+    assert!(e.contains("not a regular file (a character device)"), "{e}");
+    let fifo = dir.path().join("fifo.recd");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let e = Model::open(&fifo).unwrap_err().to_string();
+    assert!(e.contains("not a regular file (a FIFO)"), "{e}");
+    let e = Model::open(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("not a regular file (a directory)"), "{e}");
 }
 
 #[test]

@@ -147,6 +147,12 @@ impl ModelFile {
         words(Kind::MovieOrder, Some(ni))?;
         words(Kind::ItemCounts, Some(ni))?;
         words(Kind::ItemMeans, Some(ni))?;
+        let rated = self.sections[Kind::RatedItems as usize].len();
+        if !rated.is_multiple_of(4) {
+            return Err(format!(
+                "section RatedItems is {rated} bytes, not a whole number of items"
+            ));
+        }
         if self.sections[Kind::RatedOffsets as usize].len() != (nu + 1) * 8 {
             return Err("rated-items offsets do not match the user count".into());
         }

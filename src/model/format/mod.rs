@@ -17,6 +17,7 @@
 
 use std::io::{self, Seek, SeekFrom, Write};
 use std::ops::Range;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
@@ -224,6 +225,24 @@ pub struct ModelFile {
     dims: Dims,
 }
 
+/// What a file that is not a regular one is, for an error.
+fn file_kind(t: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    }
+}
+
 impl ModelFile {
     /// Map and verify `path`: length, magic, version, checksum and every
     /// structural invariant the accessors rely on.
@@ -232,8 +251,22 @@ impl ModelFile {
             path: path.to_owned(),
             source,
         };
-        let file = std::fs::File::open(path).map_err(io_err)?;
-        let len = file.metadata().map_err(io_err)?.len();
+        // Without blocking on a FIFO's open; anything but a regular file
+        // (a device, a FIFO, a socket, through a symlink or not) is refused
+        // before a byte is read.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(io_err)?;
+        let meta = file.metadata().map_err(io_err)?;
+        if !meta.file_type().is_file() {
+            return Err(ModelError::Invalid {
+                path: path.to_owned(),
+                what: format!("not a regular file ({})", file_kind(&meta.file_type())),
+            });
+        }
+        let len = meta.len();
         if len < HEADER_LEN as u64 {
             // Too short for a header: tell a foreign file from a truncated one.
             let mut head = Vec::new();
