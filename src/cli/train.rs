@@ -105,10 +105,7 @@ pub(super) fn train(config: Option<PathBuf>, args: TrainArgs) -> CmdResult {
     // The run is recorded here first, so that whatever its end, it can be
     // read back and announced.
     if let Some(db) = &opts.database {
-        let params = serde_json::to_value(&opts.params).unwrap_or_default();
-        let now = crate::clock::unix_seconds(std::time::SystemTime::now());
-        let id = db
-            .start_run(now, opts.trigger, &params)
+        let id = pipeline::record_start(db, &opts)
             .map_err(|e| format!("cannot record the run in the ratings database: {e}"))?;
         opts.run_id = Some(id);
     }

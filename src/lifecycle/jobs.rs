@@ -349,31 +349,22 @@ impl Job {
         let mut s = lock(&self.status);
         s.finished_at = Some(crate::clock::rfc3339(SystemTime::now()));
         s.seconds = self.started.elapsed().as_secs_f64();
+        // The pipeline's rule, unless what came after it failed.
+        s.state = match &end {
+            Ok(()) => pipeline::status_of(&result),
+            Err(_) => JobState::Failed,
+        };
         match (result, end) {
             (Err(PipelineError::Cancelled(_)), _) => {
-                s.state = JobState::Cancelled;
                 s.reason = Some(
                     lock(&self.cancel_reason)
                         .clone()
                         .unwrap_or("cancelled".into()),
                 );
             }
-            (Err(e), _) => {
-                s.reason = Some(e.to_string());
-                s.state = pipeline::status_of(&Err(e));
-            }
-            (Ok(o), Err(e)) => {
-                s.state = JobState::Failed;
-                s.reason = Some(e);
-                s.outcome = Some(o);
-            }
-            (Ok(o), Ok(())) => {
-                s.state = if o.published {
-                    JobState::Published
-                } else {
-                    JobState::Skipped
-                };
-                s.reason = o.skipped.clone();
+            (Err(e), _) => s.reason = Some(e.to_string()),
+            (Ok(o), end) => {
+                s.reason = end.err().or_else(|| o.skipped.clone());
                 s.outcome = Some(o);
             }
         }

@@ -188,8 +188,8 @@ impl State {
         if self.schedule.live().paused.is_some() {
             return Ok(false);
         }
+        // Restoring has migrated the database.
         let store = &self.db.store;
-        store.migrate().await?;
         store
             .set_schedule_state(PAUSED, Some(&crate::clock::rfc3339_unix(unix(now))))
             .await?;
@@ -205,8 +205,8 @@ impl State {
         if self.schedule.live().paused.is_none() {
             return Ok(false);
         }
+        // Restoring has migrated the database.
         let store = &self.db.store;
-        store.migrate().await?;
         store
             .set_schedule_state(RESUMED, Some(&crate::clock::rfc3339_unix(unix(now))))
             .await?;

@@ -191,11 +191,7 @@ pub fn run(
 ) -> Result<Outcome, PipelineError> {
     let total = Instant::now();
     let recorded = match (&opts.database, opts.run_id) {
-        (Some(db), None) => {
-            let params = serde_json::to_value(&opts.params).unwrap_or_default();
-            let now = crate::clock::unix_seconds(SystemTime::now());
-            Some((db, db.start_run(now, opts.trigger, &params)?))
-        }
+        (Some(db), None) => Some((db, record_start(db, opts)?)),
         (Some(db), Some(id)) => Some((db, id)),
         (None, _) => None,
     };
@@ -215,6 +211,17 @@ pub fn run(
         }
     }
     result
+}
+
+/// Record in `db` the start of the run `opts` describes (its trigger and
+/// parameters, now); its id.
+pub fn record_start(
+    db: &crate::store::Blocking,
+    opts: &Options,
+) -> Result<i64, crate::store::StoreError> {
+    let params = serde_json::to_value(&opts.params).unwrap_or_default();
+    let now = crate::clock::unix_seconds(SystemTime::now());
+    db.start_run(now, opts.trigger, &params)
 }
 
 /// The new-ratings gate, then the steps.
