@@ -27,22 +27,37 @@ pub enum Target {
 
 impl Target {
     /// The target as shown to operators: a path, or the URL without its
-    /// password.
+    /// password (in the user part or as a `password=` parameter).
     pub fn display(&self) -> String {
         match self {
             Target::Sqlite(p) => format!("sqlite {}", p.display()),
-            Target::Postgres(url) => {
-                let shown = match (url.find("://"), url.rfind('@')) {
-                    (Some(s), Some(at)) if at > s + 3 => match url[s + 3..at].split_once(':') {
-                        Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-                        None => url.clone(),
-                    },
-                    _ => url.clone(),
-                };
-                format!("postgresql {shown}")
-            }
+            Target::Postgres(url) => format!("postgresql {}", hide_password(url)),
         }
     }
+}
+
+fn hide_password(url: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let mut shown = match (base.find("://"), base.rfind('@')) {
+        (Some(s), Some(at)) if at > s + 3 => match base[s + 3..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}:***{}", &base[..s + 3], &base[at..]),
+            None => base.to_owned(),
+        },
+        _ => base.to_owned(),
+    };
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => kv.to_owned(),
+            })
+            .collect();
+        shown = format!("{shown}?{}", params.join("&"));
+    }
+    shown
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -253,5 +268,34 @@ impl Store {
     /// Close every connection (waits for those in use).
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shown_target_never_holds_a_password() {
+        for (url, shown) in [
+            (
+                "postgres://app:Hunter2@db.example/recd",
+                "postgresql postgres://app:***@db.example/recd",
+            ),
+            (
+                "postgres://app@db/recd?sslmode=require&password=Hunter2",
+                "postgresql postgres://app@db/recd?sslmode=require&password=***",
+            ),
+            (
+                "postgresql://a:b@h/d?PASSWORD=Hunter2&x=1",
+                "postgresql postgresql://a:***@h/d?PASSWORD=***&x=1",
+            ),
+            (
+                "postgres://app@db/recd",
+                "postgresql postgres://app@db/recd",
+            ),
+        ] {
+            assert_eq!(Target::Postgres(url.into()).display(), shown);
+        }
     }
 }
