@@ -6,7 +6,7 @@
 //! JSON for tests of the wire format. Connection failures say whether the
 //! daemon is not running or the caller may not connect.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -121,10 +121,35 @@ impl Client {
         self.exchange(&request, on_progress)
     }
 
+    /// Send `request` followed by the bytes it announces
+    /// ([`Request::body_bytes`], `import`'s file), read from `body`.
+    pub fn call_with_body<T: DeserializeOwned>(
+        &mut self,
+        request: &Request,
+        body: &mut dyn Read,
+    ) -> Result<T, CallError> {
+        let result = self.send(request, Some((request.body_bytes(), body)), &mut |_| {})?;
+        serde_json::from_value(result).map_err(|e| {
+            CallError::Protocol(format!("the result of {}: {e}", request.method().name()))
+        })
+    }
+
     /// Write one request line and read until its reply.
     fn exchange<R: Serialize>(
         &mut self,
         request: &R,
+        on_progress: &mut dyn FnMut(&Value),
+    ) -> Result<Value, CallError> {
+        self.send(request, None, on_progress)
+    }
+
+    /// Write one request line and the bytes that follow it, then read
+    /// until its reply. When the daemon refuses the bytes and closes the
+    /// connection, the reply that says why is still read.
+    fn send<R: Serialize>(
+        &mut self,
+        request: &R,
+        body: Option<(u64, &mut dyn Read)>,
         on_progress: &mut dyn FnMut(&Value),
     ) -> Result<Value, CallError> {
         self.next_id += 1;
@@ -133,6 +158,37 @@ impl Client {
             .map_err(|e| CallError::Protocol(e.to_string()))?;
         line.push(b'\n');
         self.writer.write_all(&line)?;
+        let mut sent = Ok(());
+        if let Some((n, body)) = body {
+            sent = match std::io::copy(&mut body.take(n), &mut self.writer) {
+                Ok(k) if k == n => Ok(()),
+                Ok(k) => Err(CallError::Io(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("the input ended after {k} of the {n} bytes announced"),
+                ))),
+                Err(e) => Err(CallError::Io(e)),
+            };
+            if sent.is_err() {
+                // The daemon sees the bytes stop; it answers once it gives up.
+                let _ = self.writer.shutdown(std::net::Shutdown::Write);
+            }
+        }
+        let reply = self.read_reply(id, on_progress);
+        match (sent, reply) {
+            // A refusal the daemon sent before it stopped reading says more
+            // than the broken pipe it caused.
+            (_, Ok(v)) => Ok(v),
+            (_, Err(e @ CallError::Reply(_))) => Err(e),
+            (Err(e), Err(_)) => Err(e),
+            (Ok(()), Err(e)) => Err(e),
+        }
+    }
+
+    fn read_reply(
+        &mut self,
+        id: u64,
+        on_progress: &mut dyn FnMut(&Value),
+    ) -> Result<Value, CallError> {
         loop {
             let mut text = String::new();
             if self.reader.read_line(&mut text)? == 0 {

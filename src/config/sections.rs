@@ -96,6 +96,11 @@ pub struct Daemon {
     pub max_line_bytes: usize,
     #[serde(rename = "idle_timeout_secs", deserialize_with = "seconds")]
     pub idle_timeout: Duration,
+    /// A reply the peer takes no byte of for this long ends the connection.
+    #[serde(rename = "write_timeout_secs", deserialize_with = "seconds")]
+    pub write_timeout: Duration,
+    /// The largest ratings file one `import` may send.
+    pub max_import_bytes: u64,
     #[serde(rename = "shutdown_timeout_secs", deserialize_with = "seconds")]
     pub shutdown_timeout: Duration,
 }
@@ -108,6 +113,8 @@ impl Default for Daemon {
             max_connections: 1024,
             max_line_bytes: 64 * 1024,
             idle_timeout: Duration::from_secs(300),
+            write_timeout: Duration::from_secs(30),
+            max_import_bytes: 1 << 30,
             shutdown_timeout: Duration::from_secs(10),
         }
     }

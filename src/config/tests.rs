@@ -128,6 +128,8 @@ fn the_repository_config_parses_and_documents_every_key() {
         "max_connections",
         "max_line_bytes",
         "idle_timeout_secs",
+        "write_timeout_secs",
+        "max_import_bytes",
         "shutdown_timeout_secs",
         "dir",
         "keep_files",

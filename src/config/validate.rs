@@ -109,6 +109,18 @@ impl Config {
             86_400.0,
         )?;
         in_range(
+            "daemon.write_timeout_secs",
+            dm.write_timeout.as_secs_f64(),
+            1.0,
+            3600.0,
+        )?;
+        in_range(
+            "daemon.max_import_bytes",
+            dm.max_import_bytes as f64,
+            1024.0,
+            64.0 * 1024.0 * 1024.0 * 1024.0,
+        )?;
+        in_range(
             "daemon.shutdown_timeout_secs",
             dm.shutdown_timeout.as_secs_f64(),
             0.0,

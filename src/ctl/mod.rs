@@ -12,6 +12,7 @@ mod bench;
 mod print;
 mod runs;
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -73,11 +74,13 @@ pub enum Command {
     Rate {
         user: String,
         movie: u32,
+        #[arg(value_parser = finite_rating, allow_hyphen_values = true)]
         rating: f64,
     },
     /// Remove a user's rating of a movie.
     Unrate { user: String, movie: u32 },
-    /// Import a ratings file (CSV, or a MovieLens layout) in one transaction.
+    /// Import a ratings file (CSV, or a MovieLens layout): this command
+    /// reads it and sends its bytes; the daemon never opens it.
     Import { file: PathBuf },
     /// Retrain now, with a progress bar; `retrain check` only says whether it is due.
     #[command(args_conflicts_with_subcommands = true)]
@@ -222,6 +225,38 @@ fn failed(e: CallError) -> Failure {
     }
 }
 
+/// A rating as a command-line argument: a finite number (JSON has no NaN
+/// or infinity to send).
+fn finite_rating(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() => Ok(r),
+        Ok(_) => Err(format!(
+            "'{s}' is not a rating: a rating is a finite number"
+        )),
+        Err(_) => Err(format!("'{s}' is not a number")),
+    }
+}
+
+/// Send a ratings file's bytes, read here with the caller's rights: only a
+/// regular file, whose size is announced first.
+fn import<T: DeserializeOwned>(client: &mut Client, file: &std::path::Path) -> Result<T, Failure> {
+    let usage = |e: String| Failure::Usage(format!("{}: {e}", file.display()));
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(file)
+        .map_err(|e| usage(e.to_string()))?;
+    let meta = f.metadata().map_err(|e| usage(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(usage("not a regular file".into()));
+    }
+    let request = Request::Import(ImportParams {
+        bytes: meta.len(),
+        name: file.file_name().map(|n| n.to_string_lossy().into_owned()),
+    });
+    client.call_with_body(&request, &mut f).map_err(failed)
+}
+
 fn call<T: DeserializeOwned>(client: &mut Client, request: &Request) -> Result<T, Failure> {
     client.call(request).map_err(failed)
 }
@@ -296,14 +331,9 @@ fn execute(cli: &Cli) -> Result<(), Failure> {
             show::<p::Unrated>(c, &request, json)
         }
         Command::Import { file } => {
-            // The daemon reads the file: give it a path that does not
-            // depend on this shell's directory.
-            let path = std::fs::canonicalize(file)
-                .map_err(|e| Failure::Usage(format!("{}: {e}", file.display())))?;
-            let request = Request::Import(ImportParams {
-                path: path.to_string_lossy().into_owned(),
-            });
-            show::<p::Imported>(c, &request, json)
+            let result: p::Imported = import(c, file)?;
+            output(&result, json);
+            Ok(())
         }
         Command::Retrain {
             check: Some(RetrainCommand::Check { min_ratings }),

@@ -223,7 +223,8 @@ impl Human for Unrated {
 
 impl Human for Imported {
     fn print(&self) {
-        row("file", &self.path);
+        row("file", opt(&self.name));
+        row("bytes", self.bytes);
         row("accepted", self.accepted);
         row("written", self.written);
         row("rejected", self.rejected_count);

@@ -43,7 +43,25 @@ pub struct SimilarParams {
 pub struct RateParams {
     pub user: String,
     pub movie: u32,
+    #[serde(deserialize_with = "finite_number")]
     pub rating: f64,
+}
+
+/// A number, with a message that says what else arrived: NaN and infinity
+/// have no JSON form, so clients that serialise them send `null`.
+fn finite_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    use serde::de::Error;
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Number(n) => n
+            .as_f64()
+            .ok_or_else(|| D::Error::custom(format!("rating {n} is not a finite number"))),
+        serde_json::Value::Null => Err(D::Error::custom(
+            "rating is null: a rating must be a finite number (NaN and infinity are not ratings)",
+        )),
+        other => Err(D::Error::custom(format!(
+            "rating must be a number, got {other}"
+        ))),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,11 +71,48 @@ pub struct UnrateParams {
     pub movie: u32,
 }
 
+/// Parameters of `import`: the size of the ratings file whose bytes follow
+/// the request line on the connection. The daemon never opens a file a
+/// peer names; the client reads it with its own rights and sends it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "ImportParamsWire")]
 pub struct ImportParams {
-    /// An absolute path the daemon can read.
-    pub path: String,
+    pub bytes: u64,
+    /// What the bytes are called (a file name), for the log and the reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// `ImportParams` as read, with the `path` of earlier versions recognised
+/// so that its refusal can say what to do instead.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportParamsWire {
+    bytes: Option<u64>,
+    name: Option<String>,
+    path: Option<serde::de::IgnoredAny>,
+}
+
+impl TryFrom<ImportParamsWire> for ImportParams {
+    type Error = String;
+
+    fn try_from(w: ImportParamsWire) -> Result<ImportParams, String> {
+        if w.path.is_some() {
+            return Err(
+                "the daemon does not read files named by its peers: send the \
+                        file's bytes after the request line and their count in 'bytes' \
+                        (`recctl import FILE` does)"
+                    .into(),
+            );
+        }
+        let bytes = w.bytes.ok_or(
+            "missing field `bytes`: the size of the ratings file whose bytes follow the request line",
+        )?;
+        Ok(ImportParams {
+            bytes,
+            name: w.name,
+        })
+    }
 }
 
 /// Parameters of `retrain`: the training parameters as `recd train`
@@ -216,6 +271,39 @@ impl Request {
     pub fn method(&self) -> Method {
         self.into()
     }
+
+    /// The user a request names, whose id every method checks alike.
+    pub fn user(&self) -> Option<&str> {
+        match self {
+            Request::Recommend(RecommendParams { user, .. })
+            | Request::Predict(PredictParams { user, .. })
+            | Request::Rate(RateParams { user, .. })
+            | Request::Unrate(UnrateParams { user, .. }) => Some(user),
+            Request::Health
+            | Request::Stats
+            | Request::Similar(_)
+            | Request::Import(_)
+            | Request::RetrainCheck(_)
+            | Request::Retrain(_)
+            | Request::JobStatus(_)
+            | Request::JobCancel(_)
+            | Request::Reload(_)
+            | Request::Models
+            | Request::Rollback(_)
+            | Request::History(_)
+            | Request::Schedule(_)
+            | Request::SchedulePause
+            | Request::ScheduleResume => None,
+        }
+    }
+
+    /// How many bytes follow the request line (`import`'s file).
+    pub fn body_bytes(&self) -> u64 {
+        match self {
+            Request::Import(p) => p.bytes,
+            _ => 0,
+        }
+    }
 }
 
 impl Method {
@@ -232,7 +320,7 @@ impl Method {
     }
 
     /// Methods that change what the daemon serves or does, and `import`,
-    /// which reads a file with the daemon's rights.
+    /// which writes many users' ratings at once.
     pub fn is_admin(self) -> bool {
         match self {
             Method::Retrain

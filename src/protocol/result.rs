@@ -227,8 +227,13 @@ pub struct Unrated {
 /// `import`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Imported {
-    pub path: String,
+    /// The name the client gave the bytes, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub bytes: u64,
     pub accepted: usize,
+    /// Rows written: a later line for the same user and movie in the same
+    /// batch replaces the earlier one and counts once.
     pub written: u64,
     pub rejected_count: usize,
     /// The first rejected lines (all are counted).

@@ -3,14 +3,18 @@
 //! Requests on a connection are answered in order, each reply carrying its
 //! request's id, so a client may pipeline. A line is capped in length
 //! (`line_too_long`, then the connection closes), an idle connection is
-//! closed after the configured timeout, and on shutdown the request in
-//! flight is finished before the connection closes. Nothing a peer sends
+//! closed after the configured timeout, so is one whose peer takes no byte
+//! of a reply for the write timeout, and on shutdown the request in flight
+//! is finished before the connection closes. An `import`'s bytes follow its
+//! line; when the request is refused before they are read, they are
+//! skipped (or the connection closes, past the import limit). Nothing a peer sends
 //! can panic the daemon: every fault becomes an error reply.
 
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
 use super::methods::{self, Ctx};
+use super::peer::{Body, Stalled};
 use super::Server;
 use crate::protocol::{self, Error, ErrorCode, Reply};
 
@@ -60,9 +64,10 @@ async fn read_line<R: AsyncBufRead + Unpin>(reader: &mut R, max: usize) -> std::
 
 pub async fn serve(stream: UnixStream, server: &Server) {
     let peer = stream.peer_cred().ok().map(|c| (c.uid(), c.gid(), c.pid()));
-    let (rd, mut wr) = stream.into_split();
+    let (rd, wr) = stream.into_split();
     let mut reader = BufReader::with_capacity(16 * 1024, rd);
     let limits = &server.state.config.daemon;
+    let mut wr = Stalled::new(wr, limits.write_timeout);
     let stats = &server.stats;
     loop {
         let next = tokio::select! {
@@ -100,28 +105,27 @@ pub async fn serve(stream: UnixStream, server: &Server) {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let reply = match protocol::parse_request(&line) {
+        let (reply, body) = match protocol::parse_request(&line) {
             Err((id, e)) => {
                 stats.count_error(e.code);
                 tracing::debug!("rejected request: {e}");
-                Reply::error(id, e)
+                (Reply::error(id, e).to_line(), 0)
             }
             Ok((id, req)) => {
                 let method = req.method();
                 stats.count_method(method);
+                let announced = req.body_bytes();
                 let mut ctx = Ctx {
                     server,
                     peer,
                     id: &id,
                     out: &mut wr,
+                    body: Body::new(&mut reader, announced, limits.idle_timeout),
                 };
-                match methods::handle(req, &mut ctx).await {
-                    Ok(result) => {
-                        if wr.write_all(&result_line(&id, &result)).await.is_err() {
-                            break;
-                        }
-                        continue;
-                    }
+                let answer = methods::handle(req, &mut ctx).await;
+                let unread = ctx.body.remaining();
+                let reply = match answer {
+                    Ok(result) => result_line(&id, &result),
                     Err(e) => {
                         stats.count_error(e.code);
                         // Reload and retrain failures are logged where they
@@ -129,15 +133,38 @@ pub async fn serve(stream: UnixStream, server: &Server) {
                         if matches!(e.code, ErrorCode::Internal | ErrorCode::PermissionDenied) {
                             tracing::warn!(method = method.name(), "{e}");
                         }
-                        Reply::error(id, e)
+                        Reply::error(id, e).to_line()
                     }
-                }
+                };
+                (reply, unread)
             }
         };
-        if wr.write_all(&reply.to_line()).await.is_err() {
+        if let Err(e) = wr.write_all(&reply).await {
+            tracing::debug!("closing a connection whose peer does not read: {e}");
+            break;
+        }
+        // Bytes a refused request announced are not requests: skip them, or
+        // close when they are too many to read.
+        if body > 0 && !skip(&mut reader, body, limits).await {
             break;
         }
     }
+}
+
+/// Read and drop `n` bytes announced by a request that did not take them;
+/// false when the connection must close instead.
+async fn skip(
+    reader: &mut BufReader<tokio::net::unix::OwnedReadHalf>,
+    n: u64,
+    limits: &crate::config::Daemon,
+) -> bool {
+    if n > limits.max_import_bytes {
+        return false;
+    }
+    Body::new(reader, n, limits.idle_timeout)
+        .drain()
+        .await
+        .is_ok()
 }
 
 /// `{"id":ID,"result":RESULT}` and a newline, from an already serialised result.

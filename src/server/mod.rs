@@ -7,14 +7,16 @@
 //! accepting and gives the open connections the configured time to finish
 //! the request they are on.
 //!
-//! Below it: `connection` (read a line, answer it, repeat), `methods` (one
-//! handler per method), `auth` (who may call admin methods), `stats` (the
-//! counters). The server calls the lifecycle and the serving policy; they
+//! Below it: `connection` (read a line, answer it, repeat), `peer` (the
+//! bounds on a peer that stalls: replies it does not read, bytes it stops
+//! sending), `methods` (one handler per method), `auth` (who may call admin
+//! methods), `stats` (the counters). The server calls the lifecycle and the serving policy; they
 //! never call it.
 
 pub mod auth;
 pub mod connection;
 pub mod methods;
+pub mod peer;
 pub mod stats;
 
 use std::sync::atomic::Ordering;

@@ -58,9 +58,9 @@ fn refused(code: Violation, message: String) -> Refused {
 }
 
 impl Rules {
-    /// A user id: not empty, not longer than the limit, no control
-    /// characters (it ends up in logs and tables).
-    pub fn user(&self, user: &str) -> Result<(), Refused> {
+    /// A user id any method may name: not empty, not longer than the
+    /// limit, no control characters (it ends up in logs and tables).
+    pub fn user_id(&self, user: &str) -> Result<(), Refused> {
         if user.trim().is_empty() {
             return Err(refused(
                 Violation::InvalidUser,
@@ -77,6 +77,19 @@ impl Rules {
                 ),
             ));
         }
+        if user.chars().any(char::is_control) {
+            return Err(refused(
+                Violation::InvalidUser,
+                "the user id contains a control character".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A user id ratings may be stored under: [`user_id`](Rules::user_id),
+    /// and not one of the dataset's users.
+    pub fn user(&self, user: &str) -> Result<(), Refused> {
+        self.user_id(user)?;
         if user.starts_with(crate::movielens::DATASET_USER_PREFIX) {
             return Err(refused(
                 Violation::InvalidUser,
@@ -84,12 +97,6 @@ impl Rules {
                     "user ids starting with '{}' name the dataset's users",
                     crate::movielens::DATASET_USER_PREFIX
                 ),
-            ));
-        }
-        if user.chars().any(char::is_control) {
-            return Err(refused(
-                Violation::InvalidUser,
-                "the user id contains a control character".into(),
             ));
         }
         Ok(())
@@ -169,6 +176,10 @@ mod tests {
             );
         }
         assert!(r.user(&"é".repeat(64)).is_ok());
+        assert!(r.user_id("ml:5").is_ok());
+        for bad in ["", "   ", "a\tb", &"x".repeat(129)] {
+            assert_eq!(r.user_id(bad).unwrap_err().code, Violation::InvalidUser);
+        }
         assert!(Rules { step: 0.0, ..r }.validate().is_err());
         assert!(Rules { max: 1.0, ..r }.validate().is_err());
     }

@@ -8,8 +8,8 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use helper::code;
 use helper::daemon::{raw_exchange, Daemon};
+use helper::{as_nobody, code};
 use recd::protocol::ErrorCode;
 use serde_json::{json, Value};
 
@@ -246,27 +246,6 @@ fn connections_beyond_the_limit_are_told_why() {
     // Counted like every other error reply.
     let stats = d.call("stats", json!({})).unwrap();
     assert_eq!(stats["errors"]["too_many_connections"], 1, "{stats}");
-}
-
-/// Run `f` as user nobody in a forked child; its exit code is the verdict.
-#[cfg(target_os = "linux")]
-fn as_nobody(f: impl FnOnce() -> bool) -> bool {
-    // SAFETY: the child only calls async-signal-safe setuid/setgid, then runs
-    // `f` (socket I/O) and _exits; the test process is not otherwise touched.
-    unsafe {
-        let pid = libc::fork();
-        assert!(pid >= 0, "fork failed");
-        if pid == 0 {
-            let ok = libc::setgroups(0, std::ptr::null()) == 0
-                && libc::setgid(65534) == 0
-                && libc::setuid(65534) == 0
-                && f();
-            libc::_exit(if ok { 0 } else { 1 });
-        }
-        let mut status = 0;
-        libc::waitpid(pid, &mut status, 0);
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
-    }
 }
 
 #[test]

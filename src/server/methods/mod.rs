@@ -20,6 +20,7 @@ mod status;
 use serde::Serialize;
 use tokio::io::AsyncWrite;
 
+use super::peer::Body;
 use super::Server;
 use crate::lifecycle::db::NotReady;
 use crate::lifecycle::State;
@@ -33,6 +34,8 @@ pub struct Ctx<'a, W> {
     pub peer: Option<(u32, u32, Option<i32>)>,
     pub id: &'a Id,
     pub out: &'a mut W,
+    /// The bytes that follow the request line (only `import` has any).
+    pub body: Body<'a>,
 }
 
 /// A result already serialised: replies are written straight from typed
@@ -70,7 +73,21 @@ pub async fn handle<W: AsyncWrite + Unpin>(
             ),
         ));
     }
+    if method.is_admin() {
+        // Who changed what the daemon serves, for the operators' record.
+        let (uid, pid) = ctx
+            .peer
+            .map_or((None, None), |(uid, _, pid)| (Some(uid), pid));
+        tracing::info!(method = method.name(), uid, pid, "admin request");
+    }
     let state = &server.state;
+    if let Some(user) = req.user() {
+        state
+            .config
+            .ratings
+            .user_id(user)
+            .map_err(ratings::refused)?;
+    }
     match req {
         Request::Health => raw(&status::health(state)),
         Request::Stats => raw(&status::stats(server).await),
@@ -90,7 +107,7 @@ pub async fn handle<W: AsyncWrite + Unpin>(
         }
         Request::Rate(p) => raw(&ratings::rate(state, p).await?),
         Request::Unrate(p) => raw(&ratings::unrate(state, p).await?),
-        Request::Import(p) => raw(&ratings::import(state, p).await?),
+        Request::Import(p) => raw(&ratings::import(state, p, &mut ctx.body, ctx.peer).await?),
         Request::RetrainCheck(p) => raw(&retrain::check(state, p).await?),
         Request::Retrain(p) => raw(&retrain::retrain(p, ctx).await?),
         Request::JobStatus(p) => raw(&retrain::job_status(state, p).await?),

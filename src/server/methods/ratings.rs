@@ -7,9 +7,11 @@ use crate::lifecycle::State;
 use crate::protocol::{
     Error, ErrorCode, ImportParams, Imported, RateParams, Rated, UnrateParams, Unrated,
 };
+use crate::server::peer::Body;
+use crate::store::import::{Parsed, Parser};
 use crate::store::{Done, NewRating, Write};
 
-fn refused(r: crate::store::rules::Refused) -> Error {
+pub(super) fn refused(r: crate::store::rules::Refused) -> Error {
     use crate::store::rules::Violation;
     let code = match r.code {
         Violation::Malformed => ErrorCode::InvalidParams,
@@ -71,68 +73,94 @@ pub async fn unrate(state: &State, p: UnrateParams) -> Result<Unrated, Error> {
     })
 }
 
-/// Files larger than this are refused rather than read into memory.
-const MAX_IMPORT_BYTES: u64 = 1 << 30;
-
 /// Rejected lines listed in the reply at most (all are counted).
 const MAX_REJECTED_SHOWN: usize = 1000;
 
-pub async fn import(state: &State, p: ImportParams) -> Result<Imported, Error> {
-    let path = std::path::PathBuf::from(&p.path);
-    if !path.is_absolute() {
+/// Accepted ratings written per transaction while the bytes stream in.
+const BATCH: usize = 10_000;
+
+/// `import`: the bytes of a ratings file follow the request line; they are
+/// parsed as they arrive and written in batches, so memory holds one batch
+/// whatever the file's size. The daemon never opens a file a peer names.
+pub async fn import(
+    state: &State,
+    p: ImportParams,
+    body: &mut Body<'_>,
+    peer: Option<(u32, u32, Option<i32>)>,
+) -> Result<Imported, Error> {
+    let max = state.config.daemon.max_import_bytes;
+    if p.bytes > max {
         return Err(Error::new(
             ErrorCode::InvalidParams,
-            format!("path must be absolute, got '{}'", p.path),
+            format!(
+                "an import of {} bytes is larger than daemon.max_import_bytes ({max}); \
+                 split the file",
+                p.bytes
+            ),
         ));
     }
     let catalogue = state.db.catalogue().map_err(not_ready)?;
     let rules = state.config.ratings;
     let now = crate::clock::unix_seconds(SystemTime::now());
     let started = Instant::now();
-    let parsed = tokio::task::spawn_blocking(move || {
-        let meta =
-            std::fs::metadata(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        if meta.len() > MAX_IMPORT_BYTES {
-            return Err(format!(
-                "{} is {} bytes; at most {MAX_IMPORT_BYTES} can be imported at once",
-                path.display(),
-                meta.len()
-            ));
+    let mut parser = Parser::new(&rules, |m| catalogue.contains(&m), now, MAX_REJECTED_SHOWN);
+    let mut out = Parsed::default();
+    let (mut accepted, mut written) = (0usize, 0u64);
+    let mut chunk = Vec::with_capacity(64 * 1024);
+    let failed = |e: String, accepted: usize, written: u64| {
+        Error::new(
+            ErrorCode::InvalidParams,
+            format!("{e}; {accepted} ratings accepted before, {written} of them written"),
+        )
+    };
+    loop {
+        chunk.clear();
+        let more = body
+            .next_chunk(&mut chunk)
+            .await
+            .map_err(|e| failed(e.to_string(), accepted + out.ratings.len(), written))?;
+        if more {
+            parser.feed(&chunk, &mut out);
+        } else {
+            parser.finish(&mut out);
         }
-        let bytes =
-            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        Ok(crate::store::import::parse(
-            &bytes,
-            &rules,
-            |m| catalogue.contains(&m),
-            now,
-        ))
-    })
-    .await
-    .map_err(internal)?
-    .map_err(|e| Error::new(ErrorCode::InvalidParams, e))?;
-    let written = state
-        .db
-        .store
-        .import(&parsed.ratings)
-        .await
-        .map_err(store_error)?;
+        if out.ratings.len() >= BATCH || (!more && !out.ratings.is_empty()) {
+            let batch = std::mem::take(&mut out.ratings);
+            out.lines.clear();
+            let n = state.db.store.import(&batch).await.map_err(|e| {
+                let mut e = store_error(e);
+                e.message = format!(
+                    "{}; {accepted} ratings of this import were written before",
+                    e.message
+                );
+                e
+            })?;
+            accepted += batch.len();
+            written += n;
+        }
+        if !more {
+            break;
+        }
+    }
+    let uid = peer.map(|(uid, ..)| uid);
+    let pid = peer.and_then(|(_, _, pid)| pid);
     tracing::info!(
-        path = %p.path,
-        accepted = parsed.ratings.len(),
-        rejected = parsed.rejected.len(),
+        name = p.name.as_deref().unwrap_or("-"),
+        bytes = p.bytes,
+        uid,
+        pid,
+        accepted,
+        rejected = out.rejected_count,
         "imported {written} ratings in {:.2?}",
         started.elapsed()
     );
-    let mut rejected = parsed.rejected;
-    let rejected_count = rejected.len();
-    rejected.truncate(MAX_REJECTED_SHOWN);
     Ok(Imported {
-        path: p.path,
-        accepted: parsed.ratings.len(),
+        name: p.name,
+        bytes: p.bytes,
+        accepted,
         written,
-        rejected_count,
-        rejected,
+        rejected_count: out.rejected_count,
+        rejected: out.rejected,
         seconds: started.elapsed().as_secs_f64(),
     })
 }

@@ -63,10 +63,16 @@ impl Setup<'_> {
                 training += &format!("{key} = {value}\n");
             }
         }
+        // No admin group, unless the test names one.
+        let admin_group = if self.daemon_keys.contains("admin_group") {
+            ""
+        } else {
+            "admin_group = \"\"\n"
+        };
         format!(
             "[paths]\nmodels_dir = \"models\"\nstate_dir = \"state\"\n{}\n\
              [training]\n{training}{}\n\
-             [daemon]\nsocket = \"recd.sock\"\nadmin_group = \"\"\nshutdown_timeout_secs = 5\n{}\n\
+             [daemon]\nsocket = \"recd.sock\"\n{admin_group}shutdown_timeout_secs = 5\n{}\n\
              [logging]\ndir = \"logs\"\nlevel = \"debug\"\n{}\n",
             self.dataset_keys, self.training_keys, self.daemon_keys, self.sections
         )

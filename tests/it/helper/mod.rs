@@ -57,6 +57,27 @@ pub fn code(r: Result<serde_json::Value, recd::client::CallError>) -> recd::prot
         .expect("an error code")
 }
 
+/// Run `f` as user nobody in a forked child; its exit code is the verdict.
+#[cfg(target_os = "linux")]
+pub fn as_nobody(f: impl FnOnce() -> bool) -> bool {
+    // SAFETY: the child only calls async-signal-safe setuid/setgid, then runs
+    // `f` (socket I/O) and _exits; the test process is not otherwise touched.
+    unsafe {
+        let pid = libc::fork();
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            let ok = libc::setgroups(0, std::ptr::null()) == 0
+                && libc::setgid(65534) == 0
+                && libc::setuid(65534) == 0
+                && f();
+            libc::_exit(if ok { 0 } else { 1 });
+        }
+        let mut status = 0;
+        libc::waitpid(pid, &mut status, 0);
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
+    }
+}
+
 pub fn recd(args: &[&str]) -> Run {
     Command::new(env!("CARGO_BIN_EXE_recd"))
         .args(args)
