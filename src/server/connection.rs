@@ -123,7 +123,12 @@ pub async fn serve(stream: UnixStream, server: &Server) {
                     body: Body::new(&mut reader, announced, limits.idle_timeout),
                 };
                 let answer = methods::handle(req, &mut ctx).await;
-                let unread = ctx.body.remaining();
+                // Bytes that stopped short cannot be skipped: close.
+                let unread = if ctx.body.broken() {
+                    u64::MAX
+                } else {
+                    ctx.body.remaining()
+                };
                 let reply = match answer {
                     Ok(result) => result_line(&id, &result),
                     Err(e) => {

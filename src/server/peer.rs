@@ -128,8 +128,10 @@ impl<'a> Body<'a> {
         self.want - self.got
     }
 
-    pub fn announced(&self) -> u64 {
-        self.want
+    /// A read failed (or the bytes stopped arriving): the rest cannot be
+    /// found in the stream, and the connection must close.
+    pub fn broken(&self) -> bool {
+        self.broken
     }
 
     /// The next chunk (at most the reader's buffer), appended to `out`;
