@@ -15,6 +15,9 @@
 //! changed, so any failure leaves `current` and its file as they were. The
 //! versions `current` no longer points at are the backups; the newest N are
 //! kept.
+//!
+//! A model file is 0640 (its owner writes it, the group reads it),
+//! whatever the umask of the process that publishes it.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -25,6 +28,8 @@ use super::Model;
 pub const CURRENT: &str = "current";
 pub const EXTENSION: &str = "recd";
 const TEMP_PREFIX: &str = ".tmp-";
+/// A model file's mode.
+pub const MODE: u32 = 0o640;
 
 #[derive(Debug, thiserror::Error)]
 #[error("publishing the model failed while {step} ({}): {source}", path.display())]
@@ -224,9 +229,21 @@ impl ModelsDir {
         target: &Path,
         write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
     ) -> Result<(), PublishError> {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        // The mode asked of open(2) loses the umask's bits: set it again.
         let file = self
             .check(Step::CreateTemp)
-            .and_then(|_| File::options().write(true).create_new(true).open(temp))
+            .and_then(|_| {
+                File::options()
+                    .write(true)
+                    .create_new(true)
+                    .mode(MODE)
+                    .open(temp)
+            })
+            .and_then(|file| {
+                file.set_permissions(fs::Permissions::from_mode(MODE))?;
+                Ok(file)
+            })
             .map_err(fail(Step::CreateTemp, temp))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         self.check(Step::Write)

@@ -7,9 +7,16 @@
 //! writing the same file waits for the lock instead of failing with
 //! "database is locked". This module never runs a statement of its own
 //! beyond the migrations.
+//!
+//! The pool can be replaced while the store is in use: a write that finds
+//! the database failing under it closes every connection and starts again
+//! from fresh ones (see [`super::faults`]). Callers reach the pool through
+//! [`Store::current`], never keep it.
 
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -78,8 +85,13 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed
             | sqlx::Error::Tls(_) => StoreError::Unavailable(e.to_string()),
-            sqlx::Error::Database(ref d) if is_transient(d.as_ref()) => {
-                StoreError::Unavailable(e.to_string())
+            sqlx::Error::Database(ref d) => {
+                let code = d.code().unwrap_or_default();
+                match super::faults::reason(&code) {
+                    Some(reason) => StoreError::Unavailable(format!("{reason} ({e})")),
+                    None if is_transient(&code) => StoreError::Unavailable(e.to_string()),
+                    None => StoreError::Failed(e.to_string()),
+                }
             }
             _ => StoreError::Failed(e.to_string()),
         }
@@ -97,8 +109,7 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
 
 /// Errors that say "not now" rather than "never": a server shutting down or
 /// restarting, too many connections, a lock that did not come in time.
-fn is_transient(d: &dyn sqlx::error::DatabaseError) -> bool {
-    let code = d.code().unwrap_or_default();
+fn is_transient(code: &str) -> bool {
     // PostgreSQL classes 08 (connection), 53 (resources), 57P (operator
     // intervention: shutdown); SQLite BUSY (5) and LOCKED (6), with their
     // extended codes.
@@ -123,10 +134,46 @@ pub(super) enum Pool {
     Postgres(PgPool),
 }
 
-/// The same body on whichever pool this is; `$pool` names it inside.
+/// How a new pool connects: kept so the store can open a new pool in
+/// place of a failed one.
+#[derive(Clone)]
+pub(super) enum Connect {
+    Sqlite(SqliteConnectOptions),
+    Postgres(PgConnectOptions),
+}
+
+impl Connect {
+    /// A pool that makes its connections on first use.
+    pub(super) fn pool(&self, options: Options) -> Pool {
+        match self {
+            Connect::Sqlite(c) => Pool::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(options.max_connections)
+                    .acquire_timeout(options.busy_timeout)
+                    .connect_lazy_with(c.clone()),
+            ),
+            Connect::Postgres(c) => Pool::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(options.max_connections)
+                    .acquire_timeout(options.busy_timeout)
+                    .connect_lazy_with(c.clone()),
+            ),
+        }
+    }
+}
+
+/// The pool in use, and how many times it has been replaced: a caller
+/// that saw a failure names the generation it used, so two callers that
+/// met the same failure replace the pool once.
+pub(super) struct Current {
+    pub(super) generation: u64,
+    pub(super) pool: Pool,
+}
+
+/// The same body on whichever pool is current; `$pool` names it inside.
 macro_rules! on_pool {
     ($self:expr, $pool:ident => $body:expr) => {
-        match &$self.pool {
+        match &$self.current().await.1 {
             $crate::store::connect::Pool::Sqlite($pool) => $body,
             $crate::store::connect::Pool::Postgres($pool) => $body,
         }
@@ -136,23 +183,58 @@ pub(super) use on_pool;
 
 /// A write transaction: `BEGIN IMMEDIATE` on SQLite, so the write lock is
 /// taken (or waited for) up front; a plain `BEGIN` on PostgreSQL.
+///
+/// A transaction that fails closes its connection instead of handing it
+/// back: after a failed `COMMIT` SQLite may have rolled the transaction
+/// back itself, and sqlx, which still counts it open, would hand the
+/// connection out again only to refuse every `BEGIN` on it. A failure
+/// that says the database is unavailable also replaces the pool
+/// ([`Store::after_failed_write`]).
 macro_rules! write_tx {
-    ($self:expr, $tx:ident => $body:expr) => {
-        match &$self.pool {
+    ($self:expr, $tx:ident => $body:expr) => {{
+        let (generation, pool) = $self.current_for_write().await;
+        let result = match &pool {
             $crate::store::connect::Pool::Sqlite(pool) => {
-                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
+                async {
+                    let mut conn = pool.acquire().await?;
+                    let result = async {
+                        let mut $tx =
+                            sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
+                        let out = $body;
+                        $tx.commit().await?;
+                        Ok::<_, $crate::store::StoreError>(out)
+                    }
+                    .await;
+                    if result.is_err() {
+                        conn.close_on_drop();
+                    }
+                    result
+                }
+                .await
             }
             $crate::store::connect::Pool::Postgres(pool) => {
-                let mut $tx = pool.begin().await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
+                async {
+                    let mut conn = pool.acquire().await?;
+                    let result = async {
+                        let mut $tx = sqlx::Connection::begin(&mut *conn).await?;
+                        let out = $body;
+                        $tx.commit().await?;
+                        Ok::<_, $crate::store::StoreError>(out)
+                    }
+                    .await;
+                    if result.is_err() {
+                        conn.close_on_drop();
+                    }
+                    result
+                }
+                .await
             }
+        };
+        if let Err(e) = &result {
+            $self.after_failed_write(generation, e).await;
         }
-    };
+        result?
+    }};
 }
 pub(super) use write_tx;
 
@@ -164,7 +246,13 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator =
 /// The database.
 #[derive(Clone)]
 pub struct Store {
-    pub(super) pool: Pool,
+    /// Read-locked only to copy the pool out; write-locked while a failed
+    /// pool closes, so that no caller opens a connection meanwhile.
+    pub(super) current: Arc<tokio::sync::RwLock<Current>>,
+    pub(super) connect: Connect,
+    pub(super) options: Options,
+    /// Set by [`Store::close`]: the pool is not replaced after that.
+    pub(super) closed: Arc<AtomicBool>,
     target: Target,
     /// Set once the migrations have run: concurrent callers wait for the
     /// one run, later ones pass straight through.
@@ -184,13 +272,14 @@ impl Store {
     /// start while the database is down; [`Store::migrate`] must succeed
     /// before it is used.
     pub fn connect_lazy(target: &Target, options: Options) -> Result<Store, StoreError> {
-        let pool = match target {
+        let connect = match target {
             Target::Sqlite(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir).map_err(|e| {
                         StoreError::Failed(format!("cannot create {}: {e}", dir.display()))
                     })?;
                 }
+                super::faults::create_private(path);
                 let connect = SqliteConnectOptions::new()
                     .filename(path)
                     .create_if_missing(true)
@@ -200,29 +289,31 @@ impl Store {
                     .synchronous(SqliteSynchronous::Full)
                     .busy_timeout(options.busy_timeout)
                     .foreign_keys(true);
-                Pool::Sqlite(
-                    SqlitePoolOptions::new()
-                        .max_connections(options.max_connections)
-                        .acquire_timeout(options.busy_timeout)
-                        .connect_lazy_with(connect),
-                )
+                Connect::Sqlite(connect)
             }
-            Target::Postgres(url) => {
-                let connect = PgConnectOptions::from_str(url)
-                    .map_err(|e| StoreError::Failed(format!("database.url: {e}")))?;
-                Pool::Postgres(
-                    PgPoolOptions::new()
-                        .max_connections(options.max_connections)
-                        .acquire_timeout(options.busy_timeout)
-                        .connect_lazy_with(connect),
-                )
-            }
+            Target::Postgres(url) => Connect::Postgres(
+                PgConnectOptions::from_str(url)
+                    .map_err(|e| StoreError::Failed(format!("database.url: {e}")))?,
+            ),
         };
+        let pool = connect.pool(options);
         Ok(Store {
-            pool,
+            current: Arc::new(tokio::sync::RwLock::new(Current {
+                generation: 0,
+                pool,
+            })),
+            connect,
+            options,
+            closed: Default::default(),
             target: target.clone(),
             migrated: Default::default(),
         })
+    }
+
+    /// The pool in use now and its generation.
+    pub(super) async fn current(&self) -> (u64, Pool) {
+        let current = self.current.read().await;
+        (current.generation, current.pool.clone())
     }
 
     pub fn target(&self) -> &Target {
@@ -231,9 +322,9 @@ impl Store {
 
     /// "sqlite" or "postgresql".
     pub fn backend(&self) -> &'static str {
-        match self.pool {
-            Pool::Sqlite(_) => "sqlite",
-            Pool::Postgres(_) => "postgresql",
+        match self.connect {
+            Connect::Sqlite(_) => "sqlite",
+            Connect::Postgres(_) => "postgresql",
         }
     }
 
@@ -242,9 +333,9 @@ impl Store {
     pub async fn migrate(&self) -> Result<(), StoreError> {
         self.migrated
             .get_or_try_init(|| async {
-                let migrations = match self.pool {
-                    Pool::Sqlite(_) => &SQLITE_MIGRATIONS,
-                    Pool::Postgres(_) => &POSTGRES_MIGRATIONS,
+                let migrations = match self.connect {
+                    Connect::Sqlite(_) => &SQLITE_MIGRATIONS,
+                    Connect::Postgres(_) => &POSTGRES_MIGRATIONS,
                 };
                 // Two processes opening a new SQLite file at once (the
                 // daemon starting, `recd train` beside it) both find a
@@ -265,8 +356,10 @@ impl Store {
             .map(drop)
     }
 
-    /// Close every connection (waits for those in use).
+    /// Close every connection (waits for those in use); the pool is not
+    /// replaced after this.
     pub async fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
         on_pool!(self, pool => pool.close().await)
     }
 }

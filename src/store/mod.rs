@@ -15,6 +15,8 @@
 //!
 //! - `connect`: [`Target`], [`Options`], the pools, opening, migrations,
 //!   [`StoreError`].
+//! - `faults`: a full disk, a read-only file, an I/O error named for the
+//!   operator; replacing a failed pool; the database file's mode.
 //! - `ratings`: [`NewRating`], [`Stored`], [`Counts`]; the catalogue and
 //!   the queries.
 //! - `write`: [`Write`], [`Done`]; one transaction of writes, and import.
@@ -25,6 +27,7 @@
 
 mod blocking;
 mod connect;
+mod faults;
 pub mod import;
 mod ratings;
 pub mod rules;

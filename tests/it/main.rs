@@ -12,6 +12,7 @@ mod helper;
 mod daemon;
 mod docs;
 mod download;
+mod faults;
 mod floors;
 mod lifecycle;
 mod limits;

@@ -65,6 +65,18 @@ fn first_publish_creates_the_dir_and_points_current() {
     assert_eq!(current_version(&dir), "v1");
 }
 
+/// Model files were created 0666 less the umask: 0644 under the usual
+/// umask, readable by every user.
+#[test]
+fn a_published_model_is_0640() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = ModelsDir::new(tmp.path().join("models"));
+    let p = publish(&dir, "v1", 5, true).unwrap();
+    let mode = fs::metadata(&p.path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, super::MODE, "{mode:o}");
+}
+
 #[test]
 fn previous_model_is_kept_as_backup_and_old_backups_pruned() {
     let tmp = tempfile::tempdir().unwrap();

@@ -130,6 +130,12 @@ impl Daemon {
     }
 
     pub fn spawn(&mut self, env: &[(&str, &str)]) {
+        let mut cmd = self.command(env);
+        self.child = Some(cmd.spawn().expect("recd starts"));
+    }
+
+    /// The command `spawn` runs, for a test that changes it first.
+    pub fn command(&self, env: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_recd"));
         cmd.arg("--config")
             .arg(self.config())
@@ -141,7 +147,7 @@ impl Daemon {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        self.child = Some(cmd.spawn().expect("recd starts"));
+        cmd
     }
 
     pub fn config(&self) -> PathBuf {
