@@ -195,39 +195,10 @@ macro_rules! write_tx {
         let (generation, pool) = $self.current_for_write().await;
         let result = match &pool {
             $crate::store::connect::Pool::Sqlite(pool) => {
-                async {
-                    let mut conn = pool.acquire().await?;
-                    let result = async {
-                        let mut $tx =
-                            sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
-                        let out = $body;
-                        $tx.commit().await?;
-                        Ok::<_, $crate::store::StoreError>(out)
-                    }
-                    .await;
-                    if result.is_err() {
-                        conn.close_on_drop();
-                    }
-                    result
-                }
-                .await
+                $crate::store::connect::on_connection!(pool, begin_with("BEGIN IMMEDIATE"), $tx => $body)
             }
             $crate::store::connect::Pool::Postgres(pool) => {
-                async {
-                    let mut conn = pool.acquire().await?;
-                    let result = async {
-                        let mut $tx = sqlx::Connection::begin(&mut *conn).await?;
-                        let out = $body;
-                        $tx.commit().await?;
-                        Ok::<_, $crate::store::StoreError>(out)
-                    }
-                    .await;
-                    if result.is_err() {
-                        conn.close_on_drop();
-                    }
-                    result
-                }
-                .await
+                $crate::store::connect::on_connection!(pool, begin(), $tx => $body)
             }
         };
         if let Err(e) = &result {
@@ -237,6 +208,30 @@ macro_rules! write_tx {
     }};
 }
 pub(super) use write_tx;
+
+/// One write transaction on a connection of `pool`, begun with
+/// `sqlx::Connection::$begin`; the connection is closed, not returned to
+/// the pool, when anything in it fails.
+macro_rules! on_connection {
+    ($pool:expr, $begin:ident($($arg:expr),*), $tx:ident => $body:expr) => {
+        async {
+            let mut conn = $pool.acquire().await?;
+            let result = async {
+                let mut $tx = sqlx::Connection::$begin(&mut *conn, $($arg),*).await?;
+                let out = $body;
+                $tx.commit().await?;
+                Ok::<_, $crate::store::StoreError>(out)
+            }
+            .await;
+            if result.is_err() {
+                conn.close_on_drop();
+            }
+            result
+        }
+        .await
+    };
+}
+pub(super) use on_connection;
 
 /// Each backend's schema: the same tables, in its own types.
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
