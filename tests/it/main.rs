@@ -9,6 +9,7 @@
 
 mod helper;
 
+mod crash;
 mod daemon;
 mod docs;
 mod download;
