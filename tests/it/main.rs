@@ -16,6 +16,7 @@ mod download;
 mod floors;
 mod lifecycle;
 mod pipeline;
+mod props;
 mod ratings;
 mod real_data;
 mod recctl;
