@@ -22,6 +22,7 @@ mod real_data;
 mod recctl;
 mod schedule;
 mod server;
+mod soak;
 mod store;
 mod train_cli;
 mod unseen;

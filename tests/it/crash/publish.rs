@@ -5,7 +5,7 @@
 //! publishing, as the point implies; a later publish, paused, shows no temp
 //! file of an earlier one; the daemon restarted serves `current`.
 //!
-//! 60 kills in CI, 600 with `RECD_LONG_TESTS=1`, N with
+//! 200 kills in CI, 2000 with `RECD_LONG_TESTS=1`, N with
 //! `RECD_CRASH_ITERATIONS=N`.
 
 use std::collections::BTreeSet;
@@ -300,7 +300,10 @@ impl Loop {
 
 #[test]
 fn crash_loop_sigkill_during_retrain_and_publish() {
-    let n = env_number("RECD_CRASH_ITERATIONS", if long_tests() { 600 } else { 60 }) as usize;
+    let n = env_number(
+        "RECD_CRASH_ITERATIONS",
+        if long_tests() { 2000 } else { 200 },
+    ) as usize;
     let setup = Setup {
         sections: "[models]\nkeep_backups = 2\n",
         ..Setup::default()

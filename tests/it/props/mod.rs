@@ -3,8 +3,8 @@
 //! arbitrary input and mutations of valid input, bounded in size, and must
 //! answer Ok or an error that says what is wrong, never panic.
 //!
-//! 512 cases per target in CI; `PROPTEST_CASES=N` sets any number,
-//! `RECD_LONG_TESTS=1` makes it 10,240. Each target prints its count and its
+//! 1000 cases per target in CI; `PROPTEST_CASES=N` sets any number,
+//! `RECD_LONG_TESTS=1` makes it 100,000. Each target prints its count and its
 //! seed (`RECD_TEST_SEED` replays it).
 
 mod config;
@@ -22,7 +22,7 @@ use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
 use crate::helper::{env_number, long_tests, seed};
 
 fn cases() -> u32 {
-    let default = if long_tests() { 10_240 } else { 512 };
+    let default = if long_tests() { 100_000 } else { 1000 };
     env_number("PROPTEST_CASES", default) as u32
 }
 
