@@ -14,7 +14,8 @@
 //! and fsyncs the directory. Until that last rename nothing a reader sees has
 //! changed, so any failure leaves `current` and its file as they were. The
 //! versions `current` no longer points at are the backups; the newest N are
-//! kept.
+//! kept. A crash test can hold a publish at each point of this sequence
+//! ([`pause`], test-only) to kill it exactly there.
 //!
 //! A model file is 0640 (its owner writes it, the group reads it),
 //! whatever the umask of the process that publishes it.
@@ -24,6 +25,9 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::Model;
+use pause::Point;
+
+pub mod pause;
 
 pub const CURRENT: &str = "current";
 pub const EXTENSION: &str = "recd";
@@ -202,6 +206,7 @@ impl ModelsDir {
             return Err(e);
         }
 
+        pause::at(Point::Pruning);
         let backup_path = previous
             .filter(|p| p != version)
             .map(|p| self.version_path(&p));
@@ -253,6 +258,7 @@ impl ModelsDir {
         let file = out
             .into_inner()
             .map_err(|e| fail(Step::Write, temp)(e.into_error()))?;
+        pause::at(Point::Written);
         self.check(Step::Sync)
             .and_then(|_| file.sync_all())
             .map_err(fail(Step::Sync, temp))?;
@@ -260,6 +266,7 @@ impl ModelsDir {
         self.check(Step::Verify)
             .and_then(|_| Model::open(temp).map(drop).map_err(io::Error::other))
             .map_err(fail(Step::Verify, temp))?;
+        pause::at(Point::Verified);
         if target.exists() {
             return Err(fail(Step::Rename, target)(io::Error::new(
                 io::ErrorKind::AlreadyExists,
@@ -269,6 +276,7 @@ impl ModelsDir {
         self.check(Step::Rename)
             .and_then(|_| fs::rename(temp, target))
             .map_err(fail(Step::Rename, target))?;
+        pause::at(Point::Renamed);
         self.check(Step::SyncDir)
             .and_then(|_| sync_dir(&self.dir))
             .map_err(|e| {
@@ -289,8 +297,14 @@ impl ModelsDir {
                 let _ = fs::remove_file(&temp);
                 std::os::unix::fs::symlink(format!("{version}.{EXTENSION}"), &temp)
             })
-            .and_then(|_| fs::rename(&temp, &link))
-            .and_then(|_| sync_dir(&self.dir));
+            .and_then(|_| {
+                pause::at(Point::Linked);
+                fs::rename(&temp, &link)
+            })
+            .and_then(|_| {
+                pause::at(Point::Switched);
+                sync_dir(&self.dir)
+            });
         if result.is_err() {
             let _ = fs::remove_file(&temp);
         }

@@ -9,6 +9,7 @@
 
 mod helper;
 
+mod crash;
 mod daemon;
 mod docs;
 mod download;
@@ -17,12 +18,14 @@ mod floors;
 mod lifecycle;
 mod limits;
 mod pipeline;
+mod props;
 mod ratings;
 mod real_data;
 mod recctl;
 mod schedule;
 mod security;
 mod server;
+mod soak;
 mod store;
 mod train_cli;
 mod unseen;

@@ -156,6 +156,10 @@ pub fn split_csv(line: &str) -> Result<Vec<String>, String> {
     Ok(fields)
 }
 
+/// An index is a position among `u.item`'s genre flags (MovieLens has 19);
+/// a larger one is damage, and would size the table of names by itself.
+const MAX_GENRE_INDEX: usize = 1023;
+
 /// `u.item` is `id|title|release|video release|url|19 genre flags`; the
 /// genre names come from `u.genre` (`name|index`).
 fn read_100k_catalogue(dir: &Path) -> Result<HashMap<u32, Movie>, DatasetError> {
@@ -178,6 +182,15 @@ fn read_100k_catalogue(dir: &Path) -> Result<HashMap<u32, Movie>, DatasetError> 
                 line: n as u64 + 1,
                 what: format!("genre index '{index}' is not a whole number"),
             })?;
+            if index > MAX_GENRE_INDEX {
+                return Err(DatasetError::Malformed {
+                    path: genre_path.clone(),
+                    line: n as u64 + 1,
+                    what: format!(
+                        "genre index {index} is out of range (at most {MAX_GENRE_INDEX})"
+                    ),
+                });
+            }
             if genre_names.len() <= index {
                 genre_names.resize(index + 1, String::new());
             }

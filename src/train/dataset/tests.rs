@@ -78,6 +78,27 @@ fn csv_with_half_stars_and_quoted_titles() {
     assert_eq!(d.catalogue[&4].genres, "");
 }
 
+/// A damaged u.genre index used to size the genre table: past usize it
+/// panicked, a large one asked for terabytes.
+#[test]
+fn a_huge_genre_index_is_an_error_not_an_allocation() {
+    for index in ["18446744073709551615", "99999999999999"] {
+        let genres = format!("unknown|0\nAction|{index}\n");
+        let dir = dir_with(&[
+            ("u.data", b"196\t242\t3\t881250949\n"),
+            ("u.item", b"242|Kolya (1996)|24-Jan-1997||http://x|0|1\n"),
+            ("u.genre", genres.as_bytes()),
+        ]);
+        let e = Dataset::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.ends_with(&format!(
+                "u.genre:2: genre index {index} is out of range (at most 1023)"
+            )),
+            "{e}"
+        );
+    }
+}
+
 #[test]
 fn malformed_movie_lines_are_errors() {
     let dir = dir_with(&[

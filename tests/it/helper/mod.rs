@@ -78,6 +78,36 @@ pub fn as_nobody(f: impl FnOnce() -> bool) -> bool {
     }
 }
 
+/// Whether the long mode of the crash, property and soak suites is asked
+/// for (`RECD_LONG_TESTS=1`): more iterations, cases and time than CI runs.
+pub fn long_tests() -> bool {
+    std::env::var_os("RECD_LONG_TESTS").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// A number from the environment variable `name`, else `default`.
+pub fn env_number(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not a whole number")),
+        Err(_) => default,
+    }
+}
+
+/// The seed of a randomised test: `RECD_TEST_SEED`, else the clock; printed
+/// so a failure can be replayed.
+pub fn seed(test: &str) -> u64 {
+    let seed = env_number(
+        "RECD_TEST_SEED",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1),
+    );
+    println!("{test}: seed {seed} (replay with RECD_TEST_SEED={seed})");
+    seed
+}
+
 pub fn recd(args: &[&str]) -> Run {
     Command::new(env!("CARGO_BIN_EXE_recd"))
         .args(args)
