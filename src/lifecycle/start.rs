@@ -20,7 +20,26 @@ impl State {
                 .prepare(self.config.paths.dataset.clone(), self.shutdown.clone()),
         );
         let st = self.clone();
-        let loaded = tokio::task::spawn_blocking(move || st.reload_blocking()).await;
+        let loaded = tokio::task::spawn_blocking(move || {
+            // What a publish killed mid-way left behind does not outlive
+            // the next start.
+            match st.models.remove_leftovers() {
+                Ok(removed) => {
+                    for path in removed {
+                        tracing::info!(
+                            "removed {}, left by an interrupted publish",
+                            path.display()
+                        );
+                    }
+                }
+                Err(e) => tracing::warn!(
+                    "cannot remove what an interrupted publish left in {}: {e}",
+                    st.models.path().display()
+                ),
+            }
+            st.reload_blocking()
+        })
+        .await;
         match loaded {
             Ok(Ok(Some(s))) => {
                 tracing::info!(version = %s.version, "serving model {}", s.version);

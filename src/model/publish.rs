@@ -7,6 +7,7 @@
 //!   20261124T121500Z-9b0c.recd
 //!   current -> 20261124T121500Z-9b0c.recd
 //!   .tmp-*                       a publish in progress (or a crash's leftover)
+//!   .publish.lock                held (flock) by whoever publishes
 //! ```
 //!
 //! Publishing writes a temp file, fsyncs and verifies it, renames it to its
@@ -19,6 +20,12 @@
 //!
 //! A model file is 0640 (its owner writes it, the group reads it),
 //! whatever the umask of the process that publishes it.
+//!
+//! Publishing, switching `current` and removing a crash's temp files hold
+//! an exclusive lock on `.publish.lock`, so a daemon and `recd train` never
+//! remove each other's files in progress; a process killed mid-publish
+//! lets go of the lock with its life, and the next one to take it removes
+//! what it left.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -32,6 +39,7 @@ pub mod pause;
 pub const CURRENT: &str = "current";
 pub const EXTENSION: &str = "recd";
 const TEMP_PREFIX: &str = ".tmp-";
+const LOCK: &str = ".publish.lock";
 /// A model file's mode.
 pub const MODE: u32 = 0o640;
 
@@ -156,8 +164,32 @@ impl ModelsDir {
         Ok(out)
     }
 
-    /// Remove temp files a crashed publish left behind.
+    /// Wait for, then hold, the directory's publish lock (which the
+    /// returned value releases when dropped).
+    fn lock(&self) -> io::Result<nix::fcntl::Flock<File>> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(MODE)
+            .open(self.dir.join(LOCK))?;
+        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| io::Error::from(e))
+    }
+
+    /// Remove temp files a crashed publish left behind (none of a publish
+    /// in progress: it holds the lock this waits for).
     pub fn remove_leftovers(&self) -> io::Result<Vec<PathBuf>> {
+        if !self.dir.is_dir() {
+            return Ok(Vec::new());
+        }
+        let _lock = self.lock()?;
+        self.remove_leftovers_locked()
+    }
+
+    fn remove_leftovers_locked(&self) -> io::Result<Vec<PathBuf>> {
         let mut removed = Vec::new();
         let entries = match fs::read_dir(&self.dir) {
             Ok(e) => e,
@@ -190,8 +222,11 @@ impl ModelsDir {
         self.check(Step::CreateDir)
             .and_then(|_| fs::create_dir_all(&self.dir))
             .map_err(fail(Step::CreateDir, &self.dir))?;
+        let _lock = self
+            .lock()
+            .map_err(fail(Step::CreateDir, &self.dir.join(LOCK)))?;
         // A leftover we cannot remove must not stop a publish.
-        let mut removed = self.remove_leftovers().unwrap_or_default();
+        let mut removed = self.remove_leftovers_locked().unwrap_or_default();
         let previous = self.current_version().ok().flatten();
 
         let temp = self.dir.join(format!("{TEMP_PREFIX}{version}.{EXTENSION}"));
@@ -201,7 +236,7 @@ impl ModelsDir {
             let _ = fs::remove_file(&temp);
             return Err(e);
         }
-        if let Err(e) = self.switch_current(version) {
+        if let Err(e) = self.switch_current_locked(version) {
             let _ = fs::remove_file(&target);
             return Err(e);
         }
@@ -289,6 +324,15 @@ impl ModelsDir {
     /// Point `current` at `version`: a new symlink renamed over the old one,
     /// so readers see the old target or the new, never neither.
     pub fn switch_current(&self, version: &str) -> Result<(), PublishError> {
+        let _lock = self.lock().map_err(|source| PublishError {
+            step: Step::SwitchCurrent,
+            path: self.dir.join(LOCK),
+            source,
+        })?;
+        self.switch_current_locked(version)
+    }
+
+    fn switch_current_locked(&self, version: &str) -> Result<(), PublishError> {
         let link = self.dir.join(CURRENT);
         let temp = self.dir.join(format!("{TEMP_PREFIX}{CURRENT}-{version}"));
         let result = self

@@ -32,10 +32,12 @@ fn publish_protecting(
     )
 }
 
+/// The directory's entries but the publish lock, which stays once made.
 fn listing(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != ".publish.lock")
         .collect();
     names.sort();
     names
@@ -57,6 +59,7 @@ fn first_publish_creates_the_dir_and_points_current() {
     assert_eq!(p.path, dir.path().join("v1.recd"));
     assert_eq!(p.backup, None);
     assert_eq!(listing(dir.path()), ["current", "v1.recd"]);
+    assert!(dir.path().join(".publish.lock").is_file());
     assert_eq!(
         fs::read_link(dir.path().join(CURRENT)).unwrap(),
         Path::new("v1.recd")
@@ -219,4 +222,47 @@ fn missing_dir_has_no_current_model() {
     assert_eq!(dir.current_version().unwrap(), None);
     assert!(dir.open_current().unwrap().is_none());
     assert!(dir.remove_leftovers().unwrap().is_empty());
+}
+
+/// A publish in progress elsewhere holds the lock: removing leftovers
+/// waits for it instead of deleting its temp file.
+#[test]
+fn leftovers_are_removed_only_between_publishes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = ModelsDir::new(tmp.path());
+    publish(&dir, "v1", 5, true).unwrap();
+    let temp = tmp.path().join(".tmp-v2.recd");
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let other = {
+        let dir = ModelsDir::new(tmp.path());
+        let temp = temp.clone();
+        std::thread::spawn(move || {
+            let lock = dir.lock().unwrap();
+            fs::write(&temp, b"in progress").unwrap();
+            held_tx.send(()).unwrap();
+            go_rx.recv().unwrap();
+            // Still there while the lock was held.
+            let there = temp.exists();
+            fs::remove_file(&temp).unwrap();
+            drop(lock);
+            there
+        })
+    };
+    held_rx.recv().unwrap();
+    let cleaner = {
+        let dir = ModelsDir::new(tmp.path());
+        std::thread::spawn(move || dir.remove_leftovers().unwrap())
+    };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(!cleaner.is_finished(), "the cleaner waits for the lock");
+    go_tx.send(()).unwrap();
+    assert!(
+        other.join().unwrap(),
+        "the publish in progress kept its file"
+    );
+    assert!(cleaner.join().unwrap().is_empty());
+    // A leftover with no publish holding the lock goes.
+    fs::write(&temp, b"left by a crash").unwrap();
+    assert_eq!(dir.remove_leftovers().unwrap(), vec![temp]);
 }

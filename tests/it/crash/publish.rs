@@ -3,7 +3,8 @@
 //! `recd::model::publish::pause`). After every kill `current` opens and
 //! verifies and is the version before the publish or the one it was
 //! publishing, as the point implies; a later publish, paused, shows no temp
-//! file of an earlier one; the daemon restarted serves `current`.
+//! file of an earlier one; the daemon restarted has removed every temp file
+//! and serves `current`.
 //!
 //! 200 kills in CI, 2000 with `RECD_LONG_TESTS=1`, N with
 //! `RECD_CRASH_ITERATIONS=N`.
@@ -156,6 +157,14 @@ impl Loop {
             tally
                 .not_served
                 .push(format!("serves {served:?}, current is {current:?}"));
+        }
+        // Serving means the start is done, and with it the removal of what
+        // a killed publish left: no temp file survives a start.
+        let left = temp_files(&self.d.models());
+        if !left.is_empty() {
+            tally
+                .stale
+                .push(format!("temp files after a restart: {left:?}"));
         }
     }
 

@@ -180,10 +180,12 @@ impl Fixture {
     }
 
     /// File names in the models dir, sorted.
+    /// The models dir's entries but the publish lock.
     pub fn model_files(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.models())
             .map(|rd| {
                 rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .filter(|n| n != ".publish.lock")
                     .collect()
             })
             .unwrap_or_default();
