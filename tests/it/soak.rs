@@ -223,9 +223,12 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 /// The daemon on MovieLens 100K when `$RECD_DATASETS` has it, else on the
 /// fixture's synthetic set; it trains its first model at start.
 fn daemon() -> (Daemon, &'static str) {
+    // Absolute: the daemon reads paths relative to its config's directory,
+    // and CI gives a relative RECD_DATASETS.
     let ml100k = std::env::var_os("RECD_DATASETS")
         .map(|d| std::path::PathBuf::from(d).join("ml-100k"))
-        .filter(|d| d.join("u.data").is_file());
+        .filter(|d| d.join("u.data").is_file())
+        .and_then(|d| std::fs::canonicalize(d).ok());
     let (keys, name) = match &ml100k {
         Some(dir) => (
             format!("dataset = \"{}\"\ndataset_url = \"\"", dir.display()),

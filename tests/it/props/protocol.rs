@@ -15,7 +15,7 @@ const VALID: &[&str] = &[
     r#"{"id": 3, "method": "similar", "params": {"movie": 7, "n": 5}}"#,
     r#"{"id": 4, "method": "rate", "params": {"user": "u", "movie": 7, "rating": 4}}"#,
     r#"{"id": 5, "method": "unrate", "params": {"user": "u", "movie": 7}}"#,
-    r#"{"id": 6, "method": "import", "params": {"path": "/tmp/r.csv"}}"#,
+    r#"{"id": 6, "method": "import", "params": {"bytes": 1024, "name": "r.csv"}}"#,
     r#"{"id": 7, "method": "retrain", "params": {"epochs": 5, "lr": 0.01, "force": true}}"#,
     r#"{"id": 8, "method": "retrain.check", "params": {"min_ratings": 3}}"#,
     r#"{"id": 9, "method": "job.status", "params": {"job": 2}}"#,
