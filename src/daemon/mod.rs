@@ -34,6 +34,7 @@ pub enum DaemonError {
 /// Run the daemon to completion on a new runtime. Returns when it has shut
 /// down.
 pub fn main(config: Config) -> Result<(), DaemonError> {
+    crate::lifecycle::memory::cap_arenas();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("recd-worker")

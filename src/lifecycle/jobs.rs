@@ -327,7 +327,7 @@ impl Reservation {
                     }
                 }
                 thread_jobs.finish(&worker);
-                release_memory();
+                super::memory::release();
             });
         if let Err(e) = spawned {
             job.record(
@@ -337,18 +337,6 @@ impl Reservation {
             jobs.finish(&job);
         }
         job
-    }
-}
-
-/// Hand the memory a retrain freed (its dataset, blocks and factors: some
-/// bytes a rating) back to the system. glibc keeps freed memory in its
-/// arenas, one per thread that allocated, so a daemon that retrains every
-/// few hours would otherwise hold its largest retrain's memory for good.
-fn release_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only walks the allocator's own free lists.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 

@@ -17,6 +17,7 @@ pub mod announce;
 mod cpu;
 pub mod db;
 pub mod jobs;
+pub mod memory;
 mod retrain;
 pub mod scheduler;
 mod start;
