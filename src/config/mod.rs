@@ -9,6 +9,7 @@
 //! every key.
 
 mod sections;
+mod systemd;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -18,6 +19,7 @@ use std::path::{Component, Path, PathBuf};
 use serde::Deserialize;
 
 pub use sections::{Daemon, Database, FoldIn, Logging, Models, Paths, Training};
+pub use systemd::Directories;
 
 use crate::schedule::{Keys as ScheduleKeys, Schedule};
 use crate::store::rules::Rules;
@@ -77,25 +79,49 @@ impl Config {
     }
 
     /// Load the config named explicitly, else the one `RECD_CONFIG` names,
-    /// else the packaged one if it exists, else the embedded defaults.
+    /// else `recd.toml` in systemd's `CONFIGURATION_DIRECTORY`, else the
+    /// packaged one if it exists, else the embedded defaults. Paths it
+    /// leaves unset come from systemd's directories ([`Directories`]).
     pub fn locate(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let dirs = Directories::from_env();
         let env = std::env::var_os("RECD_CONFIG")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from);
-        match explicit.map(Path::to_owned).or(env) {
-            Some(path) => Config::load(&path),
-            None if Path::new(DEFAULT_PATH).exists() => Config::load(Path::new(DEFAULT_PATH)),
-            None => Ok(Config::embedded()),
+        let file = explicit
+            .map(Path::to_owned)
+            .or(env)
+            .or_else(|| dirs.config_file())
+            .or_else(|| Some(PathBuf::from(DEFAULT_PATH)).filter(|p| p.exists()));
+        match file {
+            Some(path) => Config::load_in(&path, &dirs),
+            None => {
+                let mut config = Config::embedded();
+                dirs.fill(&mut config, &toml::Table::new());
+                config
+                    .resolve(Path::new("/"))
+                    .map_err(|(key, what)| ConfigError::Invalid {
+                        path: PathBuf::from("(built-in defaults)"),
+                        key,
+                        what,
+                    })?;
+                Ok(config)
+            }
         }
     }
 
+    /// Load a config file; paths it leaves unset come from systemd's
+    /// directories.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_in(path, &Directories::from_env())
+    }
+
+    fn load_in(path: &Path, dirs: &Directories) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
             path: path.to_owned(),
             source,
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        let mut config = Config::parse(&text, base, path)?;
+        let mut config = Config::parse_in(&text, base, path, dirs)?;
         config.source = Some(path.to_owned());
         Ok(config)
     }
@@ -103,10 +129,24 @@ impl Config {
     /// Parse config text; relative paths are joined to `base` (itself taken
     /// from the current directory when relative); `name` only labels errors.
     pub fn parse(text: &str, base: &Path, name: &Path) -> Result<Config, ConfigError> {
-        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        Config::parse_in(text, base, name, &Directories::default())
+    }
+
+    /// [`Config::parse`], with the paths the text leaves unset taken from
+    /// `dirs`.
+    pub fn parse_in(
+        text: &str,
+        base: &Path,
+        name: &Path,
+        dirs: &Directories,
+    ) -> Result<Config, ConfigError> {
+        let parse_error = |e: toml::de::Error| ConfigError::Parse {
             path: name.to_owned(),
             message: e.to_string().trim_end().to_owned(),
-        })?;
+        };
+        let mut config: Config = toml::from_str(text).map_err(parse_error)?;
+        let given: toml::Table = toml::from_str(text).map_err(parse_error)?;
+        dirs.fill(&mut config, &given);
         let invalid = |(key, what)| ConfigError::Invalid {
             path: name.to_owned(),
             key,
