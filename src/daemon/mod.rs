@@ -45,7 +45,7 @@ pub fn main(config: Config) -> Result<(), DaemonError> {
 
 pub async fn run(config: Config) -> Result<(), DaemonError> {
     let path = config.daemon.socket.clone();
-    let bound = socket::Bound::bind(&path)?;
+    let bound = socket::Bound::listen(&path)?;
     tracing::info!(socket = %path.display(), config = ?config.source, "recd {} listening", env!("CARGO_PKG_VERSION"));
     let signals = signals::listen()
         .map_err(|e| DaemonError::Setup(format!("cannot install signal handlers: {e}")))?;

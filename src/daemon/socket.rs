@@ -1,5 +1,7 @@
-//! The listening socket: bound with mode 0660 from the start, never
-//! replacing a live daemon's, and removed at exit only if it is still ours.
+//! The listening socket: inherited from systemd's socket unit when one is
+//! passed (`LISTEN_FDS`), else bound with mode 0660 from the start, never
+//! replacing a live daemon's, and removed at exit only if it is still the
+//! one we bound (an inherited socket is systemd's, never removed).
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -24,7 +26,18 @@ pub struct Ours {
     id: Option<(u64, u64)>,
 }
 
+/// The first descriptor systemd passes (`SD_LISTEN_FDS_START`).
+const LISTEN_FDS_START: std::os::fd::RawFd = 3;
+
 impl Bound {
+    /// The socket systemd passed this process, else `path` bound afresh.
+    pub fn listen(path: &Path) -> Result<Bound, SocketError> {
+        match inherited(path)? {
+            Some(bound) => Ok(bound),
+            None => Bound::bind(path),
+        }
+    }
+
     /// Bind `path`: refuse if a daemon answers on it, replace a stale one,
     /// create it with mode 0660. Call it on the runtime that will serve.
     pub fn bind(path: &Path) -> Result<Bound, SocketError> {
@@ -77,8 +90,83 @@ impl Bound {
     }
 }
 
+/// The socket passed by systemd, if `LISTEN_PID` names this process: one
+/// listening Unix stream socket at descriptor 3.
+fn inherited(path: &Path) -> Result<Option<Bound>, SocketError> {
+    use nix::sys::socket::{getsockname, getsockopt, sockopt, SockType, UnixAddr};
+    use std::os::fd::{BorrowedFd, FromRawFd};
+
+    let var = |name: &str| std::env::var(name).ok();
+    if var("LISTEN_PID").and_then(|p| p.parse::<u32>().ok()) != Some(std::process::id()) {
+        return Ok(None);
+    }
+    let err = |what: String| SocketError::Other {
+        path: path.to_owned(),
+        what,
+    };
+    let count = var("LISTEN_FDS").and_then(|n| n.parse::<u32>().ok());
+    if count != Some(1) {
+        return Err(err(format!(
+            "systemd passed LISTEN_FDS={}: recd listens on exactly one socket",
+            var("LISTEN_FDS").unwrap_or_default()
+        )));
+    }
+    let fd = LISTEN_FDS_START;
+    // SAFETY: systemd passed descriptor 3 to this process (LISTEN_PID) and
+    // nothing else in the process uses it; borrowed only to inspect it.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let stream = getsockopt(&borrowed, sockopt::SockType) == Ok(SockType::Stream);
+    let listening = getsockopt(&borrowed, sockopt::AcceptConn) == Ok(true);
+    let name = getsockname::<UnixAddr>(fd).ok();
+    let Some(bound_path) = name
+        .as_ref()
+        .and_then(|a| a.path())
+        .filter(|_| stream && listening)
+    else {
+        return Err(err(format!(
+            "the descriptor systemd passed (LISTEN_FDS) is not a listening Unix stream socket \
+             bound to a path (type {:?}, listening {:?}, address {:?})",
+            getsockopt(&borrowed, sockopt::SockType),
+            getsockopt(&borrowed, sockopt::AcceptConn),
+            name
+        )));
+    };
+    if bound_path != path {
+        tracing::warn!(
+            "systemd passed the socket {}, while daemon.socket is {}: recctl finds the \
+             daemon through daemon.socket",
+            bound_path.display(),
+            path.display()
+        );
+    }
+    // SAFETY: as above; from here the listener owns the descriptor.
+    let listener = unsafe { std::os::unix::net::UnixListener::from_raw_fd(fd) };
+    let setup = || -> std::io::Result<tokio::net::UnixListener> {
+        nix::fcntl::fcntl(
+            &listener,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        )?;
+        listener.set_nonblocking(true)?;
+        tokio::net::UnixListener::from_std(listener)
+    };
+    let listener =
+        setup().map_err(|e| err(format!("cannot use the socket systemd passed: {e}")))?;
+    tracing::info!(
+        "serving on the socket systemd passed ({})",
+        bound_path.display()
+    );
+    Ok(Some(Bound {
+        listener,
+        ours: Ours {
+            path: bound_path.to_owned(),
+            id: None,
+        },
+    }))
+}
+
 impl Ours {
-    /// Remove the socket file if it is still the one we bound.
+    /// Remove the socket file if it is still the one we bound (never one
+    /// systemd passed).
     pub fn remove(self) {
         let now = std::fs::metadata(&self.path)
             .map(|m| (m.dev(), m.ino()))
