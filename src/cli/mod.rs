@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+mod check;
 mod train;
 use train::train;
 
@@ -45,6 +46,10 @@ pub enum Command {
     /// Model file tools.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Check a config and that the paths it names are usable by the
+    /// user running the check, without starting anything (exit 1 on any
+    /// error; warnings do not fail it).
+    CheckConfig,
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,6 +135,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Eval(args)) => eval(cli.config, args),
         Some(Command::Synth(args)) => synth(args),
         Some(Command::Model(ModelCommand::Inspect { path, json })) => inspect(path, json),
+        Some(Command::CheckConfig) => return check::check_config(cli.config.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
