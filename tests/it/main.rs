@@ -28,5 +28,6 @@ mod security;
 mod server;
 mod soak;
 mod store;
+mod systemd;
 mod train_cli;
 mod unseen;
