@@ -4,7 +4,7 @@
 //! writers, on SQLite and on PostgreSQL.
 //!
 //! CI runs a bounded number of kills; `RECD_LONG_TESTS=1` runs ten times
-//! as many (docs/operations.md, "Testing").
+//! as many (docs/testing.md).
 
 mod publish;
 mod ratings;
