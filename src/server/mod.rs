@@ -10,8 +10,9 @@
 //! Below it: `connection` (read a line, answer it, repeat), `peer` (the
 //! bounds on a peer that stalls: replies it does not read, bytes it stops
 //! sending), `methods` (one handler per method), `auth` (who may call admin
-//! methods), `stats` (the counters). The server calls the lifecycle and the serving policy; they
-//! never call it.
+//! methods), `stats` (the counters and latency histograms, which the
+//! metrics endpoint reads too). The server calls the lifecycle and the
+//! serving policy; they never call it.
 
 pub mod auth;
 pub mod connection;
