@@ -17,6 +17,7 @@ mod faults;
 mod floors;
 mod lifecycle;
 mod limits;
+mod metrics;
 mod model_files;
 mod pipeline;
 mod props;
