@@ -185,41 +185,45 @@ fn unix_now() -> f64 {
 /// One series of a family: its labels and its value.
 type Series = (Vec<LabelPair>, f64);
 
-fn family(name: &str, help: &str, kind: MetricType, metrics: Vec<Metric>) -> MetricFamily {
+/// A family of `kind`, each series' value set on its metric by `set`.
+fn family(
+    name: &str,
+    help: &str,
+    kind: MetricType,
+    series: Vec<Series>,
+    set: impl Fn(&mut Metric, f64),
+) -> MetricFamily {
     let mut f = MetricFamily::default();
     f.set_name(name.to_owned());
     f.set_help(help.to_owned());
     f.set_field_type(kind);
-    f.set_metric(metrics);
+    f.set_metric(
+        series
+            .into_iter()
+            .map(|(labels, v)| {
+                let mut m = Metric::from_label(labels);
+                set(&mut m, v);
+                m
+            })
+            .collect(),
+    );
     f
 }
 
 fn gauge(name: &str, help: &str, series: Vec<Series>) -> MetricFamily {
-    let metrics = series
-        .into_iter()
-        .map(|(labels, v)| {
-            let mut g = Gauge::default();
-            g.set_value(v);
-            let mut m = Metric::from_gauge(g);
-            m.set_label(labels);
-            m
-        })
-        .collect();
-    family(name, help, MetricType::GAUGE, metrics)
+    family(name, help, MetricType::GAUGE, series, |m, v| {
+        let mut g = Gauge::default();
+        g.set_value(v);
+        m.set_gauge(g);
+    })
 }
 
 fn counter(name: &str, help: &str, series: Vec<Series>) -> MetricFamily {
-    let metrics = series
-        .into_iter()
-        .map(|(labels, v)| {
-            let mut c = Counter::default();
-            c.set_value(v);
-            let mut m = Metric::from_label(labels);
-            m.set_counter(c);
-            m
-        })
-        .collect();
-    family(name, help, MetricType::COUNTER, metrics)
+    family(name, help, MetricType::COUNTER, series, |m, v| {
+        let mut c = Counter::default();
+        c.set_value(v);
+        m.set_counter(c);
+    })
 }
 
 fn value(v: f64) -> Series {
