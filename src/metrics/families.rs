@@ -44,7 +44,7 @@ pub async fn render(server: &Server) -> Result<String, prometheus::Error> {
 }
 
 /// Every family, sorted by name.
-pub async fn gather(server: &Server) -> Vec<MetricFamily> {
+async fn gather(server: &Server) -> Vec<MetricFamily> {
     let state = &server.state;
     let (db_up, last) = last_ended_run(state).await;
     let mut families = server.stats.gather();
@@ -76,7 +76,7 @@ async fn last_ended_run(state: &State) -> (bool, Option<Run>) {
 /// The families read from the state at a scrape.
 fn state_families(state: &State, db_up: bool, last: Option<&Run>) -> Vec<MetricFamily> {
     let health = crate::server::methods::health(state);
-    let now = unix_now();
+    let now = crate::clock::unix_seconds(SystemTime::now());
     let mut out = vec![
         gauge(
             "recd_build_info",
@@ -129,7 +129,7 @@ fn state_families(state: &State, db_up: bool, last: Option<&Run>) -> Vec<MetricF
     add(
         "recd_model_age_seconds",
         "Seconds since the model serving was trained.",
-        trained.map(|t| (now - t as f64).max(0.0)),
+        trained.map(|t| (now - t).max(0) as f64),
     );
     add(
         "recd_model_holdout_rmse",
@@ -174,12 +174,6 @@ fn state_families(state: &State, db_up: bool, last: Option<&Run>) -> Vec<MetricF
         ));
     }
     out
-}
-
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// One series of a family: its labels and its value.

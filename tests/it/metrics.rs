@@ -429,6 +429,14 @@ fn peers_that_stall_or_send_garbage_never_hang_the_endpoint_or_the_daemon() {
     assert_eq!(get(address, "/healthz").status, 200);
     assert!(d.child.as_mut().unwrap().try_wait().unwrap().is_none());
     d.call("recommend", json!({"user": "ml:1"})).unwrap();
+
+    // A peer still connected at shutdown does not hold the daemon up.
+    let _open = TcpStream::connect(address).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let stopping = Instant::now();
+    assert_eq!(d.stop(), 0);
+    let took = stopping.elapsed();
+    assert!(took < Duration::from_secs(4), "{took:?}");
 }
 
 /// promtool to check a scrape with: `$RECD_PROMTOOL`, else one on the PATH.
