@@ -1,6 +1,7 @@
 //! Telling people how a run ended: one line in the log, and the
 //! notifications the config asks for (`[notify]`, sent on threads of their
-//! own), built from the run as recorded.
+//! own), built from the run as recorded; and the count of runs by how they
+//! ended, which `/metrics` exports.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;

@@ -1,7 +1,8 @@
 //! The daemon's side of the ratings database: reaching it (and retrying
 //! while it is down, without holding up serving), the movie catalogue that
-//! ratings are checked against, the group-commit writer, and the ratings
-//! newer than the served model, kept in memory in step with writes.
+//! ratings are checked against, the group-commit writer, the ratings newer
+//! than the served model, kept in memory in step with writes, and the count
+//! of ratings written.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
