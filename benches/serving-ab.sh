@@ -8,6 +8,9 @@
 #
 # OLD_BIN_DIR and NEW_BIN_DIR hold `recd` and `recctl` (e.g. two checkouts'
 # target/release). Prints one line per run and the medians per build.
+# To compare a setting on one build, give the same dir twice and NEW_CONFIG,
+# config text (printf's escapes) appended to NEW's config; with SCRAPE_URL
+# set, NEW's runs have it fetched every second (e.g. a [metrics] endpoint).
 set -euo pipefail
 old=$(realpath "$1") new=$(realpath "$2") rounds=${3:-5} rate=${4:-30000} secs=${5:-4}
 split=${RECD_DATASETS:?set RECD_DATASETS}/ml-1m-part
@@ -40,6 +43,7 @@ admin_group = ""
 dir = "$dir/logs"
 level = "warn"
 CONF
+    if [ "$label" = new ]; then printf '%b' "${NEW_CONFIG:-}" >>"$dir/recd.toml"; fi
     "$bin/recd" --config "$dir/recd.toml" 2>/dev/null &
     local pid=$!
     pids+=("$pid")
@@ -47,10 +51,15 @@ CONF
         "$new/recctl" --socket "$dir/recd.sock" --json stats 2>/dev/null | grep -q '"available": true' && break
         sleep 0.05
     done
-    local before after out
+    local before after out scraper=
+    if [ "$label" = new ] && [ -n "${SCRAPE_URL:-}" ]; then
+        (while sleep 1; do curl -sf -o /dev/null "$SCRAPE_URL" || echo "scrape failed" >&2; done) &
+        scraper=$!
+    fi
     before=$(cpu "$pid")
     out=$("$new/recctl" --socket "$dir/recd.sock" --json bench -c 32 -d "$secs" -r "$rate")
     after=$(cpu "$pid")
+    if [ -n "$scraper" ]; then kill "$scraper"; wait "$scraper" 2>/dev/null || true; fi
     kill "$pid"; wait "$pid" 2>/dev/null || true
     python3 - "$label" "$before" "$after" "$tick" "$out" <<'PY'
 import json, sys

@@ -42,6 +42,8 @@
 //!   reload, rollback, retrain, jobs, the retraining schedule, run
 //!   announcements, the database's daemon side). [`ctl`]: `recctl`.
 //! - [`server`]: the accept loop, connections, one handler per method.
+//! - [`metrics`]: the optional monitoring endpoint, `/metrics` (Prometheus)
+//!   and `/healthz` over HTTP.
 //! - [`daemon`]: the process: socket, signals, watchdog, shutdown.
 //! - [`cli`]: `recd`'s command line.
 //!
@@ -69,6 +71,7 @@ pub mod ctl;
 pub mod daemon;
 pub mod lifecycle;
 pub mod logging;
+pub mod metrics;
 pub mod model;
 pub mod movielens;
 pub mod notifications;

@@ -18,7 +18,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use sections::{Daemon, Database, FoldIn, Logging, Models, Paths, Training};
+pub use sections::{Daemon, Database, FoldIn, Logging, Metrics, Models, Paths, Training};
 pub use systemd::Directories;
 
 use crate::schedule::{Keys as ScheduleKeys, Schedule};
@@ -51,6 +51,7 @@ pub struct Config {
     #[serde(skip)]
     pub schedule: Schedule,
     pub notify: crate::notifications::Settings,
+    pub metrics: Metrics,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -187,6 +188,8 @@ impl Config {
         *group = group.take().filter(|g| !g.is_empty());
         self.database.target = database_target(&self.database.url, &paths.state_dir, base)
             .map_err(|what| ("database.url", what))?;
+        self.metrics.address =
+            Metrics::address_of(&self.metrics.listen).map_err(|what| ("metrics.listen", what))?;
         Ok(())
     }
 }

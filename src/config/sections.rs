@@ -6,6 +6,7 @@
 //! the whole file is read.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -173,6 +174,35 @@ impl Database {
             max_connections: self.max_connections,
             busy_timeout: self.busy_timeout,
         }
+    }
+}
+
+/// The `[metrics]` section: the HTTP endpoint for Prometheus and load
+/// balancers (`/metrics`, `/healthz`).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Metrics {
+    /// The key as written: "" (the default) serves no endpoint; else an IP
+    /// address and a port.
+    pub listen: String,
+    /// What `listen` names, resolved when the config is parsed.
+    #[serde(skip)]
+    pub address: Option<SocketAddr>,
+}
+
+impl Metrics {
+    /// The address `listen` names; None for "".
+    pub(super) fn address_of(listen: &str) -> Result<Option<SocketAddr>, String> {
+        let listen = listen.trim();
+        if listen.is_empty() {
+            return Ok(None);
+        }
+        listen.parse().map(Some).map_err(|_| {
+            format!(
+                "must be \"\" (no endpoint) or an IP address and a port, such as \
+                 127.0.0.1:9464 or [::1]:9464; got '{listen}'"
+            )
+        })
     }
 }
 

@@ -153,6 +153,7 @@ fn the_repository_config_parses_and_documents_every_key() {
         "timezone",
         "random_delay_secs",
         "catch_up",
+        "listen",
     ] {
         assert!(
             text.contains(&format!("\n{key} = ")),
@@ -373,4 +374,37 @@ fn notify_keys_are_read_and_errors_name_them() {
         .unwrap_err()
         .to_string();
     assert!(!e.contains("SECRET"), "{e}");
+}
+
+#[test]
+fn the_metrics_endpoint_is_off_by_default_and_its_errors_name_the_key() {
+    assert_eq!(parse("").unwrap().metrics.address, None);
+    assert_eq!(
+        parse("[metrics]\nlisten = \"\"\n").unwrap().metrics.address,
+        None
+    );
+    let c = parse("[metrics]\nlisten = \"127.0.0.1:9464\"\n").unwrap();
+    assert_eq!(c.metrics.address, Some("127.0.0.1:9464".parse().unwrap()));
+    let c = parse("[metrics]\nlisten = \"[::1]:9464\"\n").unwrap();
+    assert_eq!(c.metrics.address, Some("[::1]:9464".parse().unwrap()));
+    for bad in [
+        "localhost:9464",
+        "9464",
+        "127.0.0.1",
+        "127.0.0.1:99999",
+        ":9464",
+    ] {
+        let e = parse(&format!("[metrics]\nlisten = \"{bad}\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            format!(
+                "recd.toml: metrics.listen: must be \"\" (no endpoint) or an IP address and a \
+                 port, such as 127.0.0.1:9464 or [::1]:9464; got '{bad}'"
+            )
+        );
+    }
+    let e = parse("[metrics]\nport = 9464\n").unwrap_err().to_string();
+    assert!(e.contains("unknown field `port`"), "{e}");
 }

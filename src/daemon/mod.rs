@@ -2,7 +2,8 @@
 //! to signals, ping the watchdog, shut down cleanly.
 //!
 //! Startup: bind (refusing if another daemon answers on the socket,
-//! replacing a stale socket file), build the state and start it (load
+//! replacing a stale socket file; then the metrics endpoint's address, if
+//! `[metrics] listen` names one), build the state and start it (load
 //! `current`, or train the first model while already answering `health`),
 //! tell systemd READY=1, serve. SIGHUP reloads the model; SIGTERM/SIGINT
 //! stop accepting, let requests in flight finish within
@@ -27,6 +28,8 @@ pub use socket::SocketError;
 pub enum DaemonError {
     #[error(transparent)]
     Socket(#[from] SocketError),
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::BindError),
     #[error("{0}")]
     Setup(String),
 }
@@ -47,6 +50,19 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     let path = config.daemon.socket.clone();
     let bound = socket::Bound::listen(&path)?;
     tracing::info!(socket = %path.display(), config = ?config.source, "recd {} listening", env!("CARGO_PKG_VERSION"));
+    let metrics = match config.metrics.address {
+        None => None,
+        Some(address) => match crate::metrics::Endpoint::bind(address).await {
+            Ok(endpoint) => Some(endpoint),
+            Err(e) => {
+                bound.into_parts().1.remove();
+                return Err(e.into());
+            }
+        },
+    };
+    if let Some(address) = metrics.as_ref().and_then(|m| m.local_addr()) {
+        tracing::info!("metrics on http://{address}/metrics and /healthz");
+    }
     let signals = signals::listen()
         .map_err(|e| DaemonError::Setup(format!("cannot install signal handlers: {e}")))?;
 
@@ -80,7 +96,13 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     });
 
     let (listener, ours) = bound.into_parts();
-    crate::server::run(listener, shutdown, state.clone()).await;
+    let server = crate::server::Server::new(state.clone(), shutdown);
+    let metrics = metrics.map(|m| tokio::spawn(m.serve(server.clone())));
+    crate::server::serve(listener, server).await;
+    if let Some(task) = metrics {
+        // It ends with the token; its connections are cut, not waited for.
+        let _ = task.await;
+    }
 
     if let Some(job) = state.jobs.running() {
         job.cancel("the daemon is shutting down");

@@ -1,8 +1,12 @@
 //! Telling people how a run ended: one line in the log, and the
 //! notifications the config asks for (`[notify]`, sent on threads of their
-//! own), built from the run as recorded.
+//! own), built from the run as recorded; and the count of runs by how they
+//! ended, which `/metrics` exports.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
+
+use strum::EnumCount;
 
 use super::jobs::Job;
 use super::State;
@@ -51,7 +55,24 @@ impl State {
     /// never waits for them.
     pub(super) fn announce_run(&self, run: &Run) {
         tracing::info!(job = run.id, "{}", summary(run));
+        self.runs_ended.count(run.status);
         send(&self.notifications, run);
+    }
+}
+
+/// The runs this daemon has announced since it started, by how they ended
+/// (every run's end passes through [`State::announce_run`]).
+#[derive(Debug, Default)]
+pub struct Ended([AtomicU64; RunStatus::COUNT]);
+
+impl Ended {
+    fn count(&self, status: RunStatus) {
+        self.0[status as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many ended so; 0 for `running`.
+    pub fn get(&self, status: RunStatus) -> u64 {
+        self.0[status as usize].load(Ordering::Relaxed)
     }
 }
 

@@ -1,11 +1,12 @@
 //! The daemon's side of the ratings database: reaching it (and retrying
 //! while it is down, without holding up serving), the movie catalogue that
-//! ratings are checked against, the group-commit writer, and the ratings
-//! newer than the served model, kept in memory in step with writes.
+//! ratings are checked against, the group-commit writer, the ratings newer
+//! than the served model, kept in memory in step with writes, and the count
+//! of ratings written.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -76,6 +77,8 @@ pub struct Db {
     /// When this daemon started (Unix seconds): runs its predecessors left
     /// `running` started before.
     started_at: i64,
+    /// Ratings this daemon has written (`rate` and `import`).
+    written: AtomicU64,
 }
 
 impl Db {
@@ -91,6 +94,7 @@ impl Db {
             recent: Mutex::new(RecentState::default()),
             watermark: AtomicI64::new(0),
             started_at: crate::clock::unix_seconds(std::time::SystemTime::now()),
+            written: AtomicU64::new(0),
         }))
     }
 
@@ -122,6 +126,9 @@ impl Db {
     /// in step.
     pub async fn write(&self, write: Write) -> Result<crate::store::Done, StoreError> {
         let done = self.writer.submit(write.clone()).await?;
+        if let crate::store::Done::Rated { .. } = done {
+            self.written.fetch_add(1, Ordering::Relaxed);
+        }
         if let Ok(mut st) = self.recent.lock() {
             if let Some(cur) = st.current.as_mut() {
                 cur.apply(&write);
@@ -131,6 +138,19 @@ impl Db {
             }
         }
         Ok(done)
+    }
+
+    /// Write a batch of an import's ratings in one transaction, counted;
+    /// how many rows were written.
+    pub async fn import(&self, batch: &[crate::store::NewRating]) -> Result<u64, StoreError> {
+        let n = self.store.import(batch).await?;
+        self.written.fetch_add(n, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    /// Ratings this daemon has written since it started.
+    pub fn ratings_written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
     }
 
     /// A new model serves: follow its watermark.

@@ -63,6 +63,8 @@ pub struct State {
     degraded: Mutex<Option<String>>,
     /// Told of each run's end (`[notify]`).
     pub notifications: crate::notifications::Notifier,
+    /// The runs announced, by how they ended.
+    pub runs_ended: announce::Ended,
     /// The retraining schedule's live state (paused, next run).
     pub schedule: scheduler::Control,
     /// Serialises reload, rollback and the swap after a retrain, so two of
@@ -114,6 +116,7 @@ impl State {
             runtime: tokio::runtime::Handle::current(),
             models: ModelsDir::new(&config.paths.models_dir),
             notifications: crate::notifications::Notifier::new(&config.notify),
+            runs_ended: announce::Ended::default(),
             config,
             served: ArcSwapOption::empty(),
             jobs: Arc::new(Jobs::default()),

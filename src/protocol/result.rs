@@ -125,8 +125,11 @@ impl ModelSummary {
 }
 
 /// What the daemon is doing, as `health` says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::EnumIter, strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum HealthStatus {
     Ok,
     /// Serving, but not the model `current` names (see `degraded`).

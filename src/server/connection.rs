@@ -10,6 +10,8 @@
 //! skipped (or the connection closes, past the import limit). Nothing a peer sends
 //! can panic the daemon: every fault becomes an error reply.
 
+use std::time::Instant;
+
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
@@ -105,6 +107,7 @@ pub async fn serve(stream: UnixStream, server: &Server) {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
+        let started = Instant::now();
         let (reply, body) = match protocol::parse_request(&line) {
             Err((id, e)) => {
                 stats.count_error(e.code);
@@ -141,6 +144,7 @@ pub async fn serve(stream: UnixStream, server: &Server) {
                         Reply::error(id, e).to_line()
                     }
                 };
+                stats.observe(method, started.elapsed());
                 (reply, unread)
             }
         };

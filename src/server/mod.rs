@@ -10,8 +10,9 @@
 //! Below it: `connection` (read a line, answer it, repeat), `peer` (the
 //! bounds on a peer that stalls: replies it does not read, bytes it stops
 //! sending), `methods` (one handler per method), `auth` (who may call admin
-//! methods), `stats` (the counters). The server calls the lifecycle and the serving policy; they
-//! never call it.
+//! methods), `stats` (the counters and latency histograms, which the
+//! metrics endpoint reads too). The server calls the lifecycle and the
+//! serving policy; they never call it.
 
 pub mod auth;
 pub mod connection;
@@ -19,7 +20,6 @@ pub mod methods;
 pub mod peer;
 pub mod stats;
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,18 +38,30 @@ pub struct Server {
     pub admin: auth::Admin,
 }
 
+impl Server {
+    pub fn new(state: Arc<State>, shutdown: CancellationToken) -> Arc<Server> {
+        Arc::new(Server {
+            admin: auth::Admin::resolve(state.config.daemon.admin_group.as_deref()),
+            stats: stats::Stats::default(),
+            shutdown,
+            state,
+        })
+    }
+}
+
 /// Serve `listener` until `shutdown` is cancelled, then wait (up to
 /// `daemon.shutdown_timeout_secs`) for the open connections to finish.
 pub async fn run(listener: UnixListener, shutdown: CancellationToken, state: Arc<State>) {
-    let limits = &state.config.daemon;
+    serve(listener, Server::new(state, shutdown)).await
+}
+
+/// [`run`] with the server built by the caller, which shares its counters
+/// (the metrics endpoint reads them).
+pub async fn serve(listener: UnixListener, server: Arc<Server>) {
+    let shutdown = server.shutdown.clone();
+    let limits = &server.state.config.daemon;
     let max = limits.max_connections;
     let grace = limits.shutdown_timeout;
-    let server = Arc::new(Server {
-        admin: auth::Admin::resolve(limits.admin_group.as_deref()),
-        stats: stats::Stats::default(),
-        shutdown: shutdown.clone(),
-        state,
-    });
     let tracker = TaskTracker::new();
     let slots = Arc::new(Semaphore::new(max));
     let mut backoff = Duration::from_millis(10);
@@ -62,22 +74,19 @@ pub async fn run(listener: UnixListener, shutdown: CancellationToken, state: Arc
             Ok((stream, _)) => {
                 backoff = Duration::from_millis(10);
                 let stats = &server.stats;
-                stats.connections_total.fetch_add(1, Ordering::Relaxed);
+                stats.connections_total.inc();
                 match slots.clone().try_acquire_owned() {
                     Ok(permit) => {
-                        stats.connections_open.fetch_add(1, Ordering::Relaxed);
+                        stats.connections_open.inc();
                         let server = server.clone();
                         tracker.spawn(async move {
                             connection::serve(stream, &server).await;
-                            server
-                                .stats
-                                .connections_open
-                                .fetch_sub(1, Ordering::Relaxed);
+                            server.stats.connections_open.dec();
                             drop(permit);
                         });
                     }
                     Err(_) => {
-                        stats.connections_rejected.fetch_add(1, Ordering::Relaxed);
+                        stats.connections_rejected.inc();
                         stats.count_error(crate::protocol::ErrorCode::TooManyConnections);
                         tracing::warn!("connection refused: {max} connections already open");
                         tracker.spawn(connection::reject(stream, max));

@@ -50,6 +50,7 @@ pub enum Trigger {
     strum::EnumString,
     strum::IntoStaticStr,
     strum::EnumIter,
+    strum::EnumCount,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]

@@ -25,6 +25,7 @@ const FLOORS: &[&[&str]] = &[
     &["serving", "client"],
     &["lifecycle", "ctl"],
     &["server"],
+    &["metrics"],
     &["daemon"],
     &["cli"],
 ];

@@ -18,6 +18,7 @@ mod floors;
 mod guide;
 mod lifecycle;
 mod limits;
+mod metrics;
 mod model_files;
 mod pipeline;
 mod props;

@@ -17,6 +17,8 @@ mod retrain;
 mod schedule;
 mod status;
 
+pub use status::health;
+
 use serde::Serialize;
 use tokio::io::AsyncWrite;
 
