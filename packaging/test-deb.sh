@@ -359,16 +359,13 @@ else
     useradd --system --no-create-home --shell /usr/sbin/nologin --groups recd,recd-admin recd-test-admin
     useradd --system --no-create-home --shell /usr/sbin/nologin --groups recd recd-test-reader
     useradd --system --no-create-home --shell /usr/sbin/nologin recd-test-outsider
-    # The unit's [metrics] port, where this build has one: turned on here if
-    # the packaged config leaves it off.
-    metrics=""
-    if grep -q '^\[metrics\]' /etc/recd/recd.toml; then
-        metrics=$(sed -n '/^\[metrics\]/,/^\[/s/^listen = "\(.*\)"$/\1/p' /etc/recd/recd.toml)
-        if [ -z "$metrics" ]; then
-            metrics=127.0.0.1:9464
-            sed -i "/^\[metrics\]/,/^\[/s/^listen = \"\"$/listen = \"$metrics\"/" /etc/recd/recd.toml
-            edited=$(md5sum </etc/recd/recd.toml | cut -d' ' -f1) # one more edit to keep
-        fi
+    # The metrics endpoint, turned on (an edit the conffile keeps) where the
+    # packaged config leaves it off.
+    metrics=$(sed -n '/^\[metrics\]/,/^\[/s/^listen = "\(.*\)"$/\1/p' /etc/recd/recd.toml)
+    if [ -z "$metrics" ]; then
+        metrics=127.0.0.1:9464
+        sed -i "/^\[metrics\]/,/^\[/s/^listen = \"\"$/listen = \"$metrics\"/" /etc/recd/recd.toml
+        edited=$(md5sum </etc/recd/recd.toml | cut -d' ' -f1)
     fi
 
     run_as recd 0 env "${UNIT_ENV[@]}" /usr/bin/recd check-config # ExecStartPre=
@@ -398,22 +395,18 @@ else
     expect "log files are 0640 recd:recd" \
         bash -c '[ -z "$(find /var/log/recd -type f \( ! -perm 0640 -o ! -user recd \))" ]'
 
-    if [ -z "$metrics" ]; then
-        echo "SKIPPED: /metrics (this build's config has no [metrics] section)"
-    else
-        promtool=${RECD_PROMTOOL:-$(command -v promtool || true)}
-        if [ -z "$promtool" ]; then
-            # Debian's prometheus package, unpacked: promtool alone is needed.
-            (cd "$work" && { apt-get download -q -o APT::Sandbox::User=root prometheus ||
-                { apt-get update -q && apt-get download -q -o APT::Sandbox::User=root prometheus; }; } &&
-                dpkg -x prometheus_*.deb prometheus)
-            promtool=$work/prometheus/usr/bin/promtool
-        fi
-        curl -sf "http://$metrics/metrics" >"$work/metrics" || fail "no /metrics on $metrics"
-        ok "/metrics on $metrics: $(wc -l <"$work/metrics") lines"
-        expect "promtool check metrics" "$promtool" check metrics <"$work/metrics"
-        expect "/healthz says 200" curl -sf -o /dev/null "http://$metrics/healthz"
+    promtool=${RECD_PROMTOOL:-$(command -v promtool || true)}
+    if [ -z "$promtool" ]; then
+        # Debian's prometheus package, unpacked: promtool alone is needed.
+        (cd "$work" && { apt-get download -q -o APT::Sandbox::User=root prometheus ||
+            { apt-get update -q && apt-get download -q -o APT::Sandbox::User=root prometheus; }; } &&
+            dpkg -x prometheus_*.deb prometheus)
+        promtool=$work/prometheus/usr/bin/promtool
     fi
+    curl -sf "http://$metrics/metrics" >"$work/metrics" || fail "no /metrics on $metrics"
+    ok "/metrics on $metrics: $(wc -l <"$work/metrics") lines"
+    expect "promtool check metrics" "$promtool" check metrics <"$work/metrics"
+    expect "/healthz says 200" curl -sf -o /dev/null "http://$metrics/healthz"
     stop_daemon
     expect_absent /run/recd/recd.sock
 fi
