@@ -20,12 +20,20 @@ use crate::numeric::ParamOverrides;
 use crate::train::pipeline;
 use crate::train::synth::{self, Shape};
 
+/// Self-hosted movie recommendation daemon.
+///
+/// Without a command, recd runs the daemon in the foreground. It reads its
+/// configuration, binds the Unix socket that daemon.socket names (or takes
+/// it from recd.socket under systemd), serves the model that `current` in
+/// paths.models_dir names, and answers recctl's requests. With no model yet
+/// it trains one from paths.dataset while already answering; with no
+/// dataset either, it downloads paths.dataset_url, or logs the directory
+/// where MovieLens 1M's ratings.dat and movies.dat belong. It retrains on
+/// its [schedule] or on request, and reloads the model on SIGHUP.
+///
+/// The commands below work offline, beside a running daemon or without one.
 #[derive(Debug, Parser)]
-#[command(
-    name = "recd",
-    version,
-    about = "Self-hosted movie recommendation daemon"
-)]
+#[command(name = "recd", version)]
 pub struct Cli {
     /// Configuration file (else $RECD_CONFIG, else /etc/recd/recd.toml, else built-in defaults).
     #[arg(long, global = true, value_name = "PATH")]
@@ -58,6 +66,7 @@ pub enum ModelCommand {
     Inspect {
         /// A model file, or a models directory (its current model).
         path: PathBuf,
+        /// Print one JSON object on stdout.
         #[arg(long)]
         json: bool,
     },
@@ -108,18 +117,23 @@ pub struct EvalArgs {
     pub test: PathBuf,
     #[command(flatten)]
     pub params: ParamOverrides,
+    /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct SynthArgs {
+    /// Number of users.
     #[arg(long)]
     pub users: u32,
+    /// Number of movies.
     #[arg(long)]
     pub items: u32,
+    /// Number of ratings.
     #[arg(long)]
     pub ratings: u64,
+    /// Seed of the generator: one seed, one dataset.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Output directory (created if missing).

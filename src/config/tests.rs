@@ -408,3 +408,46 @@ fn the_metrics_endpoint_is_off_by_default_and_its_errors_name_the_key() {
     let e = parse("[metrics]\nport = 9464\n").unwrap_err().to_string();
     assert!(e.contains("unknown field `port`"), "{e}");
 }
+
+/// The `key = ` lines of a config file, set or shown commented out, as
+/// (section, key).
+fn keys_shown(text: &str) -> Vec<(String, String)> {
+    let mut section = String::new();
+    let mut keys = Vec::new();
+    for line in text.lines() {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.to_owned();
+        } else if let Some((key, _)) = line.strip_prefix("# ").unwrap_or(line).split_once(" = ") {
+            if !key.is_empty() && key.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                keys.push((section.clone(), key.to_owned()));
+            }
+        }
+    }
+    keys
+}
+
+/// The packaged /etc/recd/recd.toml shows every key that config/recd.toml
+/// documents (which the test above holds to every key recd reads), in the
+/// same section, and names the paths the package and its units set up.
+#[test]
+fn the_packaged_config_shows_every_key_and_the_system_paths() {
+    let packaged = include_str!("../../packaging/recd.toml");
+    let shown = keys_shown(packaged);
+    let documented = keys_shown(include_str!("../../config/recd.toml"));
+    assert!(documented.len() > 50, "{documented:?}");
+    for key in &documented {
+        assert!(
+            shown.contains(key),
+            "packaging/recd.toml does not show {}.{}",
+            key.0,
+            key.1
+        );
+    }
+    let c = parse(packaged).unwrap();
+    assert_eq!(c.daemon.socket, Path::new("/run/recd/recd.sock"));
+    assert_eq!(c.daemon.admin_group.as_deref(), Some("recd-admin"));
+    assert_eq!(c.paths.state_dir, Path::new("/var/lib/recd"));
+    assert_eq!(c.paths.models_dir, Path::new("/var/lib/recd/models"));
+    assert_eq!(c.paths.dataset, Path::new("/var/lib/recd/datasets/ml-1m"));
+    assert_eq!(c.logging.dir.as_deref(), Some(Path::new("/var/log/recd")));
+}

@@ -30,12 +30,14 @@ use crate::protocol::{
 };
 use print::Human;
 
+/// Command-line client of the recd daemon.
+///
+/// recctl sends a request to recd over its Unix socket and prints the
+/// answer: a table or a list of fields, or the result as JSON with --json.
+/// The socket is --socket, else $RECD_SOCKET, else daemon.socket of the
+/// configuration (--config, else $RECD_CONFIG, else /etc/recd/recd.toml).
 #[derive(Debug, Parser)]
-#[command(
-    name = "recctl",
-    version,
-    about = "Command-line client of the recd daemon"
-)]
+#[command(name = "recctl", version)]
 pub struct Cli {
     /// The daemon's socket (else $RECD_SOCKET, else the config's daemon.socket).
     #[arg(long, global = true, value_name = "PATH")]
@@ -162,6 +164,7 @@ pub struct RetrainArgs {
     /// Train only with at least N new ratings.
     #[arg(long, value_name = "N")]
     pub min_ratings: Option<u64>,
+    /// Do not keep the previous model as a backup.
     #[arg(long)]
     pub no_backup: bool,
     /// Publish past the quality gate.
