@@ -249,11 +249,9 @@ fn the_daemon_takes_its_paths_from_the_directories_systemd_passes() {
     );
 }
 
-/// `recd` with `listener` as descriptor 3 and `LISTEN_PID`/`LISTEN_FDS`
-/// naming it, as systemd starts a socket-activated service.
-fn spawn_activated(config: &Path, listener: &UnixListener) -> Child {
-    use std::os::fd::AsRawFd;
-    let fd = listener.as_raw_fd();
+/// `recd` with `fd` as descriptor 3 and `LISTEN_PID`/`LISTEN_FDS` naming
+/// it, as systemd starts a socket-activated service.
+fn activated(config: &Path, fd: std::os::fd::RawFd) -> Command {
     let mut cmd = Command::new("/bin/sh");
     cmd.args([
         "-c",
@@ -262,10 +260,9 @@ fn spawn_activated(config: &Path, listener: &UnixListener) -> Child {
         config.to_str().unwrap(),
     ])
     .env_remove("RECD_CONFIG")
-    .env_remove("NOTIFY_SOCKET")
-    .stdout(Stdio::null())
-    .stderr(Stdio::null());
-    // SAFETY: dup2 is async-signal-safe; the child only moves a descriptor.
+    .env_remove("NOTIFY_SOCKET");
+    // SAFETY: dup2 and fcntl are async-signal-safe; the child only moves a
+    // descriptor.
     unsafe {
         cmd.pre_exec(move || {
             // dup2 onto itself would keep close-on-exec: clear it anyway.
@@ -275,7 +272,16 @@ fn spawn_activated(config: &Path, listener: &UnixListener) -> Child {
             Ok(())
         });
     }
-    cmd.spawn().unwrap()
+    cmd
+}
+
+fn spawn_activated(config: &Path, listener: &UnixListener) -> Child {
+    use std::os::fd::AsRawFd;
+    activated(config, listener.as_raw_fd())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
 }
 
 #[test]
@@ -339,26 +345,7 @@ fn a_passed_descriptor_that_is_not_a_listening_socket_is_refused() {
     let path = f.path().join("other.sock");
     let datagram = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
     use std::os::fd::AsRawFd;
-    let fd = datagram.as_raw_fd();
-    let mut cmd = Command::new("/bin/sh");
-    cmd.args([
-        "-c",
-        "LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" --config \"$1\"",
-        env!("CARGO_BIN_EXE_recd"),
-        config.to_str().unwrap(),
-    ])
-    .env_remove("RECD_CONFIG");
-    // SAFETY: as in `spawn_activated`.
-    unsafe {
-        cmd.pre_exec(move || {
-            // dup2 onto itself would keep close-on-exec: clear it anyway.
-            if libc::dup2(fd, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let r = Run::from(cmd.output().unwrap());
+    let r = Run::from(activated(&config, datagram.as_raw_fd()).output().unwrap());
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(
         r.stderr.contains("not a listening Unix stream socket"),
