@@ -35,7 +35,8 @@ use crate::train::synth::{self, Shape};
 #[derive(Debug, Parser)]
 #[command(name = "recd", version)]
 pub struct Cli {
-    /// Configuration file (else $RECD_CONFIG, else /etc/recd/recd.toml, else built-in defaults).
+    /// Configuration file (else $RECD_CONFIG, else recd.toml in $CONFIGURATION_DIRECTORY, else
+    /// /etc/recd/recd.toml, else built-in defaults).
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// Without a command, recd runs the daemon in the foreground.

@@ -42,7 +42,8 @@ pub struct Cli {
     /// The daemon's socket (else $RECD_SOCKET, else the config's daemon.socket).
     #[arg(long, global = true, value_name = "PATH")]
     pub socket: Option<PathBuf>,
-    /// Configuration file to read the socket path from (else $RECD_CONFIG, else /etc/recd/recd.toml).
+    /// Configuration file to read the socket path from (else $RECD_CONFIG, else recd.toml in
+    /// $CONFIGURATION_DIRECTORY, else /etc/recd/recd.toml).
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// Print the daemon's result (or error) as JSON instead of a table.

@@ -330,7 +330,9 @@ fn soak_32_clients_with_retrains_and_sighups() {
     let base = window(&samples, warm);
     let end = window(&samples, Duration::from_secs(secs).saturating_sub(WINDOW));
     let curve: Vec<String> = (0..10)
-        .map(|k| window(&samples, Duration::from_secs(secs * k / 10)))
+        .map(|k| Duration::from_secs(secs * k / 10))
+        .filter(|&at| at < end.at)
+        .map(|at| window(&samples, at))
         .chain([end])
         .map(|w| format!("{} s {}", w.at.as_secs(), w.rss_kb))
         .collect();
