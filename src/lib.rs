@@ -43,7 +43,8 @@
 //!   announcements, the database's daemon side). [`ctl`]: `recctl`.
 //! - [`server`]: the accept loop, connections, one handler per method.
 //! - [`metrics`]: the optional monitoring endpoint, `/metrics` (Prometheus)
-//!   and `/healthz` over HTTP.
+//!   and `/healthz` over HTTP. [`http`]: the optional HTTP API, every
+//!   method at a `/v1` route and the old system's endpoints.
 //! - [`daemon`]: the process: socket, signals, watchdog, shutdown.
 //! - [`cli`]: `recd`'s command line.
 //!
@@ -69,6 +70,7 @@ pub mod clock;
 pub mod config;
 pub mod ctl;
 pub mod daemon;
+pub mod http;
 pub mod lifecycle;
 pub mod logging;
 pub mod metrics;

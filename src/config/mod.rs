@@ -8,6 +8,7 @@
 //! the files the paths name. `config/recd.toml` in the repository documents
 //! every key.
 
+mod http;
 mod sections;
 mod systemd;
 #[cfg(test)]
@@ -18,6 +19,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use http::{Http, Scope, Token};
 pub use sections::{Daemon, Database, FoldIn, Logging, Metrics, Models, Paths, Training};
 pub use systemd::Directories;
 
@@ -52,6 +54,7 @@ pub struct Config {
     pub schedule: Schedule,
     pub notify: crate::notifications::Settings,
     pub metrics: Metrics,
+    pub http: Http,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -190,6 +193,7 @@ impl Config {
             .map_err(|what| ("database.url", what))?;
         self.metrics.address =
             Metrics::address_of(&self.metrics.listen).map_err(|what| ("metrics.listen", what))?;
+        self.http.resolve(resolve)?;
         Ok(())
     }
 }

@@ -127,6 +127,7 @@ fn the_repository_config_parses_and_documents_every_key() {
         "admin_group",
         "max_connections",
         "max_line_bytes",
+        "loopback_scopes",
         "idle_timeout_secs",
         "write_timeout_secs",
         "max_import_bytes",
@@ -161,10 +162,21 @@ fn the_repository_config_parses_and_documents_every_key() {
         );
     }
     // Keys whose default is "none" are shown commented out.
-    for key in ["webhook", "command", "events", "timeout_secs", "retries"] {
+    for key in [
+        "webhook",
+        "command",
+        "events",
+        "timeout_secs",
+        "retries",
+        "tls_cert",
+        "tls_key",
+        "name",
+        "sha256",
+        "scopes",
+    ] {
         assert!(
             text.contains(&format!("\n# {key} = ")),
-            "config/recd.toml does not document notify.{key}"
+            "config/recd.toml does not show {key} commented out"
         );
     }
     parse(include_str!("../../packaging/recd.toml")).unwrap();
@@ -450,4 +462,52 @@ fn the_packaged_config_shows_every_key_and_the_system_paths() {
     assert_eq!(c.paths.models_dir, Path::new("/var/lib/recd/models"));
     assert_eq!(c.paths.dataset, Path::new("/var/lib/recd/datasets/ml-1m"));
     assert_eq!(c.logging.dir.as_deref(), Some(Path::new("/var/log/recd")));
+}
+
+#[test]
+fn the_http_api_is_off_by_default_and_guarded_off_loopback() {
+    let c = parse("").unwrap();
+    assert_eq!(c.http.address, None);
+    assert_eq!(c.http.loopback_scopes, [Scope::Read]);
+    let token = "[[http.tokens]]\nname = \"a\"\nsha256 = \"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\"\nscopes = [\"read\", \"admin\"]\n";
+    let c = parse(&format!(
+        "[http]\nlisten = \"127.0.0.1:8000\"\nloopback_scopes = []\n{token}"
+    ))
+    .unwrap();
+    assert_eq!(c.http.address, Some("127.0.0.1:8000".parse().unwrap()));
+    assert_eq!(c.http.tokens[0].scopes, [Scope::Read, Scope::Admin]);
+    assert!(c.http.loopback_scopes.is_empty());
+    let err = |text: &str| parse(text).unwrap_err().to_string();
+    // Reachable from other hosts: tokens and TLS, or a clear error.
+    let e = err("[http]\nlisten = \"0.0.0.0:8000\"\n");
+    assert!(
+        e.contains("http.tokens") && e.contains("reachable from other hosts"),
+        "{e}"
+    );
+    let e = err(&format!("[http]\nlisten = \"0.0.0.0:8000\"\n{token}"));
+    assert!(
+        e.contains("http.tls_cert") && e.contains("reverse proxy"),
+        "{e}"
+    );
+    let c = parse(&format!(
+        "[http]\nlisten = \"[::]:8443\"\ntls_cert = \"tls/c.pem\"\ntls_key = \"tls/k.pem\"\n{token}"
+    ))
+    .unwrap();
+    assert_eq!(
+        c.http.tls_cert.as_deref(),
+        Some(Path::new("/etc/recd/tls/c.pem"))
+    );
+    let e = err("[http]\ntls_cert = \"c.pem\"\n");
+    assert!(e.contains("http.tls_key"), "{e}");
+    let e = err("[http]\nlisten = \"localhost:80\"\n");
+    assert!(
+        e.contains("http.listen") && e.contains("no HTTP API"),
+        "{e}"
+    );
+    let e = err("[http]\nloopback_scopes = [\"write\"]\n");
+    assert!(e.contains("unknown variant `write`"), "{e}");
+    let e = err("[[http.tokens]]\nname = \"a\"\nsha256 = \"my-secret\"\nscopes = []\n");
+    assert!(e.contains("not the token itself"), "{e}");
+    let e = err(&format!("{token}{token}"));
+    assert!(e.contains("two tokens are named 'a'"), "{e}");
 }

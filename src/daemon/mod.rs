@@ -30,6 +30,8 @@ pub enum DaemonError {
     Socket(#[from] SocketError),
     #[error(transparent)]
     Metrics(#[from] crate::metrics::BindError),
+    #[error(transparent)]
+    Http(#[from] crate::http::StartError),
     #[error("{0}")]
     Setup(String),
 }
@@ -62,6 +64,18 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     };
     if let Some(address) = metrics.as_ref().and_then(|m| m.local_addr()) {
         tracing::info!("metrics on http://{address}/metrics and /healthz");
+    }
+    let http = match crate::http::Endpoint::bind(&config.http).await {
+        Ok(endpoint) => endpoint,
+        Err(e) => {
+            bound.into_parts().1.remove();
+            return Err(e.into());
+        }
+    };
+    if let Some(http) = &http {
+        if let Some(address) = http.local_addr() {
+            tracing::info!("HTTP API on {}://{address}/v1/", http.scheme());
+        }
     }
     let signals = signals::listen()
         .map_err(|e| DaemonError::Setup(format!("cannot install signal handlers: {e}")))?;
@@ -98,9 +112,10 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     let (listener, ours) = bound.into_parts();
     let server = crate::server::Server::new(state.clone(), shutdown);
     let metrics = metrics.map(|m| tokio::spawn(m.serve(server.clone())));
+    let http = http.map(|h| tokio::spawn(h.serve(server.clone())));
     crate::server::serve(listener, server).await;
-    if let Some(task) = metrics {
-        // It ends with the token; its connections are cut, not waited for.
+    // They end with the token; their connections are cut, not waited for.
+    for task in [metrics, http].into_iter().flatten() {
         let _ = task.await;
     }
 

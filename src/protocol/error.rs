@@ -56,12 +56,41 @@ pub enum ErrorCode {
     InvalidUser,
     /// The ratings database cannot be reached; nothing was written.
     DbUnavailable,
+    /// HTTP: no valid bearer token where one is needed.
+    Unauthorized,
+    /// HTTP: a request body past its limit.
+    BodyTooLarge,
     Internal,
 }
 
 impl ErrorCode {
     pub fn as_str(self) -> &'static str {
         self.into()
+    }
+
+    /// The status an HTTP reply carrying this code has.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::ParseError
+            | ErrorCode::InvalidRequest
+            | ErrorCode::InvalidParams
+            | ErrorCode::InvalidRating
+            | ErrorCode::InvalidUser => 400,
+            ErrorCode::Unauthorized => 401,
+            ErrorCode::PermissionDenied => 403,
+            ErrorCode::UnknownMethod
+            | ErrorCode::UnknownUser
+            | ErrorCode::UnknownMovie
+            | ErrorCode::UnknownJob
+            | ErrorCode::UnknownVersion => 404,
+            ErrorCode::Busy => 409,
+            ErrorCode::LineTooLong | ErrorCode::BodyTooLarge => 413,
+            ErrorCode::ReloadFailed | ErrorCode::TrainFailed | ErrorCode::Internal => 500,
+            ErrorCode::NoModel
+            | ErrorCode::ShuttingDown
+            | ErrorCode::TooManyConnections
+            | ErrorCode::DbUnavailable => 503,
+        }
     }
 }
 

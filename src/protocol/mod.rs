@@ -72,28 +72,35 @@ pub fn parse_request(line: &[u8]) -> Result<(Id, Request), (Id, Error)> {
             "unknown field '{key}' (a request has id, method and params)"
         )));
     }
+    let params = obj.remove("params");
+    request_of(&method, params)
+        .map(|r| (id.clone(), r))
+        .map_err(|e| (id, e))
+}
+
+/// The request a method name and its params make, whatever carried them
+/// (a line on the socket, an HTTP route and body). `params` may be absent
+/// or null for methods whose params are all optional.
+pub fn request_of(method: &str, params: Option<Value>) -> Result<Request, Error> {
     let Ok(known) = method.parse::<Method>() else {
-        return Err((
-            id.clone(),
-            Error::new(
-                ErrorCode::UnknownMethod,
-                format!("unknown method '{method}'"),
-            )
-            .with_data(serde_json::json!({ "methods": Method::names() })),
-        ));
+        return Err(Error::new(
+            ErrorCode::UnknownMethod,
+            format!("unknown method '{method}'"),
+        )
+        .with_data(serde_json::json!({ "methods": Method::names() })));
     };
-    let params = match obj.remove("params") {
+    let params = match params {
         None | Some(Value::Null) => None,
         Some(p @ Value::Object(_)) => Some(p),
         Some(_) => {
-            return Err((
-                id,
-                Error::new(ErrorCode::InvalidParams, "'params' must be an object"),
+            return Err(Error::new(
+                ErrorCode::InvalidParams,
+                "'params' must be an object",
             ))
         }
     };
     let mut tagged = serde_json::Map::new();
-    tagged.insert("method".into(), Value::String(method.clone()));
+    tagged.insert("method".into(), Value::String(method.to_owned()));
     // Methods without params take none; the others take an object, maybe empty.
     match (params, known.takes_params()) {
         (Some(p), true) => {
@@ -103,24 +110,15 @@ pub fn parse_request(line: &[u8]) -> Result<(Id, Request), (Id, Error)> {
             tagged.insert("params".into(), Value::Object(Default::default()));
         }
         (Some(Value::Object(p)), false) if !p.is_empty() => {
-            return Err((
-                id,
-                Error::new(
-                    ErrorCode::InvalidParams,
-                    format!("'{method}' takes no params"),
-                ),
+            return Err(Error::new(
+                ErrorCode::InvalidParams,
+                format!("'{method}' takes no params"),
             ));
         }
         _ => {}
     }
     serde_json::from_value::<Request>(Value::Object(tagged))
-        .map(|r| (id.clone(), r))
-        .map_err(|e| {
-            (
-                id.clone(),
-                Error::new(ErrorCode::InvalidParams, format!("{method}: {e}")),
-            )
-        })
+        .map_err(|e| Error::new(ErrorCode::InvalidParams, format!("{method}: {e}")))
 }
 
 /// One line from the daemon.
@@ -169,6 +167,18 @@ impl Reply {
         out.push(b'\n');
         out
     }
+}
+
+/// A progress line without an id, as HTTP streams them:
+/// `{"progress": {...}}` and a newline.
+pub fn progress_line(progress: &Progress) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Line<'a> {
+        progress: &'a Progress,
+    }
+    let mut out = serde_json::to_vec(&Line { progress }).unwrap_or_default();
+    out.push(b'\n');
+    out
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::config::Scope;
 use crate::numeric::ParamOverrides;
 
 fn default_n() -> usize {
@@ -319,9 +320,10 @@ impl Method {
             .collect()
     }
 
-    /// Methods that change what the daemon serves or does, and `import`,
-    /// which writes many users' ratings at once.
-    pub fn is_admin(self) -> bool {
+    /// What a caller must be allowed to call the method: the scopes of
+    /// HTTP tokens, and on the socket, `Admin` for root, recd's user and the
+    /// admin group only.
+    pub fn scope(self) -> Scope {
         match self {
             Method::Retrain
             | Method::Reload
@@ -329,20 +331,25 @@ impl Method {
             | Method::JobCancel
             | Method::SchedulePause
             | Method::ScheduleResume
-            | Method::Import => true,
+            | Method::Import => Scope::Admin,
+            Method::Rate | Method::Unrate => Scope::Rate,
             Method::Health
             | Method::Stats
             | Method::Recommend
             | Method::Predict
             | Method::Similar
-            | Method::Rate
-            | Method::Unrate
             | Method::RetrainCheck
             | Method::JobStatus
             | Method::Models
             | Method::History
-            | Method::Schedule => false,
+            | Method::Schedule => Scope::Read,
         }
+    }
+
+    /// Methods that change what the daemon serves or does, and `import`,
+    /// which writes many users' ratings at once.
+    pub fn is_admin(self) -> bool {
+        self.scope() == Scope::Admin
     }
 
     /// Whether the method takes a params object (possibly empty); the

@@ -15,6 +15,7 @@ use std::time::Instant;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
+use super::auth::Caller;
 use super::methods::{self, Ctx};
 use super::peer::{Body, Stalled};
 use super::Server;
@@ -120,8 +121,8 @@ pub async fn serve(stream: UnixStream, server: &Server) {
                 let announced = req.body_bytes();
                 let mut ctx = Ctx {
                     server,
-                    peer,
-                    id: &id,
+                    caller: Caller::Socket(peer),
+                    id: Some(&id),
                     out: &mut wr,
                     body: Body::new(&mut reader, announced, limits.idle_timeout),
                 };

@@ -83,6 +83,18 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for Stalled<W> {
     }
 }
 
+/// Reads pass through untouched: over HTTP the stream is one object both
+/// ways, and hyper bounds the reads itself.
+impl<W: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Stalled<W> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
 /// Why the bytes of a body stopped short.
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {

@@ -25,7 +25,7 @@ const FLOORS: &[&[&str]] = &[
     &["serving", "client"],
     &["lifecycle", "ctl"],
     &["server"],
-    &["metrics"],
+    &["metrics", "http"],
     &["daemon"],
     &["cli"],
 ];

@@ -16,6 +16,7 @@ mod download;
 mod faults;
 mod floors;
 mod guide;
+mod http;
 mod lifecycle;
 mod limits;
 mod metrics;

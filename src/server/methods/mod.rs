@@ -22,6 +22,7 @@ pub use status::health;
 use serde::Serialize;
 use tokio::io::AsyncWrite;
 
+use super::auth::Caller;
 use super::peer::Body;
 use super::Server;
 use crate::lifecycle::db::NotReady;
@@ -32,9 +33,10 @@ use crate::serving::Served;
 /// Who is asking and where progress lines go.
 pub struct Ctx<'a, W> {
     pub server: &'a Server,
-    /// SO_PEERCRED of the peer: uid, gid, pid.
-    pub peer: Option<(u32, u32, Option<i32>)>,
-    pub id: &'a Id,
+    pub caller: Caller,
+    /// The request's id, echoed in progress lines; None over HTTP, whose
+    /// progress lines carry none.
+    pub id: Option<&'a Id>,
     pub out: &'a mut W,
     /// The bytes that follow the request line (only `import` has any).
     pub body: Body<'a>,
@@ -59,28 +61,15 @@ pub async fn handle<W: AsyncWrite + Unpin>(
 ) -> Result<Raw, Error> {
     let method = req.method();
     let server = ctx.server;
-    if method.is_admin()
-        && !ctx
-            .peer
-            .is_some_and(|(uid, gid, pid)| server.admin.allows(uid, gid, pid))
-    {
-        let who = ctx.peer.map_or("an unknown peer".to_string(), |(uid, ..)| {
-            format!("uid {uid}")
-        });
+    if !ctx.caller.may(method.scope(), &server.admin) {
         return Err(Error::new(
             ErrorCode::PermissionDenied,
-            format!(
-                "'{}' is an admin method: {who} is not root, recd's user or in the admin group",
-                method.name()
-            ),
+            ctx.caller.refusal(method),
         ));
     }
     if method.is_admin() {
         // Who changed what the daemon serves, for the operators' record.
-        let (uid, pid) = ctx
-            .peer
-            .map_or((None, None), |(uid, _, pid)| (Some(uid), pid));
-        tracing::info!(method = method.name(), uid, pid, "admin request");
+        tracing::info!(method = method.name(), caller = %ctx.caller, "admin request");
     }
     let state = &server.state;
     if let Some(user) = req.user() {
@@ -109,7 +98,7 @@ pub async fn handle<W: AsyncWrite + Unpin>(
         }
         Request::Rate(p) => raw(&ratings::rate(state, p).await?),
         Request::Unrate(p) => raw(&ratings::unrate(state, p).await?),
-        Request::Import(p) => raw(&ratings::import(state, p, &mut ctx.body, ctx.peer).await?),
+        Request::Import(p) => raw(&ratings::import(state, p, &mut ctx.body, &ctx.caller).await?),
         Request::RetrainCheck(p) => raw(&retrain::check(state, p).await?),
         Request::Retrain(p) => raw(&retrain::retrain(p, ctx).await?),
         Request::JobStatus(p) => raw(&retrain::job_status(state, p).await?),

@@ -86,7 +86,7 @@ pub async fn import(
     state: &State,
     p: ImportParams,
     body: &mut Body<'_>,
-    peer: Option<(u32, u32, Option<i32>)>,
+    caller: &crate::server::auth::Caller,
 ) -> Result<Imported, Error> {
     let max = state.config.daemon.max_import_bytes;
     if p.bytes > max {
@@ -142,13 +142,10 @@ pub async fn import(
             break;
         }
     }
-    let uid = peer.map(|(uid, ..)| uid);
-    let pid = peer.and_then(|(_, _, pid)| pid);
     tracing::info!(
         name = p.name.as_deref().unwrap_or("-"),
         bytes = p.bytes,
-        uid,
-        pid,
+        caller = %caller,
         accepted,
         rejected = out.rejected_count,
         "imported {written} ratings in {:.2?}",

@@ -101,7 +101,10 @@ pub async fn retrain<W: AsyncWrite + Unpin>(
 /// Write one progress line; false once the caller has hung up (it then
 /// stops hearing progress, and the job goes on).
 async fn send_progress<W: AsyncWrite + Unpin>(ctx: &mut Ctx<'_, W>, event: Progress) -> bool {
-    let line = Reply::progress(ctx.id.clone(), &event).to_line();
+    let line = match ctx.id {
+        Some(id) => Reply::progress(id.clone(), &event).to_line(),
+        None => crate::protocol::progress_line(&event),
+    };
     ctx.out.write_all(&line).await.is_ok()
 }
 

@@ -1,0 +1,160 @@
+//! The `[http]` section: the HTTP API's listener, its TLS files and who may
+//! call what (bearer tokens by the SHA-256 of their secret, and what
+//! loopback requests without a token may do).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// What a caller may do, as tokens and loopback requests are granted it:
+/// read what is served, write ratings, or change what the daemon serves or
+/// does. Each protocol method needs one (`Method::scope`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::EnumIter,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Scope {
+    Read,
+    Rate,
+    Admin,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// The `[http]` section.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Http {
+    /// The key as written: "" (the default) serves no HTTP API; else an IP
+    /// address and a port.
+    pub listen: String,
+    /// What `listen` names, resolved when the config is parsed.
+    #[serde(skip)]
+    pub address: Option<SocketAddr>,
+    /// What a request from a loopback address without a token may call.
+    pub loopback_scopes: Vec<Scope>,
+    /// PEM certificate chain and private key: with both, the listener
+    /// speaks HTTPS only. Required for a non-loopback address.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tokens: Vec<Token>,
+}
+
+impl Default for Http {
+    fn default() -> Http {
+        Http {
+            listen: String::new(),
+            address: None,
+            loopback_scopes: vec![Scope::Read],
+            tls_cert: None,
+            tls_key: None,
+            tokens: Vec::new(),
+        }
+    }
+}
+
+/// One `[[http.tokens]]` entry.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Token {
+    /// Who holds it, for the logs and the replies that refuse it.
+    pub name: String,
+    /// The SHA-256 of the token, 64 hex digits (`recd token` prints it).
+    pub sha256: String,
+    pub scopes: Vec<Scope>,
+}
+
+impl Http {
+    /// Read "" as "none", resolve `listen` and the TLS paths, and check
+    /// that a listener other hosts can reach is protected.
+    pub(super) fn resolve(
+        &mut self,
+        resolve: impl Fn(&mut PathBuf),
+    ) -> Result<(), (&'static str, String)> {
+        self.address = super::Metrics::address_of(&self.listen)
+            .map_err(|what| ("http.listen", what.replace("no endpoint", "no HTTP API")))?;
+        for path in [&mut self.tls_cert, &mut self.tls_key] {
+            *path = path.take().filter(|p| !p.as_os_str().is_empty());
+            if let Some(p) = path {
+                resolve(p);
+            }
+        }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => {
+                return Err((
+                    "http.tls_key",
+                    "tls_cert is set: tls_key must name its private key".into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err((
+                    "http.tls_cert",
+                    "tls_key is set: tls_cert must name its certificate".into(),
+                ))
+            }
+            _ => {}
+        }
+        let mut names = std::collections::HashSet::new();
+        for t in &mut self.tokens {
+            t.sha256 = t.sha256.trim().to_ascii_lowercase();
+            if t.name.trim().is_empty() {
+                return Err(("http.tokens", "every token needs a name".into()));
+            }
+            if !names.insert(t.name.clone()) {
+                return Err(("http.tokens", format!("two tokens are named '{}'", t.name)));
+            }
+            if t.sha256.len() != 64 || !t.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err((
+                    "http.tokens",
+                    format!(
+                        "token '{}': sha256 must be the 64 hex digits of the token's SHA-256 \
+                         (`recd token` prints a token and its hash), not the token itself",
+                        t.name
+                    ),
+                ));
+            }
+        }
+        let Some(address) = self.address else {
+            return Ok(());
+        };
+        if !address.ip().is_loopback() {
+            if self.tokens.is_empty() {
+                return Err((
+                    "http.tokens",
+                    format!(
+                        "http.listen = \"{address}\" is reachable from other hosts: \
+                         configure at least one [[http.tokens]] (or listen on 127.0.0.1)"
+                    ),
+                ));
+            }
+            if self.tls_cert.is_none() {
+                return Err((
+                    "http.tls_cert",
+                    format!(
+                        "http.listen = \"{address}\" is reachable from other hosts: set \
+                         tls_cert and tls_key, or listen on 127.0.0.1 behind a reverse proxy \
+                         that terminates TLS (docs/http.md)"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,202 @@
+//! One HTTP request: its route, its caller, its params, the method's
+//! handler (the same as the socket's), its reply.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ALLOW};
+use hyper::{Request, Response, StatusCode};
+use serde_json::json;
+use tokio::io::{AsyncBufRead, AsyncWrite};
+use tokio::sync::mpsc;
+use tokio_util::sync::PollSender;
+
+use super::body::{self, Body, LineWriter, Lines, Part};
+use super::routes::{self, Route};
+use super::{legacy, Api};
+use crate::protocol::{self, Error, ErrorCode, Method};
+use crate::server::auth::Caller;
+use crate::server::methods::{self, Ctx, Raw};
+use crate::server::peer::Body as Bytes;
+use crate::server::Server;
+
+/// The reply to one request.
+pub async fn respond(req: Request<Incoming>, api: Arc<Api>, address: SocketAddr) -> Response<Body> {
+    let route = routes::route(req.method(), req.uri().path());
+    let caller = match &route {
+        Route::NotFound(why) => {
+            return body::error(Error::new(ErrorCode::UnknownMethod, why.clone()));
+        }
+        Route::NotAllowed(allow) => {
+            let mut r = body::error(Error::new(
+                ErrorCode::InvalidRequest,
+                format!("{} answers {allow}", req.uri().path()),
+            ));
+            *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+            r.headers_mut()
+                .insert(ALLOW, HeaderValue::from_static(allow));
+            return r;
+        }
+        _ => match api.tokens.caller(req.headers(), address) {
+            Ok(caller) => caller,
+            Err(e) => return body::error(e),
+        },
+    };
+    match route {
+        Route::Call {
+            method,
+            query: true,
+        } => {
+            let query = req.uri().query().unwrap_or("");
+            match routes::from_query(method, query) {
+                Ok(r) => reply(call(&api.server, caller, r, &mut tokio::io::sink(), None).await),
+                Err(e) => body::error(e),
+            }
+        }
+        Route::Call {
+            method: Method::Import,
+            ..
+        } => import(&api.server, caller, req).await,
+        Route::Call { method, .. } => {
+            let limits = &api.server.state.config.daemon;
+            let (parts, incoming) = req.into_parts();
+            let params = body::read_json(
+                incoming,
+                &parts.headers,
+                limits.max_line_bytes,
+                limits.idle_timeout,
+            )
+            .await;
+            let request = params.and_then(|p| protocol::request_of(method.name(), p));
+            match request {
+                Err(e) => body::error(e),
+                Ok(r) if method == Method::Retrain => stream(api.server.clone(), caller, r).await,
+                Ok(r) => reply(call(&api.server, caller, r, &mut tokio::io::sink(), None).await),
+            }
+        }
+        Route::Forget(user) => {
+            match protocol::request_of("forget", Some(json!({ "user": user }))) {
+                Ok(r) => reply(call(&api.server, caller, r, &mut tokio::io::sink(), None).await),
+                Err(e) => body::error(e),
+            }
+        }
+        Route::Legacy(l) => legacy::respond(l, &api.server, caller, req).await,
+        Route::NotFound(_) | Route::NotAllowed(_) => unreachable!("answered above"),
+    }
+}
+
+fn reply(r: Result<Raw, Error>) -> Response<Body> {
+    match r {
+        Ok(raw) => body::result(&raw),
+        Err(e) => body::error(e),
+    }
+}
+
+/// Run one request as `caller`, counted in the server's statistics as
+/// the socket's are. Progress lines go to `out`; `bytes` is what follows
+/// (an import's file and its length).
+pub async fn call<W: AsyncWrite + Unpin>(
+    server: &Server,
+    caller: Caller,
+    req: protocol::Request,
+    out: &mut W,
+    bytes: Option<(&mut (dyn AsyncBufRead + Unpin + Send), u64)>,
+) -> Result<Raw, Error> {
+    let method = req.method();
+    let stats = &server.stats;
+    stats.count_method(method);
+    let started = Instant::now();
+    let mut empty: &[u8] = &[];
+    let (reader, want) = match bytes {
+        Some((r, n)) => (r, n),
+        None => (&mut empty as &mut (dyn AsyncBufRead + Unpin + Send), 0),
+    };
+    let idle = server.state.config.daemon.idle_timeout;
+    let mut ctx = Ctx {
+        server,
+        caller,
+        id: None,
+        out,
+        body: Bytes::new(reader, want, idle),
+    };
+    let answer = methods::handle(req, &mut ctx).await;
+    if let Err(e) = &answer {
+        stats.count_error(e.code);
+        if matches!(e.code, ErrorCode::Internal) {
+            tracing::warn!(method = method.name(), "{e}");
+        }
+    }
+    stats.observe(method, started.elapsed());
+    answer
+}
+
+/// A request whose progress streams (`retrain`): refused before it starts,
+/// an error status; started, 200 and JSON lines, progress then the end.
+async fn stream(server: Arc<Server>, caller: Caller, req: protocol::Request) -> Response<Body> {
+    let (tx, mut rx) = mpsc::channel::<Part>(64);
+    tokio::spawn(async move {
+        let mut out = LineWriter(PollSender::new(tx.clone()));
+        let end = call(&server, caller, req, &mut out, None).await;
+        drop(out);
+        let _ = tx.send(Part::End(end)).await;
+    });
+    match rx.recv().await {
+        Some(Part::End(Err(e))) => body::error(e),
+        Some(first) => {
+            let mut r = Response::new(http_body_util::BodyExt::boxed(Lines::new(first, rx)));
+            r.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                HeaderValue::from_static(body::JSON_LINES),
+            );
+            r
+        }
+        None => body::error(Error::new(
+            ErrorCode::Internal,
+            "the request ended unanswered",
+        )),
+    }
+}
+
+/// `import`: the body is the ratings file; its name may be in the query.
+async fn import(server: &Server, caller: Caller, req: Request<Incoming>) -> Response<Body> {
+    let Some(length) = body::content_length(req.headers()) else {
+        return body::error(Error::new(
+            ErrorCode::InvalidRequest,
+            "import needs a Content-Length: send the ratings file as the body",
+        ));
+    };
+    let max = server.state.config.daemon.max_import_bytes;
+    if length > max {
+        return body::error(Error::new(
+            ErrorCode::BodyTooLarge,
+            format!(
+                "an import of {length} bytes is larger than daemon.max_import_bytes ({max}); \
+                 split the file"
+            ),
+        ));
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Query {
+        name: Option<String>,
+    }
+    let query: Query = match serde_urlencoded::from_str(req.uri().query().unwrap_or("")) {
+        Ok(q) => q,
+        Err(e) => {
+            return body::error(Error::new(
+                ErrorCode::InvalidParams,
+                format!("import: query string: {e} (it takes name)"),
+            ))
+        }
+    };
+    let params = json!({ "bytes": length, "name": query.name });
+    let request = match protocol::request_of("import", Some(params)) {
+        Ok(r) => r,
+        Err(e) => return body::error(e),
+    };
+    let mut reader = body::Reader::new(req.into_body());
+    let bytes: (&mut (dyn AsyncBufRead + Unpin + Send), u64) = (&mut reader, length);
+    reply(call(server, caller, request, &mut tokio::io::sink(), Some(bytes)).await)
+}
