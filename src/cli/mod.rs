@@ -59,6 +59,16 @@ pub enum Command {
     /// user running the check, without starting anything (exit 1 on any
     /// error; warnings do not fail it).
     CheckConfig,
+    /// Make a bearer token for the HTTP API: print its secret (once) and
+    /// the [[http.tokens]] table, with the secret's SHA-256, to add to the
+    /// config.
+    Token {
+        /// Who holds it (the table's name, shown in the logs).
+        name: String,
+        /// What it may call.
+        #[arg(long, value_delimiter = ',', default_value = "read")]
+        scopes: Vec<crate::config::Scope>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -151,6 +161,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Synth(args)) => synth(args),
         Some(Command::Model(ModelCommand::Inspect { path, json })) => inspect(path, json),
         Some(Command::CheckConfig) => return check::check_config(cli.config.as_deref()),
+        Some(Command::Token { name, scopes }) => token(&name, &scopes),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -329,5 +340,28 @@ fn inspect(path: PathBuf, json: bool) -> CmdResult {
     println!("  watermark     {}", meta.db_watermark);
     println!("  dataset       {}", meta.dataset);
     println!("  training      {:.2}s", meta.training_seconds);
+    Ok(())
+}
+
+fn token(name: &str, scopes: &[crate::config::Scope]) -> Result<(), CmdError> {
+    if name.trim().is_empty() || name.contains(['"', '\\', '\n']) {
+        return Err(CmdError::Failed(format!(
+            "token name {name:?}: give a plain, non-empty name"
+        )));
+    }
+    let secret = crate::http::auth::generate()
+        .map_err(|e| CmdError::Failed(format!("cannot read random bytes: {e}")))?;
+    let scopes: Vec<String> = scopes
+        .iter()
+        .map(|s| format!("\"{}\"", s.as_str()))
+        .collect();
+    println!("secret: {secret}");
+    println!("(shown once: give it to the client, which sends \"Authorization: Bearer SECRET\";");
+    println!(" add the table below to the config, then restart recd)");
+    println!();
+    println!("[[http.tokens]]");
+    println!("name = \"{name}\"");
+    println!("sha256 = \"{}\"", crate::http::auth::hash(&secret));
+    println!("scopes = [{}]", scopes.join(", "));
     Ok(())
 }

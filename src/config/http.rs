@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
     Deserialize,
     strum::EnumIter,
     strum::IntoStaticStr,
+    clap::ValueEnum,
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]

@@ -303,10 +303,16 @@ async fn retrain(server: &Server, caller: &Caller, body: Option<Value>) -> Resul
         in_range("n_epochs", e, 5, 50)?;
         params["epochs"] = json!(e);
     }
-    if let Some(m) = b.min_new_ratings {
-        in_range("min_new_ratings", m, 10, u64::MAX)?;
-        params["min_ratings"] = json!(m);
-    }
+    // The old system always gated its retrains; so does this one, at the
+    // config's threshold when the body names none.
+    let min = match b.min_new_ratings {
+        Some(m) => {
+            in_range("min_new_ratings", m, 10, u64::MAX)?;
+            m
+        }
+        None => server.state.config.training.min_new_ratings,
+    };
+    params["min_ratings"] = json!(min);
     let status = match method(server, caller, "retrain", params).await {
         Ok(status) => status,
         Err(e) if e.code == ErrorCode::TrainFailed => {

@@ -184,6 +184,15 @@ where
     }
 }
 
+/// Whether the TLS files the config names can be served with (as the
+/// start reads them); the scheme the API will speak.
+pub fn check_tls(config: &crate::config::Http) -> Result<&'static str, StartError> {
+    match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => tls_acceptor(cert, key).map(|_| "https"),
+        _ => Ok("http"),
+    }
+}
+
 /// A TLS acceptor for a PEM certificate chain and private key.
 fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, StartError> {
     use rustls_pki_types::pem::PemObject;

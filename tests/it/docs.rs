@@ -58,3 +58,31 @@ fn operations_md_names_every_admin_method() {
         );
     }
 }
+
+/// docs/http.md's route table has every method, at its route, with the
+/// verbs and scope the code gives it; its status table every code with
+/// the status the code gives it.
+#[test]
+fn http_md_lists_every_route_and_status() {
+    use recd::protocol::Scope;
+    let text = doc("http.md");
+    for m in Method::iter() {
+        let verbs = match (m, m.scope()) {
+            (Method::Import, _) => "POST (the file as the body)",
+            (Method::Retrain, _) => "POST (streamed)",
+            (_, Scope::Read) => "GET, POST",
+            _ => "POST",
+        };
+        let row = format!(
+            "| `{}` | `{}` | {verbs} | {} |",
+            m.name(),
+            recd::http::routes::path_of(m),
+            m.scope().as_str()
+        );
+        assert!(text.contains(&row), "docs/http.md lacks the row {row}");
+    }
+    for code in ErrorCode::iter() {
+        let row = format!("| `{}` | {}", code.as_str(), code.http_status());
+        assert!(text.contains(&row), "docs/http.md lacks the row {row}");
+    }
+}

@@ -17,6 +17,7 @@ mod faults;
 mod floors;
 mod guide;
 mod http;
+mod http_compat;
 mod lifecycle;
 mod limits;
 mod metrics;
