@@ -24,6 +24,7 @@ mod metrics;
 mod model_files;
 mod pipeline;
 mod props;
+mod python_client;
 mod ratings;
 mod real_data;
 mod recctl;
