@@ -27,7 +27,10 @@ pub async fn respond(req: Request<Incoming>, api: Arc<Api>, address: SocketAddr)
     let route = routes::route(req.method(), req.uri().path());
     let caller = match &route {
         Route::NotFound(why) => {
-            return body::error(Error::new(ErrorCode::UnknownMethod, why.clone()));
+            // As on the socket: the methods there are.
+            let e = Error::new(ErrorCode::UnknownMethod, why.clone())
+                .with_data(json!({ "methods": Method::names() }));
+            return body::error(e);
         }
         Route::NotAllowed(allow) => {
             let mut r = body::error(Error::new(

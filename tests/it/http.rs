@@ -390,11 +390,7 @@ fn tokens_give_their_scopes_and_loopback_gets_read() {
 fn loopback_may_be_given_nothing() {
     let (_d, base) = start(true, "loopback_scopes = []", "");
     let (status, got) = post(&base, "/v1/health", None, json!({}));
-    assert_eq!(
-        (status, error_code(&got)),
-        (403, "permission_denied"),
-        "{got}"
-    );
+    assert_eq!((status, error_code(&got)), (401, "unauthorized"), "{got}");
     assert_eq!(post(&base, "/v1/health", Some(READER), json!({})).0, 200);
 }
 

@@ -1,5 +1,6 @@
 //! The Python client (clients/python) against the real daemon: installed
-//! by pip into a fresh venv, its unittest suite run on the daemon's socket.
+//! by pip into a fresh venv, its unittest suite run on the daemon's socket
+//! and on its HTTP API (over TLS, with a token).
 //! The suite fails this test when one of its tests fails, and its output is
 //! printed either way.
 //!
@@ -12,7 +13,7 @@ use std::process::{Command, Output};
 
 use crate::helper;
 
-use helper::daemon::Daemon;
+use helper::daemon::{Daemon, Setup};
 
 fn client_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/python")
@@ -119,7 +120,27 @@ fn python_client_passes_its_suite_against_the_daemon() {
 
     // A short idle timeout, so that the suite sees the daemon close a
     // connection and the client open a new one.
-    let d = Daemon::start_with(true, &[], "idle_timeout_secs = 2");
+    // The HTTP API over TLS with a self-signed certificate, every request
+    // with a token (none is given to loopback).
+    let key = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let cafile = dir.path().join("cert.pem");
+    let key_file = dir.path().join("key.pem");
+    std::fs::write(&cafile, key.cert.pem()).unwrap();
+    std::fs::write(&key_file, key.key_pair.serialize_pem()).unwrap();
+    let address: std::net::SocketAddr = format!("127.0.0.1:{}", crate::http::free_port())
+        .parse()
+        .unwrap();
+    let tls = format!(
+        "loopback_scopes = []\ntls_cert = \"{}\"\ntls_key = \"{}\"",
+        cafile.display(),
+        key_file.display()
+    );
+    let sections = crate::http::section(address, &tls);
+    let d = Daemon::start_setup(&Setup {
+        daemon_keys: "idle_timeout_secs = 2",
+        sections: &sections,
+        ..Setup::default()
+    });
     d.wait_db();
     // Run from the temp dir with the venv's python, so the suite imports
     // the installed package, not the checkout's source.
@@ -131,9 +152,9 @@ fn python_client_passes_its_suite_against_the_daemon() {
         .env("RECD_SOCKET", d.socket())
         .env("RECD_TEST_USER", "ml:1")
         .env("RECD_IDLE_TIMEOUT", "2")
-        // The HTTP tests need the daemon's HTTP API; this daemon serves
-        // the socket alone, so they skip and say so.
-        .env_remove("RECD_HTTP_URL")
+        .env("RECD_HTTP_URL", format!("https://{address}"))
+        .env("RECD_HTTP_TOKEN", crate::http::ADMIN)
+        .env("RECD_HTTP_CAFILE", &cafile)
         .output()
         .expect("the venv's python runs");
     let output = text(&suite);
