@@ -31,11 +31,6 @@ pub enum Route {
     NotAllowed(&'static str),
 }
 
-/// The path of `method`'s route.
-pub fn path_of(method: Method) -> String {
-    format!("{V1}{}", method.name().replace('.', "/"))
-}
-
 pub fn route(verb: &Verb, path: &str) -> Route {
     if let Some(legacy) = Legacy::at(path) {
         return if *verb == legacy.verb() || (*verb == Verb::HEAD && legacy.verb() == Verb::GET) {
@@ -71,7 +66,7 @@ pub fn route(verb: &Verb, path: &str) -> Route {
     };
     // A method's route is its name with slashes, not dots.
     if rest.contains('.') {
-        return Route::NotFound(format!("no route {path}: try {}", path_of(method)));
+        return Route::NotFound(format!("no route {path}: try {}", method.route()));
     }
     let readable = method.scope() == Scope::Read;
     match *verb {
@@ -144,7 +139,7 @@ mod tests {
     #[test]
     fn every_method_has_its_route_and_reads_have_get() {
         for m in Method::iter() {
-            let path = path_of(m);
+            let path = m.route();
             assert_eq!(
                 route(&Verb::POST, &path),
                 Route::Call {

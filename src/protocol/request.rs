@@ -313,6 +313,12 @@ impl Method {
         self.into()
     }
 
+    /// The method's route in the HTTP API: `/v1/` and its name, dots as
+    /// slashes (`retrain.check` at `/v1/retrain/check`).
+    pub fn route(self) -> String {
+        format!("/v1/{}", self.name().replace('.', "/"))
+    }
+
     /// Every method name, in declaration order.
     pub fn names() -> Vec<&'static str> {
         <Method as strum::IntoEnumIterator>::iter()

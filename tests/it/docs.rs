@@ -76,7 +76,7 @@ fn http_md_lists_every_route_and_status() {
         let row = format!(
             "| `{}` | `{}` | {verbs} | {} |",
             m.name(),
-            recd::http::routes::path_of(m),
+            m.route(),
             m.scope().as_str()
         );
         assert!(text.contains(&row), "docs/http.md lacks the row {row}");

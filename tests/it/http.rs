@@ -135,7 +135,7 @@ fn every_method_answers_at_its_route_as_on_the_socket() {
     d.wait_db();
     let agent = agent();
     for m in Method::iter() {
-        let url = format!("{base}{}", recd::http::routes::path_of(m));
+        let url = format!("{base}{}", m.route());
         if m == Method::Import {
             continue; // below, with a file for a body
         }

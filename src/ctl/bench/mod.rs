@@ -44,6 +44,11 @@ pub struct BenchArgs {
     /// model's dataset users at random): a user the model has not seen, for one.
     #[arg(short, long)]
     pub user: Option<String>,
+    /// Send over the HTTP API at this address (HOST:PORT, plain HTTP,
+    /// closed-loop) instead of the socket, which still tells the model's
+    /// users. The token is read from $RECD_TOKEN.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub http: Option<String>,
 }
 
 /// One method's figures.
@@ -94,6 +99,11 @@ pub fn run(socket: &Path, a: &BenchArgs, json: bool) -> Result<(), Failure> {
             "--connections must be positive and --duration between 0 and 3600 s".into(),
         ));
     }
+    if a.http.is_some() && a.rate > 0.0 {
+        return Err(Failure::Usage(
+            "--http runs closed-loop: leave --rate out".into(),
+        ));
+    }
     if !(a.rate >= 0.0 && a.rate.is_finite()) {
         return Err(Failure::Usage(
             "--rate must be a non-negative number".into(),
@@ -132,8 +142,15 @@ pub fn run(socket: &Path, a: &BenchArgs, json: bool) -> Result<(), Failure> {
     let gap = (a.rate > 0.0).then(|| Duration::from_secs_f64(a.connections as f64 / a.rate));
     let until = Instant::now() + Duration::from_secs_f64(a.duration);
     let started = Instant::now();
+    let target = match &a.http {
+        None => closed::Target::Socket(socket.to_owned()),
+        Some(address) => {
+            let token = std::env::var("RECD_TOKEN").ok().filter(|t| !t.is_empty());
+            closed::Target::Http(address.clone(), token)
+        }
+    };
     let results: Vec<Vec<Sample>> = match gap {
-        None => closed::run(socket, a.connections, &methods, &shape, until)?,
+        None => closed::run(&target, a.connections, &methods, &shape, until)?,
         Some(gap) => paced::run(socket, a.connections, &methods, &shape, gap, until)?,
     };
     let elapsed = started.elapsed().as_secs_f64();

@@ -54,12 +54,8 @@ impl RequestGen {
     /// The next request: which of `methods` (its index), appended to `out`
     /// as a line, and the prefix its reply must start with.
     pub fn next(&mut self, methods: &[Method], out: &mut Vec<u8>) -> (usize, String) {
-        let which = self.rng.below(methods.len() as u64) as usize;
-        self.id += 1;
+        let (which, request) = self.pick(methods);
         let id = self.id;
-        // Only supported methods reach here (`supported`); health is the
-        // harmless stand-in should one not.
-        let request = self.request(methods[which]).unwrap_or(Request::Health);
         // A request of ours always serialises.
         let _ = serde_json::to_writer(
             &mut *out,
@@ -72,6 +68,60 @@ impl RequestGen {
         // Replies are only checked for their id and a result member, so the
         // client costs as little CPU as possible on a shared machine.
         (which, format!("{{\"id\":{id},\"result\""))
+    }
+
+    /// The next request as HTTP/1.1 (`GET` with a query for the methods
+    /// that read, `POST` with a JSON body for the others), appended to
+    /// `out`; which of `methods` it is.
+    pub fn next_http(
+        &mut self,
+        methods: &[Method],
+        token: Option<&str>,
+        out: &mut Vec<u8>,
+    ) -> usize {
+        use std::io::Write;
+        let (which, request) = self.pick(methods);
+        let method = request.method();
+        let path = method.route();
+        let params = match serde_json::to_value(&request) {
+            Ok(serde_json::Value::Object(mut o)) => o.remove("params"),
+            _ => None,
+        }
+        .unwrap_or_else(|| serde_json::json!({}));
+        let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+        if method.scope() == crate::protocol::Scope::Read {
+            let pairs: Vec<(String, String)> = params
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.as_str().map_or(v.to_string(), str::to_owned)))
+                .collect();
+            let query = serde_urlencoded::to_string(pairs).unwrap_or_default();
+            let _ = write!(
+                out,
+                "GET {path}?{query} HTTP/1.1\r\nHost: recd\r\n{auth}\r\n"
+            );
+        } else {
+            let body = params.to_string();
+            let _ = write!(
+                out,
+                "POST {path} HTTP/1.1\r\nHost: recd\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        }
+        which
+    }
+
+    /// One of `methods` at random, and its request.
+    fn pick(&mut self, methods: &[Method]) -> (usize, Request) {
+        let which = self.rng.below(methods.len() as u64) as usize;
+        self.id += 1;
+        // Only supported methods reach here (`supported`); health is the
+        // harmless stand-in should one not.
+        (
+            which,
+            self.request(methods[which]).unwrap_or(Request::Health),
+        )
     }
 
     /// The request a bench sends for `method`, if it sends one.
