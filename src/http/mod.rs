@@ -25,7 +25,6 @@ pub mod routes;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -33,10 +32,10 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
+use crate::server::accept::{accept, Accepted};
 use crate::server::peer::Stalled;
 use crate::server::Server;
 
@@ -106,52 +105,35 @@ impl Endpoint {
             server,
         });
         let tracker = TaskTracker::new();
-        let slots = Arc::new(Semaphore::new(limits.max_connections));
-        let mut backoff = Duration::from_millis(10);
-        loop {
-            let accepted = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                a = self.listener.accept() => a,
+        let max = limits.max_connections;
+        accept(&self.listener, &shutdown, max, "http", |accepted| {
+            let (stream, peer, permit) = match accepted {
+                Accepted::Slot(stream, peer, permit) => (stream, peer, permit),
+                Accepted::Full(_, peer) => {
+                    tracing::warn!(%peer, "http: connection closed, {max} already open");
+                    return;
+                }
             };
-            match accepted {
-                Ok((stream, peer)) => {
-                    backoff = Duration::from_millis(10);
-                    let Ok(permit) = slots.clone().try_acquire_owned() else {
-                        tracing::warn!(%peer, "http: connection closed, {} already open", limits.max_connections);
-                        continue;
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let api = api.clone();
-                    let tls = self.tls.clone();
-                    tracker.spawn(async move {
-                        let stream =
-                            Stalled::new(stream, api.server.state.config.daemon.write_timeout);
-                        match tls {
-                            None => connection(stream, peer, api).await,
-                            Some(tls) => {
-                                let idle = api.server.state.config.daemon.idle_timeout;
-                                match tokio::time::timeout(idle, tls.accept(stream)).await {
-                                    Ok(Ok(s)) => connection(s, peer, api).await,
-                                    Ok(Err(e)) => {
-                                        tracing::debug!(%peer, "http: TLS handshake failed: {e}")
-                                    }
-                                    Err(_) => {
-                                        tracing::debug!(%peer, "http: TLS handshake timed out")
-                                    }
-                                }
-                            }
+            let _ = stream.set_nodelay(true);
+            let api = api.clone();
+            let tls = self.tls.clone();
+            tracker.spawn(async move {
+                let stream = Stalled::new(stream, api.server.state.config.daemon.write_timeout);
+                match tls {
+                    None => connection(stream, peer, api).await,
+                    Some(tls) => {
+                        let idle = api.server.state.config.daemon.idle_timeout;
+                        match tokio::time::timeout(idle, tls.accept(stream)).await {
+                            Ok(Ok(s)) => connection(s, peer, api).await,
+                            Ok(Err(e)) => tracing::debug!(%peer, "http: TLS handshake failed: {e}"),
+                            Err(_) => tracing::debug!(%peer, "http: TLS handshake timed out"),
                         }
-                        drop(permit);
-                    });
+                    }
                 }
-                Err(e) => {
-                    // Out of descriptors: wait and try again rather than spin.
-                    tracing::warn!("http: accept failed: {e}; retrying in {backoff:?}");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                }
-            }
-        }
+                drop(permit);
+            });
+        })
+        .await;
         tracker.close();
         tracker.wait().await;
     }

@@ -30,10 +30,10 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
 use crate::protocol::HealthStatus;
+use crate::server::accept::{accept, Accepted};
 use crate::server::Server;
 
 /// Connections served at once: a few scrapers and health checks, with room
@@ -81,34 +81,19 @@ impl Endpoint {
     pub async fn serve(self, server: Arc<Server>) {
         let shutdown = server.shutdown.clone();
         let tracker = TaskTracker::new();
-        let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-        let mut backoff = Duration::from_millis(10);
-        loop {
-            let accepted = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                a = self.listener.accept() => a,
-            };
-            match accepted {
-                Ok((stream, peer)) => {
-                    backoff = Duration::from_millis(10);
-                    let Ok(permit) = slots.clone().try_acquire_owned() else {
-                        tracing::debug!(%peer, "metrics: connection closed, {MAX_CONNECTIONS} already open");
-                        continue;
-                    };
-                    let server = server.clone();
-                    tracker.spawn(async move {
-                        connection(stream, server).await;
-                        drop(permit);
-                    });
-                }
-                Err(e) => {
-                    // Out of descriptors: wait and try again rather than spin.
-                    tracing::warn!("metrics: accept failed: {e}; retrying in {backoff:?}");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                }
+        accept(&self.listener, &shutdown, MAX_CONNECTIONS, "metrics", |accepted| match accepted {
+            Accepted::Slot(stream, _, permit) => {
+                let server = server.clone();
+                tracker.spawn(async move {
+                    connection(stream, server).await;
+                    drop(permit);
+                });
             }
-        }
+            Accepted::Full(_, peer) => {
+                tracing::debug!(%peer, "metrics: connection closed, {MAX_CONNECTIONS} already open");
+            }
+        })
+        .await;
         tracker.close();
         tracker.wait().await;
     }

@@ -14,6 +14,7 @@
 //! metrics endpoint reads too). The server calls the lifecycle and the
 //! serving policy; they never call it.
 
+pub mod accept;
 pub mod auth;
 pub mod connection;
 pub mod methods;
@@ -21,14 +22,12 @@ pub mod peer;
 pub mod stats;
 
 use std::sync::Arc;
-use std::time::Duration;
-
 use tokio::net::UnixListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::lifecycle::State;
+use accept::Accepted;
 
 /// What the connections of one server share.
 pub struct Server {
@@ -63,44 +62,28 @@ pub async fn serve(listener: UnixListener, server: Arc<Server>) {
     let max = limits.max_connections;
     let grace = limits.shutdown_timeout;
     let tracker = TaskTracker::new();
-    let slots = Arc::new(Semaphore::new(max));
-    let mut backoff = Duration::from_millis(10);
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            a = listener.accept() => a,
-        };
+    accept::accept(&listener, &shutdown, max, "socket", |accepted| {
+        let stats = &server.stats;
+        stats.connections_total.inc();
         match accepted {
-            Ok((stream, _)) => {
-                backoff = Duration::from_millis(10);
-                let stats = &server.stats;
-                stats.connections_total.inc();
-                match slots.clone().try_acquire_owned() {
-                    Ok(permit) => {
-                        stats.connections_open.inc();
-                        let server = server.clone();
-                        tracker.spawn(async move {
-                            connection::serve(stream, &server).await;
-                            server.stats.connections_open.dec();
-                            drop(permit);
-                        });
-                    }
-                    Err(_) => {
-                        stats.connections_rejected.inc();
-                        stats.count_error(crate::protocol::ErrorCode::TooManyConnections);
-                        tracing::warn!("connection refused: {max} connections already open");
-                        tracker.spawn(connection::reject(stream, max));
-                    }
-                }
+            Accepted::Slot(stream, _, permit) => {
+                stats.connections_open.inc();
+                let server = server.clone();
+                tracker.spawn(async move {
+                    connection::serve(stream, &server).await;
+                    server.stats.connections_open.dec();
+                    drop(permit);
+                });
             }
-            Err(e) => {
-                // Out of descriptors or memory: wait and try again rather than spin.
-                tracing::error!("accept failed: {e}; retrying in {backoff:?}");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
+            Accepted::Full(stream, _) => {
+                stats.connections_rejected.inc();
+                stats.count_error(crate::protocol::ErrorCode::TooManyConnections);
+                tracing::warn!("connection refused: {max} connections already open");
+                tracker.spawn(connection::reject(stream, max));
             }
         }
-    }
+    })
+    .await;
     tracker.close();
     if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
         tracing::warn!(
