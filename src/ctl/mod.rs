@@ -85,6 +85,9 @@ pub enum Command {
     /// Import a ratings file (CSV, or a MovieLens layout): this command
     /// reads it and sends its bytes; the daemon never opens it.
     Import { file: PathBuf },
+    /// Erase a user: delete all their ratings, record the erasure, and stop
+    /// every model trained before it from answering for them.
+    Forget { user: String },
     /// Retrain now, with a progress bar; `retrain check` only says whether it is due.
     #[command(args_conflicts_with_subcommands = true)]
     Retrain {
@@ -338,6 +341,10 @@ fn execute(cli: &Cli) -> Result<(), Failure> {
             let result: p::Imported = import(c, file)?;
             output(&result, json);
             Ok(())
+        }
+        Command::Forget { user } => {
+            let request = Request::Forget(p::ForgetParams { user: user.clone() });
+            show::<p::Forgotten>(c, &request, json)
         }
         Command::Retrain {
             check: Some(RetrainCommand::Check { min_ratings }),

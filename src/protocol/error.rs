@@ -56,6 +56,9 @@ pub enum ErrorCode {
     InvalidUser,
     /// The ratings database cannot be reached; nothing was written.
     DbUnavailable,
+    /// `forget` named a user of the base dataset (`ml:ID`), which is not
+    /// the application's to erase.
+    BaseDatasetUser,
     Internal,
 }
 

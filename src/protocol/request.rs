@@ -71,6 +71,14 @@ pub struct UnrateParams {
     pub movie: u32,
 }
 
+/// Parameters of `forget`: the user whose ratings are erased and who no
+/// model answers for any more.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForgetParams {
+    pub user: String,
+}
+
 /// Parameters of `import`: the size of the ratings file whose bytes follow
 /// the request line on the connection. The daemon never opens a file a
 /// peer names; the client reads it with its own rights and sends it.
@@ -244,6 +252,7 @@ pub enum Request {
     Rate(RateParams),
     Unrate(UnrateParams),
     Import(ImportParams),
+    Forget(ForgetParams),
     #[serde(rename = "retrain.check")]
     #[strum_discriminants(strum(serialize = "retrain.check"))]
     RetrainCheck(RetrainCheckParams),
@@ -278,7 +287,8 @@ impl Request {
             Request::Recommend(RecommendParams { user, .. })
             | Request::Predict(PredictParams { user, .. })
             | Request::Rate(RateParams { user, .. })
-            | Request::Unrate(UnrateParams { user, .. }) => Some(user),
+            | Request::Unrate(UnrateParams { user, .. })
+            | Request::Forget(ForgetParams { user }) => Some(user),
             Request::Health
             | Request::Stats
             | Request::Similar(_)
@@ -319,8 +329,9 @@ impl Method {
             .collect()
     }
 
-    /// Methods that change what the daemon serves or does, and `import`,
-    /// which writes many users' ratings at once.
+    /// Methods that change what the daemon serves or does, `import`, which
+    /// writes many users' ratings at once, and `forget`, which erases a
+    /// user's.
     pub fn is_admin(self) -> bool {
         match self {
             Method::Retrain
@@ -329,7 +340,8 @@ impl Method {
             | Method::JobCancel
             | Method::SchedulePause
             | Method::ScheduleResume
-            | Method::Import => true,
+            | Method::Import
+            | Method::Forget => true,
             Method::Health
             | Method::Stats
             | Method::Recommend
@@ -360,6 +372,7 @@ impl Method {
             | Method::Rate
             | Method::Unrate
             | Method::Import
+            | Method::Forget
             | Method::RetrainCheck
             | Method::Retrain
             | Method::JobStatus

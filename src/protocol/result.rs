@@ -227,6 +227,19 @@ pub struct Unrated {
     pub removed: bool,
 }
 
+/// `forget`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Forgotten {
+    pub user: String,
+    /// Ratings deleted (0: none were stored; the erasure is recorded anyway,
+    /// since a model may hold them from ratings removed since).
+    pub deleted: u64,
+    /// The erasure's id in the `erasures` table.
+    pub erasure: i64,
+    /// RFC 3339.
+    pub erased_at: String,
+}
+
 /// `import`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Imported {

@@ -20,13 +20,14 @@
 //! - `ratings`: [`NewRating`], [`Stored`], [`Counts`]; the catalogue and
 //!   the queries.
 //! - `write`: [`Write`], [`Done`]; one transaction of writes, and import.
-//! - `runs`: [`Run`], [`RunEnd`]; the record of training runs.
+//! - `erasures`: [`Erasure`]; the record of `forget`, and its tombstones.
 //! - `blocking`: [`Blocking`], the store for threads outside the runtime.
 //! - [`rules`], [`import`], [`writer`]: the checks a rating must pass,
 //!   reading a ratings file, group commit.
 
 mod blocking;
 mod connect;
+mod erasures;
 mod faults;
 pub mod import;
 mod ratings;
@@ -37,6 +38,7 @@ pub mod writer;
 
 pub use blocking::Blocking;
 pub use connect::{Options, Store, StoreError, Target};
+pub use erasures::Erasure;
 pub use ratings::{Counts, NewRating, Stored};
 pub use runs::{Run, RunEnd, RunFilter, RunStatus, Trigger};
 pub use write::{Done, Write};

@@ -15,6 +15,7 @@ mod docs;
 mod download;
 mod faults;
 mod floors;
+mod forget;
 mod guide;
 mod lifecycle;
 mod limits;

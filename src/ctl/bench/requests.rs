@@ -100,6 +100,7 @@ impl RequestGen {
             Method::Stats
             | Method::Unrate
             | Method::Import
+            | Method::Forget
             | Method::RetrainCheck
             | Method::Retrain
             | Method::JobStatus

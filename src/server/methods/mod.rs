@@ -1,7 +1,7 @@
 //! One handler per method, behind one exhaustive match, one file per
 //! group: `status` (health, stats), `queries` (recommend, predict,
-//! similar), `ratings` (rate, unrate, import), `retrain` (retrain.check,
-//! retrain, job.status, job.cancel), `models` (reload, models, rollback).
+//! similar), `ratings` (rate, unrate, import), `database` (forget), `retrain` (retrain.check, retrain, job.status, job.cancel),
+//! `models` (reload, models, rollback).
 //!
 //! Each handler returns its typed result (`protocol::result`), serialised
 //! here into the reply; errors of the layers below are mapped to wire
@@ -10,6 +10,7 @@
 //! verifies a model file runs on the blocking pool; training runs on its
 //! own thread (`lifecycle::jobs`).
 
+mod database;
 mod models;
 mod queries;
 mod ratings;
@@ -110,6 +111,7 @@ pub async fn handle<W: AsyncWrite + Unpin>(
         Request::Rate(p) => raw(&ratings::rate(state, p).await?),
         Request::Unrate(p) => raw(&ratings::unrate(state, p).await?),
         Request::Import(p) => raw(&ratings::import(state, p, &mut ctx.body, ctx.peer).await?),
+        Request::Forget(p) => raw(&database::forget(state, p, ctx.peer).await?),
         Request::RetrainCheck(p) => raw(&retrain::check(state, p).await?),
         Request::Retrain(p) => raw(&retrain::retrain(p, ctx).await?),
         Request::JobStatus(p) => raw(&retrain::job_status(state, p).await?),
