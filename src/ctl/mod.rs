@@ -8,6 +8,7 @@
 //! as JSON with `--json`. Requests are `protocol::Request` values and
 //! results are read as their `protocol` types.
 
+mod backup;
 mod bench;
 mod print;
 mod runs;
@@ -88,6 +89,9 @@ pub enum Command {
     /// Erase a user: delete all their ratings, record the erasure, and stop
     /// every model trained before it from answering for them.
     Forget { user: String },
+    /// Copy the ratings database (SQLite) to DEST while the daemon serves:
+    /// the daemon makes the copy, this command writes it with its own rights.
+    Backup { dest: PathBuf },
     /// Retrain now, with a progress bar; `retrain check` only says whether it is due.
     #[command(args_conflicts_with_subcommands = true)]
     Retrain {
@@ -345,6 +349,15 @@ fn execute(cli: &Cli) -> Result<(), Failure> {
         Command::Forget { user } => {
             let request = Request::Forget(p::ForgetParams { user: user.clone() });
             show::<p::Forgotten>(c, &request, json)
+        }
+        Command::Backup { dest } => {
+            let info = backup::backup(c, dest)?;
+            if json {
+                print::json(&info);
+            } else {
+                print::backed_up(&info, dest);
+            }
+            Ok(())
         }
         Command::Retrain {
             check: Some(RetrainCommand::Check { min_ratings }),

@@ -209,6 +209,26 @@ impl State {
         })
     }
 
+    /// A consistent copy of the ratings database (SQLite), in a private
+    /// temp file the daemon makes in its state dir and unlinks at once:
+    /// what `backup` sends after its reply (and what an HTTP `backup`
+    /// would send as its body).
+    pub async fn backup(
+        &self,
+    ) -> Result<crate::store::Snapshot, crate::store::snapshot::FileError> {
+        let started = std::time::Instant::now();
+        let snapshot = self.db.store.snapshot().await?;
+        let i = &snapshot.info;
+        tracing::info!(
+            bytes = i.bytes,
+            ratings = i.ratings,
+            users = i.users,
+            "copied the ratings database in {:.2?}",
+            started.elapsed()
+        );
+        Ok(snapshot)
+    }
+
     /// The database for the retrain pipeline (which runs off the runtime).
     pub fn database(&self) -> crate::store::Blocking {
         crate::store::Blocking {

@@ -59,6 +59,9 @@ pub enum ErrorCode {
     /// `forget` named a user of the base dataset (`ml:ID`), which is not
     /// the application's to erase.
     BaseDatasetUser,
+    /// The method does not apply to this daemon's setup (`backup` of a
+    /// PostgreSQL database: the message gives the `pg_dump` command).
+    Unsupported,
     Internal,
 }
 

@@ -253,6 +253,7 @@ pub enum Request {
     Unrate(UnrateParams),
     Import(ImportParams),
     Forget(ForgetParams),
+    Backup,
     #[serde(rename = "retrain.check")]
     #[strum_discriminants(strum(serialize = "retrain.check"))]
     RetrainCheck(RetrainCheckParams),
@@ -293,6 +294,7 @@ impl Request {
             | Request::Stats
             | Request::Similar(_)
             | Request::Import(_)
+            | Request::Backup
             | Request::RetrainCheck(_)
             | Request::Retrain(_)
             | Request::JobStatus(_)
@@ -330,8 +332,8 @@ impl Method {
     }
 
     /// Methods that change what the daemon serves or does, `import`, which
-    /// writes many users' ratings at once, and `forget`, which erases a
-    /// user's.
+    /// writes many users' ratings at once, `forget`, which erases a user's,
+    /// and `backup`, which copies everyone's.
     pub fn is_admin(self) -> bool {
         match self {
             Method::Retrain
@@ -341,7 +343,8 @@ impl Method {
             | Method::SchedulePause
             | Method::ScheduleResume
             | Method::Import
-            | Method::Forget => true,
+            | Method::Forget
+            | Method::Backup => true,
             Method::Health
             | Method::Stats
             | Method::Recommend
@@ -364,6 +367,7 @@ impl Method {
             Method::Health
             | Method::Stats
             | Method::Models
+            | Method::Backup
             | Method::SchedulePause
             | Method::ScheduleResume => false,
             Method::Recommend

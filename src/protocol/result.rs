@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Counts as ModelCounts, Model};
 use crate::numeric::{Metrics, Params};
 pub use crate::store::import::Rejected;
-pub use crate::store::{Counts as DbCounts, Run};
+pub use crate::store::{BackupInfo, Counts as DbCounts, Run};
 pub use crate::train::pipeline::{Check, Outcome, Stage, Verdict};
 
 /// How a user's recommendations and predictions were made.

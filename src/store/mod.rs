@@ -21,6 +21,9 @@
 //!   the queries.
 //! - `write`: [`Write`], [`Done`]; one transaction of writes, and import.
 //! - `erasures`: [`Erasure`]; the record of `forget`, and its tombstones.
+//! - [`snapshot`]: a consistent copy of an SQLite database (`backup`), the
+//!   checks a copy must pass, and putting one in place (`recd restore`).
+//! - `runs`: [`Run`], [`RunEnd`]; the record of training runs.
 //! - `blocking`: [`Blocking`], the store for threads outside the runtime.
 //! - [`rules`], [`import`], [`writer`]: the checks a rating must pass,
 //!   reading a ratings file, group commit.
@@ -31,8 +34,10 @@ mod erasures;
 mod faults;
 pub mod import;
 mod ratings;
+pub mod restore;
 pub mod rules;
 mod runs;
+pub mod snapshot;
 mod write;
 pub mod writer;
 
@@ -41,4 +46,5 @@ pub use connect::{Options, Store, StoreError, Target};
 pub use erasures::Erasure;
 pub use ratings::{Counts, NewRating, Stored};
 pub use runs::{Run, RunEnd, RunFilter, RunStatus, Trigger};
+pub use snapshot::{BackupInfo, Snapshot};
 pub use write::{Done, Write};

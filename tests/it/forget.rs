@@ -173,6 +173,9 @@ fn forget_is_an_admin_method() {
             return false;
         };
         let forget = c.call_json("forget", json!({"user": "app-x"}));
-        forget.err().and_then(|e| e.code()) == Some(ErrorCode::PermissionDenied)
+        let backup = c.call_json("backup", json!({}));
+        [forget, backup]
+            .into_iter()
+            .all(|r| r.err().and_then(|e| e.code()) == Some(ErrorCode::PermissionDenied))
     }));
 }

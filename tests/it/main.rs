@@ -9,6 +9,7 @@
 
 mod helper;
 
+mod backup;
 mod crash;
 mod daemon;
 mod docs;

@@ -101,6 +101,7 @@ impl RequestGen {
             | Method::Unrate
             | Method::Import
             | Method::Forget
+            | Method::Backup
             | Method::RetrainCheck
             | Method::Retrain
             | Method::JobStatus

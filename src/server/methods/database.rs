@@ -1,8 +1,11 @@
-//! `forget`: an admin method on the ratings database as a whole.
+//! `forget` and `backup`: the admin methods on the ratings database as a
+//! whole, one user's ratings erased and everyone's copied.
 
-use super::store_error;
+use super::{internal, store_error};
 use crate::lifecycle::State;
 use crate::protocol::{Error, ErrorCode, ForgetParams, Forgotten};
+use crate::store::snapshot::FileError;
+use crate::store::Snapshot;
 
 /// `forget`: an application user's ratings deleted, the erasure recorded,
 /// and no model trained before it answers for them.
@@ -32,5 +35,15 @@ pub async fn forget(
         deleted: erased.deleted,
         erasure: erased.erasure,
         erased_at: crate::clock::rfc3339_unix(erased.at),
+    })
+}
+
+/// `backup`: a consistent copy of the database, made by the daemon; its
+/// figures are the reply and its bytes follow it.
+pub async fn backup(state: &State) -> Result<Snapshot, Error> {
+    state.backup().await.map_err(|e| match e {
+        FileError::Postgres(m) => Error::new(ErrorCode::Unsupported, m),
+        FileError::Store(e) => store_error(e),
+        other => internal(format!("backup: {other}")),
     })
 }
