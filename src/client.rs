@@ -134,6 +134,29 @@ impl Client {
         })
     }
 
+    /// Send `request`, read its result as `T`, then the `bytes(&result)`
+    /// bytes that follow the reply line (`backup`'s copy) into `sink`.
+    pub fn call_with_trailer<T: DeserializeOwned>(
+        &mut self,
+        request: &Request,
+        bytes: impl Fn(&T) -> u64,
+        sink: &mut dyn Write,
+    ) -> Result<T, CallError> {
+        let result = self.exchange(request, &mut |_| {})?;
+        let result: T = serde_json::from_value(result).map_err(|e| {
+            CallError::Protocol(format!("the result of {}: {e}", request.method().name()))
+        })?;
+        let n = bytes(&result);
+        let got = std::io::copy(&mut (&mut self.reader).take(n), sink)?;
+        if got != n {
+            return Err(CallError::Io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("the daemon sent {got} of the {n} bytes its reply announced"),
+            )));
+        }
+        Ok(result)
+    }
+
     /// Write one request line and read until its reply.
     fn exchange<R: Serialize>(
         &mut self,

@@ -73,6 +73,7 @@ pub fn write_model(train: &Dataset, params: &Params, factors: &Factors, path: &P
         holdout_fraction: 0.0,
         counts: Counts::default(),
         db_watermark: 0,
+        erased_through: 0,
         dataset: train.dir.display().to_string(),
         training_seconds: 0.0,
     };

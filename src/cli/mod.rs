@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 mod check;
+mod restore;
 mod train;
 use train::train;
 
@@ -55,6 +56,17 @@ pub enum Command {
     /// Model file tools.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Put a backup (`recctl backup`) in place of the SQLite ratings
+    /// database, with the daemon stopped. The file is checked first (an
+    /// SQLite database recd wrote, whole, with a schema this recd knows);
+    /// the database it replaces is kept as DB.before-restore.
+    Restore {
+        /// The backup file (a regular file).
+        file: PathBuf,
+        /// Print one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check a config and that the paths it names are usable by the
     /// user running the check, without starting anything (exit 1 on any
     /// error; warnings do not fail it).
@@ -160,6 +172,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Eval(args)) => eval(cli.config, args),
         Some(Command::Synth(args)) => synth(args),
         Some(Command::Model(ModelCommand::Inspect { path, json })) => inspect(path, json),
+        Some(Command::Restore { file, json }) => restore::restore(cli.config, &file, json),
         Some(Command::CheckConfig) => return check::check_config(cli.config.as_deref()),
         Some(Command::Token { name, scopes }) => token(&name, &scopes),
     };

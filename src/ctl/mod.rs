@@ -8,6 +8,7 @@
 //! as JSON with `--json`. Requests are `protocol::Request` values and
 //! results are read as their `protocol` types.
 
+mod backup;
 mod bench;
 mod print;
 mod runs;
@@ -85,6 +86,12 @@ pub enum Command {
     /// Import a ratings file (CSV, or a MovieLens layout): this command
     /// reads it and sends its bytes; the daemon never opens it.
     Import { file: PathBuf },
+    /// Erase a user: delete all their ratings, record the erasure, and stop
+    /// every model trained before it from answering for them.
+    Forget { user: String },
+    /// Copy the ratings database (SQLite) to DEST while the daemon serves:
+    /// the daemon makes the copy, this command writes it with its own rights.
+    Backup { dest: PathBuf },
     /// Retrain now, with a progress bar; `retrain check` only says whether it is due.
     #[command(args_conflicts_with_subcommands = true)]
     Retrain {
@@ -337,6 +344,19 @@ fn execute(cli: &Cli) -> Result<(), Failure> {
         Command::Import { file } => {
             let result: p::Imported = import(c, file)?;
             output(&result, json);
+            Ok(())
+        }
+        Command::Forget { user } => {
+            let request = Request::Forget(p::ForgetParams { user: user.clone() });
+            show::<p::Forgotten>(c, &request, json)
+        }
+        Command::Backup { dest } => {
+            let info = backup::backup(c, dest)?;
+            if json {
+                print::json(&info);
+            } else {
+                print::backed_up(&info, dest);
+            }
             Ok(())
         }
         Command::Retrain {

@@ -7,8 +7,8 @@ use std::fmt::Display;
 use serde::Serialize;
 
 use crate::protocol::{
-    Check, Health, Imported, JobCancelled, JobStatus, Models, Predicted, Progress, Rated,
-    Recommended, Reloaded, RolledBack, SimilarTo, StageState, Stats, Unrated,
+    BackupInfo, Check, Forgotten, Health, Imported, JobCancelled, JobStatus, Models, Predicted,
+    Progress, Rated, Recommended, Reloaded, RolledBack, SimilarTo, StageState, Stats, Unrated,
 };
 
 /// A result as a person reads it.
@@ -41,6 +41,25 @@ pub(super) fn row(label: &str, value: impl Display) {
 /// An optional value, `-` when absent.
 pub(super) fn opt<T: Display>(v: &Option<T>) -> String {
     v.as_ref().map_or("-".into(), |v| v.to_string())
+}
+
+impl Human for Forgotten {
+    fn print(&self) {
+        row("user", &self.user);
+        row("deleted", format!("{} ratings", self.deleted));
+        row("erasure", self.erasure);
+        row("erased_at", &self.erased_at);
+    }
+}
+
+/// `backup`'s result, with where it was written.
+pub fn backed_up(info: &BackupInfo, dest: &std::path::Path) {
+    row("written", dest.display());
+    row("bytes", info.bytes);
+    row("ratings", info.ratings);
+    row("users", info.users);
+    row("schema_version", info.schema_version);
+    row("created_at", &info.created_at);
 }
 
 impl Human for Health {

@@ -62,6 +62,13 @@ pub async fn respond(req: Request<Incoming>, api: Arc<Api>, address: SocketAddr)
             method: Method::Import,
             ..
         } => import(&api.server, caller, req).await,
+        Route::Call {
+            method: Method::Backup,
+            ..
+        } => match protocol::request_of("backup", None) {
+            Ok(r) => backup(&api.server, caller, r).await,
+            Err(e) => body::error(e),
+        },
         Route::Call { method, .. } => {
             let limits = &api.server.state.config.daemon;
             let (parts, incoming) = req.into_parts();
@@ -107,6 +114,17 @@ pub async fn call<W: AsyncWrite + Unpin>(
     out: &mut W,
     bytes: Option<(&mut (dyn AsyncBufRead + Unpin + Send), u64)>,
 ) -> Result<Raw, Error> {
+    call_for_file(server, caller, req, out, bytes).await.0
+}
+
+/// [`call`], with the file that follows the result (`backup`'s copy).
+async fn call_for_file<W: AsyncWrite + Unpin>(
+    server: &Server,
+    caller: Caller,
+    req: protocol::Request,
+    out: &mut W,
+    bytes: Option<(&mut (dyn AsyncBufRead + Unpin + Send), u64)>,
+) -> (Result<Raw, Error>, Option<std::fs::File>) {
     let method = req.method();
     let stats = &server.stats;
     stats.count_method(method);
@@ -123,6 +141,7 @@ pub async fn call<W: AsyncWrite + Unpin>(
         id: None,
         out,
         body: Bytes::new(reader, want, idle),
+        trailer: None,
     };
     let answer = methods::handle(req, &mut ctx).await;
     if let Err(e) = &answer {
@@ -132,7 +151,37 @@ pub async fn call<W: AsyncWrite + Unpin>(
         }
     }
     stats.observe(method, started.elapsed());
-    answer
+    (answer, ctx.trailer.take())
+}
+
+/// `backup`: the copy of the ratings database as the body
+/// (`application/octet-stream`), what `backup` says of it in the
+/// `X-Recd-Backup` header (JSON).
+async fn backup(server: &Server, caller: Caller, req: protocol::Request) -> Response<Body> {
+    let (answer, file) = call_for_file(server, caller, req, &mut tokio::io::sink(), None).await;
+    let (raw, file) = match (answer, file) {
+        (Err(e), _) => return body::error(e),
+        (Ok(raw), Some(file)) => (raw, file),
+        (Ok(_), None) => {
+            return body::error(Error::new(ErrorCode::Internal, "a backup without its copy"))
+        }
+    };
+    let Ok(info) = HeaderValue::from_str(raw.get()) else {
+        return body::error(Error::new(
+            ErrorCode::Internal,
+            "a backup's description is not a header",
+        ));
+    };
+    let length = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut r = Response::new(http_body_util::BodyExt::boxed(body::FileBody::new(file)));
+    let headers = r.headers_mut();
+    headers.insert(
+        hyper::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(length));
+    headers.insert("x-recd-backup", info);
+    r
 }
 
 /// A request whose progress streams (`retrain`): refused before it starts,

@@ -42,6 +42,49 @@ pub fn bytes(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> R
     r
 }
 
+/// A file streamed as it is read (a backup's copy); a read that fails
+/// ends the body short, which the client sees against `Content-Length`.
+pub struct FileBody {
+    file: tokio::fs::File,
+    buf: bytes::BytesMut,
+}
+
+impl FileBody {
+    pub fn new(file: std::fs::File) -> FileBody {
+        FileBody {
+            file: tokio::fs::File::from_std(file),
+            buf: bytes::BytesMut::with_capacity(256 * 1024),
+        }
+    }
+}
+
+impl hyper::body::Body for FileBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = &mut *self;
+        if this.buf.capacity() - this.buf.len() < 64 * 1024 {
+            this.buf.reserve(256 * 1024);
+        }
+        match ready!(tokio_util::io::poll_read_buf(
+            Pin::new(&mut this.file),
+            cx,
+            &mut this.buf
+        )) {
+            Ok(0) => Poll::Ready(None),
+            Ok(_) => Poll::Ready(Some(Ok(Frame::data(this.buf.split().freeze())))),
+            Err(e) => {
+                tracing::warn!("http: reading a backup's copy: {e}");
+                Poll::Ready(None)
+            }
+        }
+    }
+}
+
 /// A method's result: 200, the result as the socket's `result` holds it.
 pub fn result(raw: &Raw) -> Response<Body> {
     let mut text = raw.get().as_bytes().to_vec();

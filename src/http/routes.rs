@@ -119,6 +119,8 @@ pub fn from_query(method: Method, query: &str) -> Result<Request, Error> {
         Method::Rate
         | Method::Unrate
         | Method::Import
+        | Method::Forget
+        | Method::Backup
         | Method::Retrain
         | Method::JobCancel
         | Method::Reload

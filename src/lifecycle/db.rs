@@ -1,8 +1,8 @@
 //! The daemon's side of the ratings database: reaching it (and retrying
 //! while it is down, without holding up serving), the movie catalogue that
 //! ratings are checked against, the group-commit writer, the ratings newer
-//! than the served model, kept in memory in step with writes, and the count
-//! of ratings written.
+//! than the served model, kept in memory in step with writes, the users
+//! erased by `forget` ([`Tombstones`]), and the count of ratings written.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -13,6 +13,7 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 use tokio_util::sync::CancellationToken;
 
+use super::tombstones::Tombstones;
 use crate::config::Config;
 use crate::store::writer::Writer;
 use crate::store::{Store, StoreError, Write};
@@ -42,6 +43,9 @@ impl Recent {
                         self.by_user.remove(user);
                     }
                 }
+            }
+            Write::Forget { user, .. } => {
+                self.by_user.remove(user);
             }
         }
     }
@@ -79,6 +83,8 @@ pub struct Db {
     started_at: i64,
     /// Ratings this daemon has written (`rate` and `import`).
     written: AtomicU64,
+    /// Users no model trained before their erasure may answer for.
+    pub tombstones: Tombstones,
 }
 
 impl Db {
@@ -95,6 +101,7 @@ impl Db {
             watermark: AtomicI64::new(0),
             started_at: crate::clock::unix_seconds(std::time::SystemTime::now()),
             written: AtomicU64::new(0),
+            tombstones: Tombstones::default(),
         }))
     }
 
@@ -153,8 +160,14 @@ impl Db {
         self.written.load(Ordering::Relaxed)
     }
 
-    /// A new model serves: follow its watermark.
-    pub fn model_changed(self: &Arc<Self>, watermark: i64, runtime: &tokio::runtime::Handle) {
+    /// A new model serves: follow its watermark and the erasures it saw.
+    pub fn model_changed(
+        self: &Arc<Self>,
+        meta: &crate::model::Metadata,
+        runtime: &tokio::runtime::Handle,
+    ) {
+        let watermark = meta.db_watermark;
+        self.tombstones.model_changed(meta.erased_through);
         self.watermark.store(watermark, Ordering::Relaxed);
         if self.catalogue.load().is_none() {
             // Not prepared yet: preparing loads them, for this watermark.
@@ -287,6 +300,7 @@ impl Db {
         }
         let ids: HashSet<u32> = self.store.movie_ids().await?.into_iter().collect();
         let n = ids.len();
+        self.tombstones.load(&self.store.erasures_after(0).await?);
         self.reload_recent().await?;
         self.catalogue.store(Some(Arc::new(ids)));
         Ok(n)

@@ -21,6 +21,7 @@ pub mod memory;
 mod retrain;
 pub mod scheduler;
 mod start;
+pub mod tombstones;
 mod watch;
 
 pub use watch::WATCH_INTERVAL;
@@ -71,6 +72,15 @@ pub struct State {
     /// them cannot interleave their read of `current` and their swap. Held
     /// only on blocking threads, never across an `.await`.
     swap_lock: Mutex<()>,
+}
+
+/// What a `forget` did: its record's id, the ratings deleted, and when
+/// (Unix seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Erased {
+    pub erasure: i64,
+    pub deleted: u64,
+    pub at: i64,
 }
 
 /// What a reload or a rollback did.
@@ -156,6 +166,69 @@ impl State {
         Ok(done)
     }
 
+    /// Erase `user` (`forget`): every rating of theirs deleted and the
+    /// erasure recorded, in one transaction; then no served model answers
+    /// for them with what it learnt of them, and their folded-in vector
+    /// and recent ratings are gone. The erasure's record and how many
+    /// ratings went.
+    pub async fn forget(
+        &self,
+        user: &str,
+        by_uid: Option<u32>,
+    ) -> Result<Erased, crate::store::StoreError> {
+        let at = crate::clock::unix_seconds(std::time::SystemTime::now());
+        let done = self
+            .write(crate::store::Write::Forget {
+                user: user.to_owned(),
+                at,
+                by_uid,
+            })
+            .await?;
+        let crate::store::Done::Forgotten { erasure, deleted } = done else {
+            return Err(crate::store::StoreError::Failed(
+                "the writer answered an erasure with something else".into(),
+            ));
+        };
+        self.db.tombstones.add(user, erasure);
+        // Again, now that the tombstone is there: a request that folded
+        // them in meanwhile may have cached them.
+        if let Some(s) = self.served() {
+            s.forget(user);
+        }
+        tracing::info!(
+            user,
+            deleted,
+            erasure,
+            uid = by_uid,
+            "erased a user's ratings"
+        );
+        Ok(Erased {
+            erasure,
+            deleted,
+            at,
+        })
+    }
+
+    /// A consistent copy of the ratings database (SQLite), in a private
+    /// temp file the daemon makes in its state dir and unlinks at once:
+    /// what `backup` sends after its reply (and what an HTTP `backup`
+    /// would send as its body).
+    pub async fn backup(
+        &self,
+    ) -> Result<crate::store::Snapshot, crate::store::snapshot::FileError> {
+        let started = std::time::Instant::now();
+        let snapshot = self.db.store.snapshot().await?;
+        let i = &snapshot.info;
+        tracing::info!(
+            bytes = i.bytes,
+            ratings = i.ratings,
+            users = i.users,
+            "copied the ratings database in {:.2?}",
+            started.elapsed()
+        );
+        Ok(snapshot)
+    }
+
     /// The database for the retrain pipeline (which runs off the runtime).
     pub fn database(&self) -> crate::store::Blocking {
         crate::store::Blocking {
@@ -233,8 +306,7 @@ impl State {
 
     fn swap_in(&self, model: Model) -> Swapped {
         let version = model.metadata().version.clone();
-        self.db
-            .model_changed(model.metadata().db_watermark, &self.runtime);
+        self.db.model_changed(model.metadata(), &self.runtime);
         let old = self.served.swap(Some(Arc::new(Served::new(model))));
         Swapped {
             previous: old.map(|o| o.version().to_owned()),

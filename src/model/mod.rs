@@ -40,6 +40,11 @@ pub struct Metadata {
     pub counts: Counts,
     /// Highest database rating sequence included (0: none).
     pub db_watermark: i64,
+    /// The highest erasure (`forget`) recorded before the database's
+    /// ratings were read: none of those users' erased ratings is in the
+    /// model. 0 in files older than the field.
+    #[serde(default)]
+    pub erased_through: i64,
     /// Where the base dataset was read from.
     pub dataset: String,
     pub training_seconds: f64,

@@ -162,6 +162,7 @@ pub(crate) fn tiny_meta(version: &str, rmse: f64) -> Metadata {
             ..Counts::default()
         },
         db_watermark: 0,
+        erased_through: 0,
         dataset: "tiny".into(),
         training_seconds: 0.0,
     }

@@ -60,6 +60,12 @@ pub enum ErrorCode {
     Unauthorized,
     /// HTTP: a request body past its limit.
     BodyTooLarge,
+    /// `forget` named a user of the base dataset (`ml:ID`), which is not
+    /// the application's to erase.
+    BaseDatasetUser,
+    /// The method does not apply to this daemon's setup (`backup` of a
+    /// PostgreSQL database: the message gives the `pg_dump` command).
+    Unsupported,
     Internal,
 }
 
@@ -75,7 +81,8 @@ impl ErrorCode {
             | ErrorCode::InvalidRequest
             | ErrorCode::InvalidParams
             | ErrorCode::InvalidRating
-            | ErrorCode::InvalidUser => 400,
+            | ErrorCode::InvalidUser
+            | ErrorCode::BaseDatasetUser => 400,
             ErrorCode::Unauthorized => 401,
             ErrorCode::PermissionDenied => 403,
             ErrorCode::UnknownMethod
@@ -86,6 +93,7 @@ impl ErrorCode {
             ErrorCode::Busy => 409,
             ErrorCode::LineTooLong | ErrorCode::BodyTooLarge => 413,
             ErrorCode::ReloadFailed | ErrorCode::TrainFailed | ErrorCode::Internal => 500,
+            ErrorCode::Unsupported => 501,
             ErrorCode::NoModel
             | ErrorCode::ShuttingDown
             | ErrorCode::TooManyConnections

@@ -72,6 +72,14 @@ pub struct UnrateParams {
     pub movie: u32,
 }
 
+/// Parameters of `forget`: the user whose ratings are erased and who no
+/// model answers for any more.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForgetParams {
+    pub user: String,
+}
+
 /// Parameters of `import`: the size of the ratings file whose bytes follow
 /// the request line on the connection. The daemon never opens a file a
 /// peer names; the client reads it with its own rights and sends it.
@@ -245,6 +253,8 @@ pub enum Request {
     Rate(RateParams),
     Unrate(UnrateParams),
     Import(ImportParams),
+    Forget(ForgetParams),
+    Backup,
     #[serde(rename = "retrain.check")]
     #[strum_discriminants(strum(serialize = "retrain.check"))]
     RetrainCheck(RetrainCheckParams),
@@ -279,11 +289,13 @@ impl Request {
             Request::Recommend(RecommendParams { user, .. })
             | Request::Predict(PredictParams { user, .. })
             | Request::Rate(RateParams { user, .. })
-            | Request::Unrate(UnrateParams { user, .. }) => Some(user),
+            | Request::Unrate(UnrateParams { user, .. })
+            | Request::Forget(ForgetParams { user }) => Some(user),
             Request::Health
             | Request::Stats
             | Request::Similar(_)
             | Request::Import(_)
+            | Request::Backup
             | Request::RetrainCheck(_)
             | Request::Retrain(_)
             | Request::JobStatus(_)
@@ -337,7 +349,9 @@ impl Method {
             | Method::JobCancel
             | Method::SchedulePause
             | Method::ScheduleResume
-            | Method::Import => Scope::Admin,
+            | Method::Import
+            | Method::Forget
+            | Method::Backup => Scope::Admin,
             Method::Rate | Method::Unrate => Scope::Rate,
             Method::Health
             | Method::Stats
@@ -352,8 +366,9 @@ impl Method {
         }
     }
 
-    /// Methods that change what the daemon serves or does, and `import`,
-    /// which writes many users' ratings at once.
+    /// Methods that change what the daemon serves or does, `import`, which
+    /// writes many users' ratings at once, `forget`, which erases a user's,
+    /// and `backup`, which copies everyone's.
     pub fn is_admin(self) -> bool {
         self.scope() == Scope::Admin
     }
@@ -365,6 +380,7 @@ impl Method {
             Method::Health
             | Method::Stats
             | Method::Models
+            | Method::Backup
             | Method::SchedulePause
             | Method::ScheduleResume => false,
             Method::Recommend
@@ -373,6 +389,7 @@ impl Method {
             | Method::Rate
             | Method::Unrate
             | Method::Import
+            | Method::Forget
             | Method::RetrainCheck
             | Method::Retrain
             | Method::JobStatus

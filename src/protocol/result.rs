@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Counts as ModelCounts, Model};
 use crate::numeric::{Metrics, Params};
 pub use crate::store::import::Rejected;
-pub use crate::store::{Counts as DbCounts, Run};
+pub use crate::store::{BackupInfo, Counts as DbCounts, Run};
 pub use crate::train::pipeline::{Check, Outcome, Stage, Verdict};
 
 /// How a user's recommendations and predictions were made.
@@ -225,6 +225,19 @@ pub struct Unrated {
     pub user: String,
     pub movie: u32,
     pub removed: bool,
+}
+
+/// `forget`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Forgotten {
+    pub user: String,
+    /// Ratings deleted (0: none were stored; the erasure is recorded anyway,
+    /// since a model may hold them from ratings removed since).
+    pub deleted: u64,
+    /// The erasure's id in the `erasures` table.
+    pub erasure: i64,
+    /// RFC 3339.
+    pub erased_at: String,
 }
 
 /// `import`.

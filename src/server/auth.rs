@@ -90,6 +90,15 @@ impl Caller {
         }
     }
 
+    /// The caller's uid, for the records of who did what: a socket peer's;
+    /// none over HTTP (whose token the log names).
+    pub fn uid(&self) -> Option<u32> {
+        match self {
+            Caller::Socket(peer) => peer.map(|(uid, ..)| uid),
+            Caller::Http { .. } => None,
+        }
+    }
+
     /// Why the caller may not call `method`, in words for the reply.
     pub fn refusal(&self, method: Method) -> String {
         let name = method.name();

@@ -7,7 +7,8 @@
 //! of a reply for the write timeout, and on shutdown the request in flight
 //! is finished before the connection closes. An `import`'s bytes follow its
 //! line; when the request is refused before they are read, they are
-//! skipped (or the connection closes, past the import limit). Nothing a peer sends
+//! skipped (or the connection closes, past the import limit). A `backup`'s
+//! bytes follow its reply line. Nothing a peer sends
 //! can panic the daemon: every fault becomes an error reply.
 
 use std::time::Instant;
@@ -109,11 +110,11 @@ pub async fn serve(stream: UnixStream, server: &Server) {
             continue;
         }
         let started = Instant::now();
-        let (reply, body) = match protocol::parse_request(&line) {
+        let (reply, body, trailer) = match protocol::parse_request(&line) {
             Err((id, e)) => {
                 stats.count_error(e.code);
                 tracing::debug!("rejected request: {e}");
-                (Reply::error(id, e).to_line(), 0)
+                (Reply::error(id, e).to_line(), 0, None)
             }
             Ok((id, req)) => {
                 let method = req.method();
@@ -125,6 +126,7 @@ pub async fn serve(stream: UnixStream, server: &Server) {
                     id: Some(&id),
                     out: &mut wr,
                     body: Body::new(&mut reader, announced, limits.idle_timeout),
+                    trailer: None,
                 };
                 let answer = methods::handle(req, &mut ctx).await;
                 // Bytes that stopped short cannot be skipped: close.
@@ -133,6 +135,7 @@ pub async fn serve(stream: UnixStream, server: &Server) {
                 } else {
                     ctx.body.remaining()
                 };
+                let trailer = ctx.trailer.take();
                 let reply = match answer {
                     Ok(result) => result_line(&id, &result),
                     Err(e) => {
@@ -146,12 +149,21 @@ pub async fn serve(stream: UnixStream, server: &Server) {
                     }
                 };
                 stats.observe(method, started.elapsed());
-                (reply, unread)
+                (reply, unread, trailer)
             }
         };
         if let Err(e) = wr.write_all(&reply).await {
             tracing::debug!("closing a connection whose peer does not read: {e}");
             break;
+        }
+        // The bytes the reply announced (`backup`): all of them, or the
+        // connection closes, since the peer cannot find the next reply.
+        if let Some(file) = trailer {
+            let mut file = tokio::fs::File::from_std(file);
+            if let Err(e) = tokio::io::copy(&mut file, &mut wr).await {
+                tracing::warn!("closing a connection whose reply's bytes could not be sent: {e}");
+                break;
+            }
         }
         // Bytes a refused request announced are not requests: skip them, or
         // close when they are too many to read.

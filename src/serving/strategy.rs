@@ -48,6 +48,10 @@ pub struct Known {
     pub fold_in: FoldIn,
     /// The regularisation of a fold-in (the model's `reg_all`).
     pub reg: f64,
+    /// Erased by `forget` after this model was trained: whatever row the
+    /// model has for them is not theirs any more, and they are served as
+    /// a user it has not seen.
+    pub erased: bool,
 }
 
 /// A user's strategy and the item indices to leave out of their
@@ -76,7 +80,12 @@ impl Served {
             .flatten()
             .filter_map(|&(movie, _)| m.item_index(movie))
             .collect();
-        let strategy = match m.user_index(user) {
+        let row = if known.erased {
+            None
+        } else {
+            m.user_index(user)
+        };
+        let strategy = match row {
             // The common case: nothing rated since the model; its list as is.
             Some(u) if exclude.is_empty() => {
                 return Ok(Answer {

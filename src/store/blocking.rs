@@ -37,6 +37,10 @@ impl Blocking {
         self.run(|s| async move { s.all_ratings().await })
     }
 
+    pub fn last_erasure(&self) -> Result<i64, StoreError> {
+        self.run(|s| async move { s.last_erasure().await })
+    }
+
     pub fn count_since(&self, watermark: i64) -> Result<i64, StoreError> {
         self.run(|s| async move { s.count_since(watermark).await })
     }

@@ -234,7 +234,8 @@ macro_rules! on_connection {
 pub(super) use on_connection;
 
 /// Each backend's schema: the same tables, in its own types.
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
+pub(super) static SQLITE_MIGRATIONS: sqlx::migrate::Migrator =
+    sqlx::migrate!("src/store/migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator =
     sqlx::migrate!("src/store/migrations/postgres");
 

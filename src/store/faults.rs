@@ -74,7 +74,7 @@ pub(super) fn create_private(path: &Path) {
 }
 
 /// The `-wal` and `-shm` files beside an SQLite database.
-fn companions(path: &Path) -> (PathBuf, PathBuf) {
+pub(super) fn companions(path: &Path) -> (PathBuf, PathBuf) {
     let with = |suffix: &str| {
         let mut name = path.as_os_str().to_owned();
         name.push(suffix);

@@ -20,6 +20,9 @@
 //! - `ratings`: [`NewRating`], [`Stored`], [`Counts`]; the catalogue and
 //!   the queries.
 //! - `write`: [`Write`], [`Done`]; one transaction of writes, and import.
+//! - `erasures`: [`Erasure`]; the record of `forget`, and its tombstones.
+//! - [`snapshot`]: a consistent copy of an SQLite database (`backup`), the
+//!   checks a copy must pass, and putting one in place (`recd restore`).
 //! - `runs`: [`Run`], [`RunEnd`]; the record of training runs.
 //! - `blocking`: [`Blocking`], the store for threads outside the runtime.
 //! - [`rules`], [`import`], [`writer`]: the checks a rating must pass,
@@ -27,16 +30,21 @@
 
 mod blocking;
 mod connect;
+mod erasures;
 mod faults;
 pub mod import;
 mod ratings;
+pub mod restore;
 pub mod rules;
 mod runs;
+pub mod snapshot;
 mod write;
 pub mod writer;
 
 pub use blocking::Blocking;
 pub use connect::{Options, Store, StoreError, Target};
+pub use erasures::Erasure;
 pub use ratings::{Counts, NewRating, Stored};
 pub use runs::{Run, RunEnd, RunFilter, RunStatus, Trigger};
+pub use snapshot::{BackupInfo, Snapshot};
 pub use write::{Done, Write};

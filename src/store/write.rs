@@ -1,5 +1,6 @@
-//! Writing ratings: a list of ratings and removals applied in order in one
-//! transaction, each answered with what it did, and `import` on top of it.
+//! Writing ratings: a list of ratings, removals and erasures applied in
+//! order in one transaction, each answered with what it did, and `import`
+//! on top of it.
 //!
 //! Writing a run of ratings is the one statement that differs between the
 //! backends ([`WriteRun`]); every other statement is the same text on both.
@@ -19,7 +20,18 @@ use super::{NewRating, Store, StoreError};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
     Rate(NewRating),
-    Unrate { user: String, movie: u32 },
+    Unrate {
+        user: String,
+        movie: u32,
+    },
+    /// Every rating of `user` deleted and the erasure recorded (`erasures`).
+    Forget {
+        user: String,
+        /// Unix seconds.
+        at: i64,
+        /// Who asked (the peer's uid), for the record.
+        by_uid: Option<u32>,
+    },
 }
 
 impl Write {
@@ -27,17 +39,18 @@ impl Write {
     pub fn user(&self) -> &str {
         match self {
             Write::Rate(r) => &r.user,
-            Write::Unrate { user, .. } => user,
+            Write::Unrate { user, .. } | Write::Forget { user, .. } => user,
         }
     }
 }
 
-/// What a write did: the new rating's sequence number, or whether a rating
-/// was removed.
+/// What a write did: the new rating's sequence number, whether a rating
+/// was removed, or the erasure's id and how many ratings it deleted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Done {
     Rated { seq: i64 },
     Unrated { removed: bool },
+    Forgotten { erasure: i64, deleted: u64 },
 }
 
 /// The future of a [`WriteRun::write_run`].
@@ -142,6 +155,28 @@ impl Store {
                     k += 1;
                     continue;
                 }
+                // The record and the deletion commit together: a reader that
+                // sees the record (the retrain pipeline) sees no rating of theirs.
+                if let Write::Forget { user, at, by_uid } = &writes[k] {
+                    let deleted = sqlx::query("DELETE FROM ratings WHERE user_id = $1")
+                        .bind(user)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    let erasure: i64 = sqlx::query_scalar(
+                        "INSERT INTO erasures (user_id, ratings_deleted, erased_at, by_uid) \
+                         VALUES ($1, $2, $3, $4) RETURNING id",
+                    )
+                    .bind(user)
+                    .bind(deleted as i64)
+                    .bind(*at)
+                    .bind(by_uid.map(i64::from))
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    done[k] = Done::Forgotten { erasure, deleted };
+                    k += 1;
+                    continue;
+                }
                 // A run of ratings: two statements for the lot. Within the
                 // run the last rating of a user and movie is the one kept;
                 // the earlier ones are answered with its sequence number.
@@ -153,7 +188,7 @@ impl Store {
                     .iter()
                     .filter_map(|w| match w {
                         Write::Rate(r) => Some(r),
-                        Write::Unrate { .. } => None,
+                        Write::Unrate { .. } | Write::Forget { .. } => None,
                     })
                     .collect();
                 let mut last = HashMap::with_capacity(run.len());
@@ -200,7 +235,7 @@ impl Store {
             .iter()
             .filter_map(|d| match d {
                 Done::Rated { seq } => Some(*seq),
-                Done::Unrated { .. } => None,
+                Done::Unrated { .. } | Done::Forgotten { .. } => None,
             })
             .collect();
         Ok(rows.len() as u64)

@@ -70,6 +70,8 @@ fn http_md_lists_every_route_and_status() {
         let verbs = match (m, m.scope()) {
             (Method::Import, _) => "POST (the file as the body)",
             (Method::Retrain, _) => "POST (streamed)",
+            (Method::Backup, _) => "POST (the copy as the reply's body)",
+            (Method::Forget, _) => "POST; `DELETE /v1/users/{id}`",
             (_, Scope::Read) => "GET, POST",
             _ => "POST",
         };

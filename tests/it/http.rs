@@ -117,7 +117,8 @@ fn params_of(m: Method) -> Value {
         Method::Similar => json!({"movie": 1, "n": 3}),
         Method::Rate => json!({"user": "app-h", "movie": 2, "rating": 4}),
         Method::Unrate => json!({"user": "app-h", "movie": 2}),
-        Method::Import => json!(null),
+        Method::Import | Method::Backup => json!(null),
+        Method::Forget => json!({"user": "app-gone"}),
         Method::RetrainCheck => json!({"min_ratings": 1}),
         Method::Retrain => json!({"epochs": 2, "force": true}),
         Method::JobStatus => json!({}),
@@ -136,8 +137,8 @@ fn every_method_answers_at_its_route_as_on_the_socket() {
     let agent = agent();
     for m in Method::iter() {
         let url = format!("{base}{}", m.route());
-        if m == Method::Import {
-            continue; // below, with a file for a body
+        if m == Method::Import || m == Method::Backup {
+            continue; // below: their bodies are files
         }
         let params = params_of(m);
         let (status, body) = send(&agent, "POST", &url, Some(ADMIN), Some(&params));
@@ -199,6 +200,65 @@ fn every_method_answers_at_its_route_as_on_the_socket() {
     );
     assert_eq!(got["name"], "mine.csv");
     assert_eq!(got["rejected_count"], 1);
+    // A backup: the copy is the body, what it holds in a header.
+    let mut r = agent
+        .post(format!("{base}/v1/backup"))
+        .header("Authorization", format!("Bearer {ADMIN}"))
+        .send_empty()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let info: Value = serde_json::from_str(r.headers()["x-recd-backup"].to_str().unwrap()).unwrap();
+    let copy = r
+        .body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_vec()
+        .unwrap();
+    assert!(copy.starts_with(b"SQLite format 3\0"));
+    assert_eq!(info["bytes"].as_u64(), Some(copy.len() as u64), "{info}");
+    assert_eq!(
+        info["ratings"],
+        d.wait_db()["database"]["ratings"],
+        "{info}"
+    );
+}
+
+#[test]
+fn a_user_is_erased_with_delete() {
+    let (d, base) = start(true, "", "");
+    d.wait_db();
+    for movie in [1, 2, 3] {
+        let rate = json!({"user": "app-erased", "movie": movie, "rating": 5});
+        assert_eq!(post(&base, "/v1/rate", Some(RATER), rate).0, 200);
+    }
+    let agent = agent();
+    let url = format!("{base}/v1/users/app-erased");
+    let (status, got) = send(&agent, "DELETE", &url, Some(READER), None);
+    assert_eq!(
+        (status, error_code(&got)),
+        (403, "permission_denied"),
+        "{got}"
+    );
+    let (status, got) = send(&agent, "DELETE", &url, Some(ADMIN), None);
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(
+        (got["user"].as_str(), got["deleted"].as_u64()),
+        (Some("app-erased"), Some(3))
+    );
+    let stats = d.call("stats", json!({})).unwrap();
+    assert_eq!(stats["database"]["ratings"], 0, "{stats}");
+    let (status, got) = send(
+        &agent,
+        "DELETE",
+        &format!("{base}/v1/users/ml%3A1"),
+        Some(ADMIN),
+        None,
+    );
+    assert_eq!(
+        (status, error_code(&got)),
+        (400, "base_dataset_user"),
+        "{got}"
+    );
 }
 
 #[test]

@@ -9,12 +9,14 @@
 
 mod helper;
 
+mod backup;
 mod crash;
 mod daemon;
 mod docs;
 mod download;
 mod faults;
 mod floors;
+mod forget;
 mod guide;
 mod http;
 mod http_compat;

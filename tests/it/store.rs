@@ -270,6 +270,56 @@ async fn suite(target: Target) {
     // Opening again applies nothing twice and finds everything.
     let store = Store::open(&target, options()).await.unwrap();
     assert_eq!(store.counts().await.unwrap().ratings, c.ratings);
+
+    // Erasing a user: their ratings deleted and the erasure recorded, in
+    // one transaction with the writes around it; an id with no ratings is
+    // recorded too, with 0 deleted.
+    assert_eq!(store.last_erasure().await.unwrap(), 0);
+    let done = store
+        .write(&[
+            Write::Forget {
+                user: "u1".into(),
+                at: 1_700_000_600,
+                by_uid: Some(1000),
+            },
+            Write::Rate(rating("u1", 3, 4.0)),
+            Write::Forget {
+                user: "never-rated".into(),
+                at: 1_700_000_601,
+                by_uid: None,
+            },
+        ])
+        .await
+        .unwrap();
+    let (
+        Done::Forgotten { erasure, deleted },
+        Done::Forgotten {
+            erasure: e2,
+            deleted: 0,
+        },
+    ) = (done[0], done[2])
+    else {
+        panic!("{done:?}")
+    };
+    assert_eq!(deleted, 10, "u1's distinct movies in the import");
+    assert!(e2 > erasure);
+    let u1 = store.user_ratings("u1").await.unwrap();
+    assert_eq!(u1.len(), 1, "rated again after the erasure: {u1:?}");
+    assert_eq!(store.counts().await.unwrap().ratings, c.ratings - 10 + 1);
+    assert_eq!(store.last_erasure().await.unwrap(), e2);
+    let erasures = store.erasures_after(0).await.unwrap();
+    assert_eq!(erasures.len(), 2);
+    assert_eq!(
+        (
+            erasures[0].user.as_str(),
+            erasures[0].ratings_deleted,
+            erasures[0].erased_at,
+            erasures[0].by_uid
+        ),
+        ("u1", 10, 1_700_000_600, Some(1000))
+    );
+    assert_eq!(erasures[1].by_uid, None);
+    assert_eq!(store.erasures_after(erasure).await.unwrap().len(), 1);
     store.close().await;
 }
 

@@ -150,6 +150,8 @@ impl RequestGen {
             Method::Stats
             | Method::Unrate
             | Method::Import
+            | Method::Forget
+            | Method::Backup
             | Method::RetrainCheck
             | Method::Retrain
             | Method::JobStatus

@@ -1,7 +1,8 @@
 //! One handler per method, behind one exhaustive match, one file per
 //! group: `status` (health, stats), `queries` (recommend, predict,
-//! similar), `ratings` (rate, unrate, import), `retrain` (retrain.check,
-//! retrain, job.status, job.cancel), `models` (reload, models, rollback).
+//! similar), `ratings` (rate, unrate, import), `database` (forget,
+//! backup), `retrain` (retrain.check, retrain, job.status, job.cancel),
+//! `models` (reload, models, rollback).
 //!
 //! Each handler returns its typed result (`protocol::result`), serialised
 //! here into the reply; errors of the layers below are mapped to wire
@@ -10,6 +11,7 @@
 //! verifies a model file runs on the blocking pool; training runs on its
 //! own thread (`lifecycle::jobs`).
 
+mod database;
 mod models;
 mod queries;
 mod ratings;
@@ -40,6 +42,9 @@ pub struct Ctx<'a, W> {
     pub out: &'a mut W,
     /// The bytes that follow the request line (only `import` has any).
     pub body: Body<'a>,
+    /// The bytes that follow the reply line (`backup`'s copy), sent by the
+    /// connection after it.
+    pub trailer: Option<std::fs::File>,
 }
 
 /// A result already serialised: replies are written straight from typed
@@ -99,6 +104,13 @@ pub async fn handle<W: AsyncWrite + Unpin>(
         Request::Rate(p) => raw(&ratings::rate(state, p).await?),
         Request::Unrate(p) => raw(&ratings::unrate(state, p).await?),
         Request::Import(p) => raw(&ratings::import(state, p, &mut ctx.body, &ctx.caller).await?),
+        Request::Forget(p) => raw(&database::forget(state, p, &ctx.caller).await?),
+        Request::Backup => {
+            let snapshot = database::backup(state).await?;
+            let reply = raw(&snapshot.info)?;
+            ctx.trailer = Some(snapshot.file);
+            Ok(reply)
+        }
         Request::RetrainCheck(p) => raw(&retrain::check(state, p).await?),
         Request::Retrain(p) => raw(&retrain::retrain(p, ctx).await?),
         Request::JobStatus(p) => raw(&retrain::job_status(state, p).await?),

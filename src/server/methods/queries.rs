@@ -33,6 +33,9 @@ fn movie(s: &Served, id: u32) -> Result<u32, Error> {
 fn answer<'s>(state: &State, s: &'s Served, user: &str) -> Result<Answer<'s>, Error> {
     let db = &state.db;
     let c = &state.config;
+    let dataset_user = user.starts_with(crate::movielens::DATASET_USER_PREFIX);
+    // Until the erasures are known, any application user may be one.
+    let erased = !dataset_user && (!db.tombstones.known() || db.tombstones.contains(user));
     let known = Known {
         recent: db.recent_for(user).ok_or_else(|| {
             db.catalogue().err().map_or_else(
@@ -42,8 +45,8 @@ fn answer<'s>(state: &State, s: &'s Served, user: &str) -> Result<Answer<'s>, Er
         }),
         fold_in: c.fold_in,
         reg: f64::from(c.training.params.reg_all),
+        erased,
     };
-    let dataset_user = user.starts_with(crate::movielens::DATASET_USER_PREFIX);
     s.answer(user, dataset_user, known).map_err(|_| {
         Error::new(
             ErrorCode::UnknownUser,

@@ -263,9 +263,11 @@ fn steps(
     ));
 
     stage.start(Stage::LoadDatabase);
-    let db_ratings = match &opts.database {
-        Some(db) => db.all_ratings()?,
-        None => Vec::new(),
+    // The last erasure first, then the ratings: an erasure commits with its
+    // deletions, so none of the users erased up to it is in what is read.
+    let (erased_through, db_ratings) = match &opts.database {
+        Some(db) => (db.last_erasure()?, db.all_ratings()?),
+        None => (0, Vec::new()),
     };
     let watermark = db_ratings.iter().map(|r| r.seq).max().unwrap_or(0);
     let since = current.map_or(0, |m| m.metadata().db_watermark);
@@ -360,6 +362,7 @@ fn steps(
             items: movies.len() as u64,
         },
         db_watermark: watermark,
+        erased_through,
         dataset: opts.dataset.display().to_string(),
         training_seconds,
     };

@@ -105,6 +105,11 @@ impl Postgres {
         self.dir.path().join("data")
     }
 
+    /// The install's bin dir (pg_dump, pg_restore).
+    pub fn bin(&self) -> &Path {
+        &self.bin
+    }
+
     pub fn socket_dir(&self) -> &Path {
         self.dir.path()
     }

@@ -43,6 +43,7 @@ fn valid_file() -> Vec<u8> {
         holdout_fraction: 0.0,
         counts: Counts::default(),
         db_watermark: 0,
+        erased_through: 0,
         dataset: "props".into(),
         training_seconds: 0.0,
     };
