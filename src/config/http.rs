@@ -159,3 +159,62 @@ impl Http {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, ConfigError};
+    use std::path::Path;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/recd"), Path::new("recd.toml"))
+    }
+
+    #[test]
+    fn the_http_api_is_off_by_default_and_guarded_off_loopback() {
+        let c = parse("").unwrap();
+        assert_eq!(c.http.address, None);
+        assert_eq!(c.http.loopback_scopes, [Scope::Read]);
+        let token = "[[http.tokens]]\nname = \"a\"\nsha256 = \"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\"\nscopes = [\"read\", \"admin\"]\n";
+        let c = parse(&format!(
+            "[http]\nlisten = \"127.0.0.1:8000\"\nloopback_scopes = []\n{token}"
+        ))
+        .unwrap();
+        assert_eq!(c.http.address, Some("127.0.0.1:8000".parse().unwrap()));
+        assert_eq!(c.http.tokens[0].scopes, [Scope::Read, Scope::Admin]);
+        assert!(c.http.loopback_scopes.is_empty());
+        let err = |text: &str| parse(text).unwrap_err().to_string();
+        // Reachable from other hosts: tokens and TLS, or a clear error.
+        let e = err("[http]\nlisten = \"0.0.0.0:8000\"\n");
+        assert!(
+            e.contains("http.tokens") && e.contains("reachable from other hosts"),
+            "{e}"
+        );
+        let e = err(&format!("[http]\nlisten = \"0.0.0.0:8000\"\n{token}"));
+        assert!(
+            e.contains("http.tls_cert") && e.contains("reverse proxy"),
+            "{e}"
+        );
+        let c = parse(&format!(
+            "[http]\nlisten = \"[::]:8443\"\ntls_cert = \"tls/c.pem\"\ntls_key = \"tls/k.pem\"\n{token}"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.http.tls_cert.as_deref(),
+            Some(Path::new("/etc/recd/tls/c.pem"))
+        );
+        let e = err("[http]\ntls_cert = \"c.pem\"\n");
+        assert!(e.contains("http.tls_key"), "{e}");
+        let e = err("[http]\nlisten = \"localhost:80\"\n");
+        assert!(
+            e.contains("http.listen") && e.contains("no HTTP API"),
+            "{e}"
+        );
+        let e = err("[http]\nloopback_scopes = [\"write\"]\n");
+        assert!(e.contains("unknown variant `write`"), "{e}");
+        let e = err("[[http.tokens]]\nname = \"a\"\nsha256 = \"my-secret\"\nscopes = []\n");
+        assert!(e.contains("not the token itself"), "{e}");
+        let e = err(&format!("{token}{token}"));
+        assert!(e.contains("two tokens are named 'a'"), "{e}");
+    }
+}

@@ -152,6 +152,20 @@ impl Db {
     pub async fn import(&self, batch: &[crate::store::NewRating]) -> Result<u64, StoreError> {
         let n = self.store.import(batch).await?;
         self.written.fetch_add(n, Ordering::Relaxed);
+        // The recent ratings follow, as they do a rating's: the importer's
+        // users are served from what they imported at once.
+        if let Ok(mut st) = self.recent.lock() {
+            let st = &mut *st;
+            for rating in batch {
+                let write = Write::Rate(rating.clone());
+                if let Some(cur) = st.current.as_mut() {
+                    cur.apply(&write);
+                }
+                if let Some(pending) = st.pending.as_mut() {
+                    pending.push(write);
+                }
+            }
+        }
         Ok(n)
     }
 

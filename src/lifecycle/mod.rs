@@ -166,6 +166,23 @@ impl State {
         Ok(done)
     }
 
+    /// A batch of an import's ratings, committed, and the folded-in
+    /// vectors of its users forgotten; how many rows were written.
+    pub async fn import(
+        &self,
+        batch: &[crate::store::NewRating],
+    ) -> Result<u64, crate::store::StoreError> {
+        let n = self.db.import(batch).await?;
+        if let Some(s) = self.served() {
+            let users: std::collections::HashSet<&str> =
+                batch.iter().map(|r| r.user.as_str()).collect();
+            for user in users {
+                s.forget(user);
+            }
+        }
+        Ok(n)
+    }
+
     /// Erase `user` (`forget`): every rating of theirs deleted and the
     /// erasure recorded, in one transaction; then no served model answers
     /// for them with what it learnt of them, and their folded-in vector

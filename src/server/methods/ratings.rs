@@ -127,7 +127,7 @@ pub async fn import(
         if out.ratings.len() >= BATCH || (!more && !out.ratings.is_empty()) {
             let batch = std::mem::take(&mut out.ratings);
             out.lines.clear();
-            let n = state.db.import(&batch).await.map_err(|e| {
+            let n = state.import(&batch).await.map_err(|e| {
                 let mut e = store_error(e);
                 e.message = format!(
                     "{}; {accepted} ratings of this import were written before",
