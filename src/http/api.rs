@@ -70,15 +70,7 @@ pub async fn respond(req: Request<Incoming>, api: Arc<Api>, address: SocketAddr)
             Err(e) => body::error(e),
         },
         Route::Call { method, .. } => {
-            let limits = &api.server.state.config.daemon;
-            let (parts, incoming) = req.into_parts();
-            let params = body::read_json(
-                incoming,
-                &parts.headers,
-                limits.max_line_bytes,
-                limits.idle_timeout,
-            )
-            .await;
+            let params = body::read_json(req, &api.server.state.config.daemon).await;
             let request = params.and_then(|p| protocol::request_of(method.name(), p));
             match request {
                 Err(e) => body::error(e),

@@ -5,7 +5,6 @@ use std::convert::Infallible;
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
-use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use http_body_util::combinators::BoxBody;
@@ -116,14 +115,15 @@ pub fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
-/// A JSON body of at most `max` bytes, arriving within `idle`; None when
-/// it is empty.
+/// A request's JSON body within the socket's limits: at most
+/// `daemon.max_line_bytes`, arriving within `daemon.idle_timeout_secs`;
+/// None when it is empty.
 pub async fn read_json(
-    body: Incoming,
-    headers: &HeaderMap,
-    max: usize,
-    idle: Duration,
+    req: hyper::Request<Incoming>,
+    limits: &crate::config::Daemon,
 ) -> Result<Option<serde_json::Value>, Error> {
+    let (parts, body) = req.into_parts();
+    let (headers, max, idle) = (&parts.headers, limits.max_line_bytes, limits.idle_timeout);
     let too_large = || {
         Error::new(
             ErrorCode::BodyTooLarge,

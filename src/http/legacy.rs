@@ -105,15 +105,7 @@ pub async fn respond(
         Legacy::DatabaseStats => database_stats(server, &caller).await,
         Legacy::RetrainCheck => retrain_check(server, &caller, req.uri().query()).await,
         Legacy::FromDb | Legacy::Retrain => {
-            let limits = &server.state.config.daemon;
-            let (parts, incoming) = req.into_parts();
-            let read = body::read_json(
-                incoming,
-                &parts.headers,
-                limits.max_line_bytes,
-                limits.idle_timeout,
-            )
-            .await;
+            let read = body::read_json(req, &server.state.config.daemon).await;
             match (read, which) {
                 (Err(e), _) => Err(e),
                 (Ok(b), Legacy::FromDb) => from_db(server, &caller, b).await,
