@@ -459,6 +459,11 @@ fn tokens_give_their_scopes_and_loopback_gets_read() {
     // The log names the token, never its secret.
     let log = d.log_text();
     assert!(
+        log.lines()
+            .any(|l| l.contains("admin request") && l.contains("reload") && l.contains("ops")),
+        "no admin request logged with its token:\n{log}"
+    );
+    assert!(
         !log.contains(ADMIN) && !log.contains(READER),
         "a secret in the log"
     );

@@ -74,7 +74,16 @@ pub async fn handle<W: AsyncWrite + Unpin>(
     }
     if method.is_admin() {
         // Who changed what the daemon serves, for the operators' record.
-        tracing::info!(method = method.name(), caller = %ctx.caller, "admin request");
+        match &ctx.caller {
+            Caller::Socket(peer) => {
+                let (uid, pid) = peer.map_or((None, None), |(uid, _, pid)| (Some(uid), pid));
+                tracing::info!(method = method.name(), uid, pid, "admin request");
+            }
+            Caller::Http { token, address, .. } => {
+                let token = token.as_deref().unwrap_or("(none: loopback)");
+                tracing::info!(method = method.name(), token, %address, "admin request");
+            }
+        }
     }
     let state = &server.state;
     if let Some(user) = req.user() {
