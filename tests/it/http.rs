@@ -456,11 +456,19 @@ fn tokens_give_their_scopes_and_loopback_gets_read() {
     assert_eq!(r.status(), 401);
     assert!(r.headers().get("www-authenticate").is_some());
     let _ = r.body_mut().read_to_string();
-    // The log names the token, never its secret.
-    let log = d.log_text();
+    // The log names the token, never its secret (the log is written in
+    // the background: wait for the line).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let named = |l: &str| l.contains("admin request") && l.contains("reload") && l.contains("ops");
+    let log = loop {
+        let log = d.log_text();
+        if log.lines().any(named) || Instant::now() > deadline {
+            break log;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert!(
-        log.lines()
-            .any(|l| l.contains("admin request") && l.contains("reload") && l.contains("ops")),
+        log.lines().any(named),
         "no admin request logged with its token:\n{log}"
     );
     assert!(
