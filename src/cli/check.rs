@@ -115,6 +115,9 @@ fn check(cfg: &Config, user: &str, out: &mut Findings) {
     }
     dataset(out, cfg);
     admin_group(out, cfg.daemon.admin_group.as_deref());
+    if let Some(warning) = cfg.http.loopback_warning() {
+        out.push(Level::Warning, warning);
+    }
     if let Some(address) = cfg.http.address {
         match crate::http::check_tls(&cfg.http) {
             Ok(scheme) => out.push(Level::Ok, format!("http.listen: {scheme}://{address}")),

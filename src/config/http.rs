@@ -83,6 +83,28 @@ pub struct Token {
 }
 
 impl Http {
+    /// What the config gives every local user and process: a loopback
+    /// request needs no token, and the socket's file mode and admin group
+    /// do not apply to it. Said as a warning by `check-config` and at start
+    /// when it holds more than `read`.
+    pub fn loopback_warning(&self) -> Option<String> {
+        let address = self.address?;
+        let wide: Vec<&str> = self
+            .loopback_scopes
+            .iter()
+            .filter(|s| **s != Scope::Read)
+            .map(|s| s.as_str())
+            .collect();
+        (!wide.is_empty()).then(|| {
+            format!(
+                "http.loopback_scopes: every local user and process may call the '{}' methods \
+                 on {address} without a token (the socket keeps admin to root, recd's user and \
+                 daemon.admin_group); use tokens instead where other users share this host",
+                wide.join("' and '")
+            )
+        })
+    }
+
     /// Read "" as "none", resolve `listen` and the TLS paths, and check
     /// that a listener other hosts can reach is protected.
     pub(super) fn resolve(

@@ -44,6 +44,8 @@ pub async fn respond(req: Request<Incoming>, api: Arc<Api>, address: SocketAddr)
         }
         _ => match api.tokens.caller(req.headers(), address) {
             Ok(caller) => caller,
+            // The old system's paths answer in its shape, refusals too.
+            Err(e) if matches!(route, Route::Legacy(_)) => return legacy::detail(&e),
             Err(e) => return body::error(e),
         },
     };
@@ -78,7 +80,13 @@ pub async fn respond(req: Request<Incoming>, api: Arc<Api>, address: SocketAddr)
                 Ok(r) => reply(call(&api.server, caller, r, &mut tokio::io::sink(), None).await),
             }
         }
-        Route::Forget(user) => {
+        Route::Forget(Err(sent)) => body::error(Error::new(
+            ErrorCode::InvalidUser,
+            format!(
+                "the user id '{sent}' does not decode to UTF-8 (percent-encode its UTF-8 bytes)"
+            ),
+        )),
+        Route::Forget(Ok(user)) => {
             match protocol::request_of("forget", Some(json!({ "user": user }))) {
                 Ok(r) => reply(call(&api.server, caller, r, &mut tokio::io::sink(), None).await),
                 Err(e) => body::error(e),

@@ -57,15 +57,22 @@ impl Legacy {
 }
 
 /// `{"detail": ...}` with the error's status (422 for a body the old
-/// system's validation would have refused).
-fn detail(e: &Error) -> Response<Body> {
+/// system's validation would have refused), `WWW-Authenticate` on a 401.
+pub fn detail(e: &Error) -> Response<Body> {
     let status = match e.code {
         ErrorCode::InvalidParams | ErrorCode::ParseError => StatusCode::UNPROCESSABLE_ENTITY,
         code => {
             StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
         }
     };
-    body::json(status, &json!({ "detail": e.message }))
+    let mut r = body::json(status, &json!({ "detail": e.message }));
+    if e.code == ErrorCode::Unauthorized {
+        r.headers_mut().insert(
+            hyper::header::WWW_AUTHENTICATE,
+            hyper::header::HeaderValue::from_static("Bearer realm=\"recd\""),
+        );
+    }
+    r
 }
 
 /// Now, as the old system wrote its timestamps (ISO 8601), in UTC.

@@ -12,7 +12,8 @@
 //! `daemon.max_line_bytes` within the same time, an import of at most
 //! `daemon.max_import_bytes`, and a peer that takes no byte of a reply for
 //! `daemon.write_timeout_secs` loses its connection. Connections are kept
-//! alive between requests and closed at shutdown.
+//! alive between requests; at shutdown, a request in flight is answered
+//! within `daemon.shutdown_timeout_secs` and the connection closed.
 //!
 //! [`Caller`]: crate::server::auth::Caller
 
@@ -77,6 +78,9 @@ impl Endpoint {
             (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
             _ => None,
         };
+        if let Some(warning) = config.loopback_warning() {
+            tracing::warn!("{warning}");
+        }
         let listener = TcpListener::bind(address)
             .await
             .map_err(|source| StartError::Bind { address, source })?;
@@ -146,6 +150,7 @@ where
 {
     let shutdown = api.server.shutdown.clone();
     let idle = api.server.state.config.daemon.idle_timeout;
+    let grace = api.server.state.config.daemon.shutdown_timeout;
     let service = service_fn(move |req: hyper::Request<Incoming>| {
         let api = api.clone();
         async move { Ok::<_, std::convert::Infallible>(api::respond(req, api, peer).await) }
@@ -156,13 +161,23 @@ where
         .max_buf_size(64 * 1024)
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
-    tokio::select! {
-        done = conn.as_mut() => {
-            if let Err(e) = done {
-                tracing::debug!(%peer, "http: connection ended: {e}");
+    let done = tokio::select! {
+        done = conn.as_mut() => done,
+        _ = shutdown.cancelled() => {
+            // The request in flight is answered (within the grace the
+            // socket's get); an idle connection closes at once.
+            conn.as_mut().graceful_shutdown();
+            match tokio::time::timeout(grace, conn.as_mut()).await {
+                Ok(done) => done,
+                Err(_) => {
+                    tracing::warn!(%peer, "http: a request still running after {grace:?}; closing");
+                    Ok(())
+                }
             }
         }
-        _ = shutdown.cancelled() => {}
+    };
+    if let Err(e) = done {
+        tracing::debug!(%peer, "http: connection ended: {e}");
     }
 }
 

@@ -23,8 +23,9 @@ pub enum Route {
         method: Method,
         query: bool,
     },
-    /// `DELETE /v1/users/{id}`: `forget` that user.
-    Forget(String),
+    /// `DELETE /v1/users/{id}`: `forget` that user (or the id as sent,
+    /// when its escapes do not decode to UTF-8).
+    Forget(Result<String, String>),
     Legacy(Legacy),
     NotFound(String),
     /// The path exists; the verbs it answers are listed.
@@ -51,8 +52,9 @@ pub fn route(verb: &Verb, path: &str) -> Route {
         return match *verb {
             Verb::DELETE => Route::Forget(
                 percent_encoding::percent_decode_str(user)
-                    .decode_utf8_lossy()
-                    .into_owned(),
+                    .decode_utf8()
+                    .map(|u| u.into_owned())
+                    .map_err(|_| user.to_owned()),
             ),
             _ => Route::NotAllowed("DELETE"),
         };
@@ -203,7 +205,7 @@ mod tests {
         }
         assert_eq!(
             route(&Verb::DELETE, "/v1/users/app%3A7"),
-            Route::Forget("app:7".into())
+            Route::Forget(Ok("app:7".into()))
         );
         assert_eq!(
             route(&Verb::GET, "/v1/users/x"),

@@ -174,14 +174,13 @@ impl Db {
         self.written.load(Ordering::Relaxed)
     }
 
-    /// A new model serves: follow its watermark and the erasures it saw.
+    /// A new model serves: follow its watermark.
     pub fn model_changed(
         self: &Arc<Self>,
         meta: &crate::model::Metadata,
         runtime: &tokio::runtime::Handle,
     ) {
         let watermark = meta.db_watermark;
-        self.tombstones.model_changed(meta.erased_through);
         self.watermark.store(watermark, Ordering::Relaxed);
         if self.catalogue.load().is_none() {
             // Not prepared yet: preparing loads them, for this watermark.

@@ -13,7 +13,7 @@
 //! bytes each.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 
 use crate::store::Erasure;
@@ -22,32 +22,24 @@ use crate::store::Erasure;
 pub struct Tombstones {
     /// Erased user and the id of their latest erasure.
     users: RwLock<HashMap<String, i64>>,
-    /// The served model's `erased_through`.
-    through: AtomicI64,
     /// Set once the database's erasures have been loaded.
     loaded: AtomicBool,
 }
 
 impl Tombstones {
-    /// Whether the served model must not answer for `user`.
-    pub fn contains(&self, user: &str) -> bool {
+    /// Whether a model whose `erased_through` is `through` must not answer
+    /// for `user`. The caller passes the model it is answering from, so a
+    /// request that holds a model while a newer one is swapped in judges
+    /// by its own.
+    pub fn contains(&self, user: &str, through: i64) -> bool {
         let users = self.users.read().unwrap_or_else(|e| e.into_inner());
-        users
-            .get(user)
-            .is_some_and(|&id| id > self.through.load(Ordering::Relaxed))
+        users.get(user).is_some_and(|&id| id > through)
     }
 
     /// Whether the database's erasures have been loaded: until then, any
     /// application user may have been erased.
     pub fn known(&self) -> bool {
         self.loaded.load(Ordering::Acquire)
-    }
-
-    /// How many users the served model must not answer for.
-    pub fn active(&self) -> usize {
-        let through = self.through.load(Ordering::Relaxed);
-        let users = self.users.read().unwrap_or_else(|e| e.into_inner());
-        users.values().filter(|&&id| id > through).count()
     }
 
     /// `user` was erased by erasure `id`.
@@ -64,11 +56,6 @@ impl Tombstones {
         }
         self.loaded.store(true, Ordering::Release);
     }
-
-    /// A model whose `erased_through` is `through` serves.
-    pub fn model_changed(&self, through: i64) {
-        self.through.store(through, Ordering::Relaxed);
-    }
 }
 
 #[cfg(test)]
@@ -79,9 +66,8 @@ mod tests {
     fn a_tombstone_applies_to_models_trained_before_it() {
         let t = Tombstones::default();
         assert!(!t.known());
-        t.model_changed(3);
         t.add("old", 2);
-        assert!(!t.contains("old"), "a model trained after erasure 2 serves");
+        assert!(!t.contains("old", 3), "a model trained after erasure 2");
         t.add("a", 4);
         t.load(&[Erasure {
             id: 5,
@@ -90,17 +76,14 @@ mod tests {
             erased_at: 0,
             by_uid: None,
         }]);
-        assert!(t.contains("a") && t.contains("b") && !t.contains("c"));
+        assert!(t.contains("a", 3) && t.contains("b", 3) && !t.contains("c", 3));
         assert!(t.known());
-        assert_eq!(t.active(), 2);
-        t.model_changed(4);
-        assert!(!t.contains("a") && t.contains("b"));
-        // A rollback to a model trained before both.
-        t.model_changed(0);
-        assert!(t.contains("a") && t.contains("b") && t.contains("old"));
+        assert!(!t.contains("a", 4) && t.contains("b", 4));
+        // A model trained before both (a rollback, or a request still
+        // holding the model a newer one replaced).
+        assert!(t.contains("a", 0) && t.contains("b", 0) && t.contains("old", 0));
         // Erased again after rating again: the latest erasure counts.
         t.add("a", 9);
-        t.model_changed(5);
-        assert!(t.contains("a") && !t.contains("b"));
+        assert!(t.contains("a", 5) && !t.contains("b", 5));
     }
 }

@@ -1,8 +1,8 @@
 //! The HTTP API against the real daemon over real TCP: every method at its
 //! `/v1` route answering as on the socket, error codes and their statuses,
-//! tokens and scopes, the loopback default, bodies past their limit, an
-//! import, a backup, an erasure, and a retrain streamed to its end. Slow
-//! peers and keep-alive are in `http_peers`; TLS and the old system's
+//! tokens and scopes, the loopback default, bodies past their limit, and
+//! a retrain streamed to its end. Imports, backups and erasures are in
+//! `http_data`; slow peers and keep-alive in `http_peers`; TLS and the old system's
 //! endpoints in `http_compat`.
 
 use crate::helper;
@@ -92,7 +92,7 @@ pub fn send(
     (status, value)
 }
 
-fn post(base: &str, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+pub fn post(base: &str, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
     send(
         &agent(),
         "POST",
@@ -102,7 +102,7 @@ fn post(base: &str, path: &str, token: Option<&str>, body: Value) -> (u16, Value
     )
 }
 
-fn error_code(v: &Value) -> &str {
+pub fn error_code(v: &Value) -> &str {
     v["error"]["code"].as_str().unwrap_or("(none)")
 }
 
@@ -184,99 +184,6 @@ fn every_method_answers_at_its_route_as_on_the_socket() {
             assert_eq!(status, 200, "GET {url}?{query}: {got}");
         }
     }
-    // An import: the file is the body, its name in the query.
-    let file = "userId,movieId,rating,timestamp\nhttp-a,1,4,1700000000\nhttp-a,2,5,1700000000\nhttp-b,999999,3,1\n";
-    let mut r = agent
-        .post(format!("{base}/v1/import?name=mine.csv"))
-        .header("Authorization", format!("Bearer {ADMIN}"))
-        .send(file)
-        .unwrap();
-    let got: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
-    assert_eq!(r.status(), 200, "{got}");
-    assert_eq!(
-        (got["accepted"].as_u64(), got["written"].as_u64()),
-        (Some(2), Some(2)),
-        "{got}"
-    );
-    assert_eq!(got["name"], "mine.csv");
-    assert_eq!(got["rejected_count"], 1);
-    // What was imported serves at once: the user is folded in from it.
-    let (_, rec) = post(
-        &base,
-        "/v1/recommend",
-        None,
-        json!({"user": "http-a", "n": 3}),
-    );
-    assert_ne!(rec["strategy"], "popularity", "{rec}");
-    let movies: Vec<u64> = rec["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["movie"].as_u64().unwrap())
-        .collect();
-    assert!(
-        !movies.contains(&1) && !movies.contains(&2),
-        "recommended what they rated: {rec}"
-    );
-    // A backup: the copy is the body, what it holds in a header.
-    let mut r = agent
-        .post(format!("{base}/v1/backup"))
-        .header("Authorization", format!("Bearer {ADMIN}"))
-        .send_empty()
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let info: Value = serde_json::from_str(r.headers()["x-recd-backup"].to_str().unwrap()).unwrap();
-    let copy = r
-        .body_mut()
-        .with_config()
-        .limit(1 << 30)
-        .read_to_vec()
-        .unwrap();
-    assert!(copy.starts_with(b"SQLite format 3\0"));
-    assert_eq!(info["bytes"].as_u64(), Some(copy.len() as u64), "{info}");
-    assert_eq!(
-        info["ratings"],
-        d.wait_db()["database"]["ratings"],
-        "{info}"
-    );
-}
-
-#[test]
-fn a_user_is_erased_with_delete() {
-    let (d, base) = start(true, "", "");
-    d.wait_db();
-    for movie in [1, 2, 3] {
-        let rate = json!({"user": "app-erased", "movie": movie, "rating": 5});
-        assert_eq!(post(&base, "/v1/rate", Some(RATER), rate).0, 200);
-    }
-    let agent = agent();
-    let url = format!("{base}/v1/users/app-erased");
-    let (status, got) = send(&agent, "DELETE", &url, Some(READER), None);
-    assert_eq!(
-        (status, error_code(&got)),
-        (403, "permission_denied"),
-        "{got}"
-    );
-    let (status, got) = send(&agent, "DELETE", &url, Some(ADMIN), None);
-    assert_eq!(status, 200, "{got}");
-    assert_eq!(
-        (got["user"].as_str(), got["deleted"].as_u64()),
-        (Some("app-erased"), Some(3))
-    );
-    let stats = d.call("stats", json!({})).unwrap();
-    assert_eq!(stats["database"]["ratings"], 0, "{stats}");
-    let (status, got) = send(
-        &agent,
-        "DELETE",
-        &format!("{base}/v1/users/ml%3A1"),
-        Some(ADMIN),
-        None,
-    );
-    assert_eq!(
-        (status, error_code(&got)),
-        (400, "base_dataset_user"),
-        "{got}"
-    );
 }
 
 #[test]

@@ -20,6 +20,7 @@ mod forget;
 mod guide;
 mod http;
 mod http_compat;
+mod http_data;
 mod http_peers;
 mod lifecycle;
 mod limits;

@@ -35,7 +35,8 @@ fn answer<'s>(state: &State, s: &'s Served, user: &str) -> Result<Answer<'s>, Er
     let c = &state.config;
     let dataset_user = user.starts_with(crate::movielens::DATASET_USER_PREFIX);
     // Until the erasures are known, any application user may be one.
-    let erased = !dataset_user && (!db.tombstones.known() || db.tombstones.contains(user));
+    let through = s.model.metadata().erased_through;
+    let erased = !dataset_user && (!db.tombstones.known() || db.tombstones.contains(user, through));
     let known = Known {
         recent: db.recent_for(user).ok_or_else(|| {
             db.catalogue().err().map_or_else(
