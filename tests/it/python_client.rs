@@ -117,6 +117,25 @@ fn python_client_passes_its_suite_against_the_daemon() {
     let versions: Vec<&str> = versions.split_whitespace().collect();
     assert_eq!(versions.len(), 2, "{versions:?}");
     assert_eq!(versions[0], versions[1], "the package and module versions");
+    // One exception class per error code of the protocol, no more, no less.
+    let codes = Command::new(&python)
+        .args([
+            "-c",
+            "from recd_client.errors import _BY_CODE; print(' '.join(sorted(_BY_CODE)))",
+        ])
+        .output()
+        .unwrap();
+    assert!(codes.status.success(), "{}", text(&codes));
+    let theirs = String::from_utf8_lossy(&codes.stdout).trim().to_owned();
+    let mut ours: Vec<&str> = <recd::protocol::ErrorCode as strum::IntoEnumIterator>::iter()
+        .map(|c| c.as_str())
+        .collect();
+    ours.sort_unstable();
+    assert_eq!(
+        theirs,
+        ours.join(" "),
+        "the client's error classes and the protocol's codes"
+    );
 
     // A short idle timeout, so that the suite sees the daemon close a
     // connection and the client open a new one.
@@ -155,6 +174,7 @@ fn python_client_passes_its_suite_against_the_daemon() {
         .env("RECD_HTTP_URL", format!("https://{address}"))
         .env("RECD_HTTP_TOKEN", crate::http::ADMIN)
         .env("RECD_HTTP_CAFILE", &cafile)
+        .env("RECD_HTTP_READ_TOKEN", crate::http::READER)
         .output()
         .expect("the venv's python runs");
     let output = text(&suite);

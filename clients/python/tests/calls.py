@@ -167,12 +167,12 @@ class Calls:
         movie = self.a_movie()
         user = f"{self.app_user}-forget"
         self.client.rate(user, movie, 3)
-        try:
-            f = self.client.forget(user)
-        except recd_client.UnknownMethod:
-            self.skipTest("this recd has no `forget` method")
+        f = self.client.forget(user)
         self.assertIsInstance(f, t.Forgotten)
+        self.assertEqual((f.user, f.deleted), (user, 1))
+        self.assertIsInstance(f.erasure, int)
         self.assertFalse(self.client.unrate(user, movie).removed)
+        self.assertCode(recd_client.BaseDatasetUser, "base_dataset_user", self.client.forget, "ml:1")
 
     # Errors.
 

@@ -4,6 +4,7 @@ self-signed https certificate); then what only HTTP has: tokens and TLS."""
 
 import os
 import sys
+import time
 import unittest
 import urllib.parse
 
@@ -15,6 +16,8 @@ from recd_client import Client, TransportError
 URL = os.environ.get("RECD_HTTP_URL")
 TOKEN = os.environ.get("RECD_HTTP_TOKEN") or None
 CAFILE = os.environ.get("RECD_HTTP_CAFILE") or None
+# A token with the read scope alone.
+READ_TOKEN = os.environ.get("RECD_HTTP_READ_TOKEN") or None
 
 
 def setUpModule():
@@ -49,6 +52,25 @@ class HttpOnly(unittest.TestCase):
         with Client.http(URL, cafile=CAFILE) as c:
             with self.assertRaises(recd_client.Unauthorized):
                 c.recommend("ml:1")
+
+    def test_a_token_without_the_scope_is_permission_denied(self):
+        if READ_TOKEN is None:
+            self.skipTest("RECD_HTTP_READ_TOKEN is not set")
+        with Client.http(URL, token=READ_TOKEN, cafile=CAFILE) as c:
+            self.assertTrue(c.recommend("ml:1").items)
+            with self.assertRaises(recd_client.PermissionDenied) as caught:
+                c.reload()
+        self.assertEqual(caught.exception.status, 403)
+
+    def test_a_new_connection_after_an_idle_close(self):
+        idle = os.environ.get("RECD_IDLE_TIMEOUT")
+        if idle is None:
+            self.skipTest("RECD_IDLE_TIMEOUT is not set")
+        with Client.http(URL, token=TOKEN, cafile=CAFILE) as c:
+            c.health()
+            # The daemon closes the kept-alive connection meanwhile.
+            time.sleep(float(idle) + 1)
+            self.assertTrue(c.recommend("ml:1").items)
 
     def test_errors_carry_the_http_status(self):
         with Client.http(URL, token=TOKEN, cafile=CAFILE) as c:

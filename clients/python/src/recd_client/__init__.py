@@ -12,6 +12,8 @@ its HTTP API, with the standard library alone.
 
 from .client import DEFAULT_SOCKET, Client
 from .errors import (
+    BaseDatasetUser,
+    BodyTooLarge,
     Busy,
     DbUnavailable,
     Internal,
@@ -35,6 +37,7 @@ from .errors import (
     UnknownMovie,
     UnknownUser,
     UnknownVersion,
+    Unsupported,
 )
 from .types import (
     Connections,

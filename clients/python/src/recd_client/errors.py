@@ -156,6 +156,21 @@ class Unauthorized(RecdError):
     """HTTP only: no token, or a wrong one."""
 
 
+@_code("body_too_large")
+class BodyTooLarge(RecdError):
+    """HTTP only: a request body past its limit."""
+
+
+@_code("base_dataset_user")
+class BaseDatasetUser(RecdError):
+    """``forget`` of a user of the base dataset (``ml:...``)."""
+
+
+@_code("unsupported")
+class Unsupported(RecdError):
+    """The method does not apply to this daemon (``backup`` of PostgreSQL)."""
+
+
 @_code("shutting_down")
 class ShuttingDown(RecdError):
     pass

@@ -274,7 +274,14 @@ class HttpTransport(_Transport):
                 else:
                     conn.request("POST", path, body=json.dumps(params).encode(), headers=headers)
                 response = conn.getresponse()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            except (
+                http.client.RemoteDisconnected,
+                BrokenPipeError,
+                ConnectionResetError,
+                # A kept-alive TLS connection the daemon closed while idle.
+                ssl.SSLEOFError,
+                ssl.SSLZeroReturnError,
+            ):
                 if reused:
                     raise _Stale() from None
                 raise

@@ -126,9 +126,13 @@ class Unrated(Record):
 
 @dataclass
 class Forgotten(Record):
-    """``forget``: the user erased; what else the daemon says is in ``extra``."""
+    """``forget``: the user erased, how many of their ratings were deleted,
+    the erasure's id and time; anything newer is in ``extra``."""
 
     user: Optional[str] = None
+    deleted: Optional[int] = None
+    erasure: Optional[int] = None
+    erased_at: Optional[str] = None
     extra: Dict[str, Any] = _extra()
 
 
