@@ -8,6 +8,29 @@ use crate::store::Run;
 /// reason.
 impl Human for History {
     fn print(&self) {
+        self.print_runs();
+        if !self.erasures.is_empty() {
+            println!();
+            println!(
+                "{:>6}  {:<20}  {:>7}  {:>6}  user",
+                "erasure", "at", "ratings", "uid"
+            );
+            for e in &self.erasures {
+                println!(
+                    "{:>7}  {:<20}  {:>7}  {:>6}  {}",
+                    e.id,
+                    crate::clock::rfc3339_unix(e.erased_at),
+                    e.ratings_deleted,
+                    opt(&e.by_uid),
+                    e.user
+                );
+            }
+        }
+    }
+}
+
+impl History {
+    fn print_runs(&self) {
         if self.runs.is_empty() {
             println!("no training runs recorded");
             return;

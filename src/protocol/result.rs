@@ -395,6 +395,10 @@ pub struct Models {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct History {
     pub runs: Vec<crate::store::Run>,
+    /// The latest erasures (`forget`), newest first, at most `limit`; never
+    /// the ratings erased.
+    #[serde(default)]
+    pub erasures: Vec<crate::store::Erasure>,
 }
 
 /// `schedule`: the retraining schedule, its gates, and how it went.

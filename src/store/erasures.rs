@@ -17,7 +17,8 @@ pub struct Erasure {
     pub id: i64,
     pub user: String,
     pub ratings_deleted: i64,
-    /// Unix seconds.
+    /// Unix seconds (RFC 3339 on the wire).
+    #[serde(with = "super::runs::rfc3339")]
     pub erased_at: i64,
     pub by_uid: Option<i64>,
 }
@@ -37,12 +38,22 @@ impl Store {
     /// Erasures with an id above `through`, oldest first: the tombstones of
     /// a model whose `erased_through` it is.
     pub async fn erasures_after(&self, through: i64) -> Result<Vec<Erasure>, StoreError> {
+        self.erasures_where("WHERE id > $1 ORDER BY id", through)
+            .await
+    }
+
+    /// The latest `limit` erasures, newest first (`history`).
+    pub async fn latest_erasures(&self, limit: u32) -> Result<Vec<Erasure>, StoreError> {
+        self.erasures_where("ORDER BY id DESC LIMIT $1", i64::from(limit))
+            .await
+    }
+
+    async fn erasures_where(&self, tail: &str, bound: i64) -> Result<Vec<Erasure>, StoreError> {
+        let query =
+            format!("SELECT id, user_id, ratings_deleted, erased_at, by_uid FROM erasures {tail}");
         let rows = on_pool!(self, pool => {
-            let rows = sqlx::query(
-                "SELECT id, user_id, ratings_deleted, erased_at, by_uid FROM erasures \
-                 WHERE id > $1 ORDER BY id",
-            )
-            .bind(through)
+            let rows = sqlx::query(&query)
+            .bind(bound)
             .fetch_all(pool)
             .await?;
             let mut out = Vec::with_capacity(rows.len());

@@ -119,7 +119,7 @@ pub struct RunEnd {
 }
 
 /// Unix seconds as RFC 3339 text (`serde(with)`).
-mod rfc3339 {
+pub(super) mod rfc3339 {
     use serde::{de::Error, Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(secs: &i64, s: S) -> Result<S::Ok, S::Error> {

@@ -94,6 +94,23 @@ fn forget_suite(mut d: Daemon, target: Target) {
     let uid = i64::from(nix::unistd::geteuid().as_raw());
     assert_eq!(e.by_uid, Some(uid));
     assert!(d.log_text().contains("erased a user's ratings"));
+    // And in the history, which never holds the ratings.
+    let history = d.call("history", json!({"limit": 5})).unwrap();
+    let listed = &history["erasures"][0];
+    assert_eq!(listed["id"].as_i64(), Some(erasure), "{history}");
+    assert_eq!(
+        (listed["user"].as_str(), listed["ratings_deleted"].as_i64()),
+        (Some("app-alice"), Some(20))
+    );
+    assert!(
+        listed["erased_at"].as_str().unwrap().ends_with('Z'),
+        "{listed}"
+    );
+    let shown = d.recctl(&["history"]).ok().stdout;
+    assert!(
+        shown.contains("erasure") && shown.contains("app-alice"),
+        "{shown}"
+    );
 
     // An id with no ratings: not an error, 0 deleted, still recorded.
     let again = d.call("forget", json!({"user": "app-nobody"})).unwrap();

@@ -31,7 +31,13 @@ pub async fn history(state: &State, p: HistoryParams) -> Result<History, Error> 
         .runs(limit, filter)
         .await
         .map_err(store_error)?;
-    Ok(History { runs })
+    let erasures = state
+        .db
+        .store
+        .latest_erasures(limit)
+        .await
+        .map_err(store_error)?;
+    Ok(History { runs, erasures })
 }
 
 pub async fn schedule(state: &State, p: ScheduleParams) -> Result<ScheduleInfo, Error> {
