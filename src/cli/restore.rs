@@ -54,5 +54,11 @@ pub fn restore(config: Option<PathBuf>, file: &Path, json: bool) -> CmdResult {
         Some(p) => println!("the database it replaced is kept as {}", p.display()),
         None => println!("there was no database before"),
     }
+    if done.erasures_carried > 0 {
+        println!(
+            "{} users erased after the backup was taken stay erased (their ratings deleted again)",
+            done.erasures_carried
+        );
+    }
     Ok(())
 }

@@ -28,6 +28,10 @@ pub struct Restored {
     pub info: BackupInfo,
     /// Where the database it replaced was kept (None: there was none).
     pub previous: Option<PathBuf>,
+    /// Erasures the replaced database had and the backup did not (made
+    /// after it was taken), recorded again with their users' ratings
+    /// deleted again.
+    pub erasures_carried: u64,
 }
 
 /// The suffix of the copy of the database a restore replaced.
@@ -38,11 +42,16 @@ pub async fn restore(file: &Path, db: &Path) -> Result<Restored, FileError> {
     let copy = TempPath(beside(db, ".restore.tmp"));
     let _ = std::fs::remove_file(&copy.0);
     copy_regular(file, &copy.0, db)?;
-    let info = inspect(&copy.0, true).await?;
-    let previous = if db.exists() {
-        Some(keep_previous(db).await?)
+    let mut info = inspect(&copy.0, true).await?;
+    let (previous, carried) = if db.exists() {
+        let kept = keep_previous(db).await?;
+        let carried = carry_forward(&kept, &copy.0).await?;
+        if carried > 0 {
+            info = inspect(&copy.0, true).await?;
+        }
+        (Some(kept), carried)
     } else {
-        None
+        (None, 0)
     };
     let (wal, shm) = super::faults::companions(db);
     for stale in [wal, shm] {
@@ -58,7 +67,93 @@ pub async fn restore(file: &Path, db: &Path) -> Result<Restored, FileError> {
         database: db.to_owned(),
         info,
         previous,
+        erasures_carried: carried,
     })
+}
+
+/// What must survive a restore of the database it replaces (`previous`,
+/// a consistent copy) into the backup's copy: the erasures made after the
+/// backup was taken (recorded again, their users' ratings deleted again,
+/// so a restore never brings back a user who asked to be forgotten), and
+/// the counters of ratings, runs and erasures, which only grow (models
+/// compare their watermark and `erased_through` with them). How many
+/// erasures were carried.
+async fn carry_forward(previous: &Path, copy: &Path) -> Result<u64, FileError> {
+    let failed = |what: &str, e: sqlx::Error| FileError::Io(format!("{what}: {e}"));
+    let old_options = SqliteConnectOptions::new()
+        .filename(previous)
+        .read_only(true);
+    let mut old = sqlx::SqliteConnection::connect_with(&old_options)
+        .await
+        .map_err(|e| failed(&previous.display().to_string(), e))?;
+    // A database older than erasures has none to carry.
+    let erasures: Vec<(i64, String, i64, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT id, user_id, ratings_deleted, erased_at, by_uid FROM erasures ORDER BY id",
+    )
+    .fetch_all(&mut old)
+    .await
+    .unwrap_or_default();
+    let counters: Vec<(String, i64)> = sqlx::query_as("SELECT name, seq FROM sqlite_sequence")
+        .fetch_all(&mut old)
+        .await
+        .unwrap_or_default();
+    let _ = old.close().await;
+
+    let options = SqliteConnectOptions::new().filename(copy);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .map_err(|e| failed(&copy.display().to_string(), e))?;
+    let mut tx = conn
+        .begin()
+        .await
+        .map_err(|e| failed("the backup's copy", e))?;
+    let have: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM erasures")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| failed("the backup's erasures", e))?;
+    let mut carried = 0;
+    for (id, user, deleted, at, by) in erasures.into_iter().filter(|e| e.0 > have) {
+        sqlx::query(
+            "INSERT INTO erasures (id, user_id, ratings_deleted, erased_at, by_uid) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(&user)
+        .bind(deleted)
+        .bind(at)
+        .bind(by)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| failed("carrying an erasure", e))?;
+        sqlx::query("DELETE FROM ratings WHERE user_id = $1")
+            .bind(&user)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| failed("erasing again", e))?;
+        carried += 1;
+    }
+    for (name, seq) in counters {
+        sqlx::query("UPDATE sqlite_sequence SET seq = MAX(seq, $1) WHERE name = $2")
+            .bind(seq)
+            .bind(&name)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| failed("a counter", e))?;
+        sqlx::query(
+            "INSERT INTO sqlite_sequence (name, seq) SELECT $1, $2 \
+             WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = $1)",
+        )
+        .bind(&name)
+        .bind(seq)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| failed("a counter", e))?;
+    }
+    tx.commit()
+        .await
+        .map_err(|e| failed("the backup's copy", e))?;
+    let _ = conn.close().await;
+    Ok(carried)
 }
 
 /// Copy the regular file `from` to `to` (new, synced), with the mode and

@@ -133,6 +133,8 @@ fn a_restored_backup_is_what_the_restarted_daemon_serves() {
         d.call("rate", json!({"user": "app-kept", "movie": m, "rating": 4}))
             .unwrap();
     }
+    d.call("rate", json!({"user": "app-gone", "movie": 1, "rating": 3}))
+        .unwrap();
     let dest = d.fixture.path().join("kept.db");
     d.recctl(&["backup", dest.to_str().unwrap()]).ok();
     for m in 1..=7 {
@@ -142,6 +144,16 @@ fn a_restored_backup_is_what_the_restarted_daemon_serves() {
         )
         .unwrap();
     }
+    // Erased after the backup: a restore must not bring them back.
+    let erased = d.call("forget", json!({"user": "app-gone"})).unwrap();
+    let last_seq = d
+        .call(
+            "rate",
+            json!({"user": "app-later", "movie": 8, "rating": 2}),
+        )
+        .unwrap()["seq"]
+        .as_i64()
+        .unwrap();
 
     let running = restore(&d, &dest);
     assert_eq!(running.code, 1);
@@ -158,6 +170,11 @@ fn a_restored_backup_is_what_the_restarted_daemon_serves() {
         "{}",
         done.stdout
     );
+    assert!(
+        done.stdout.contains("1 users erased after the backup"),
+        "{}",
+        done.stdout
+    );
     let state = state_files(&d);
     assert!(
         state.contains(&"recd.db.before-restore".to_string()),
@@ -169,13 +186,27 @@ fn a_restored_backup_is_what_the_restarted_daemon_serves() {
         &d.fixture.path().join("state/recd.db.before-restore"),
         true,
     ));
-    assert_eq!(before.unwrap().ratings, 12);
+    assert_eq!(before.unwrap().ratings, 13);
 
     d.spawn(&[]);
     d.wait_ready();
     let stats = d.wait_db();
     assert_eq!(stats["database"]["ratings"], 5);
     assert_eq!(stats["database"]["users"], 1);
+    let history = d.call("history", json!({})).unwrap();
+    assert_eq!(history["erasures"][0]["id"], erased["erasure"], "{history}");
+    // The counters go on from the replaced database's, never back.
+    let seq = d
+        .call("rate", json!({"user": "app-new", "movie": 1, "rating": 2}))
+        .unwrap()["seq"]
+        .as_i64()
+        .unwrap();
+    assert!(seq > last_seq, "seq {seq} after {last_seq}");
+    let again = d.call("forget", json!({"user": "app-new"})).unwrap();
+    assert!(
+        again["erasure"].as_i64() > erased["erasure"].as_i64(),
+        "{again}"
+    );
 }
 
 #[test]
