@@ -283,6 +283,10 @@ impl Db {
         dataset_done: &mut bool,
     ) -> Result<usize, StoreError> {
         self.store.migrate().await?;
+        let stale = crate::store::snapshot::remove_stale_copies(self.store.target());
+        if stale > 0 {
+            tracing::warn!("removed {stale} backup copies an earlier daemon left unfinished");
+        }
         let ended = self
             .store
             .end_abandoned_runs(self.started_at, ABANDONED)

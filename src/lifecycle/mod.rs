@@ -227,7 +227,7 @@ impl State {
     }
 
     /// A consistent copy of the ratings database (SQLite), in a private
-    /// temp file the daemon makes in its state dir and unlinks at once:
+    /// temp file the daemon makes beside the database and unlinks at once:
     /// what `backup` sends after its reply (and what an HTTP `backup`
     /// would send as its body).
     pub async fn backup(

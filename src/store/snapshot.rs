@@ -103,6 +103,34 @@ impl Drop for TempPath {
 }
 
 /// `path` with `suffix` added to its file name.
+/// Remove the backup copies an earlier daemon left beside the SQLite
+/// database (it died during `VACUUM INTO`, before unlinking its copy):
+/// every user's ratings must not outlive the request that asked for them.
+/// How many were removed. At start only: a running daemon's are its own.
+pub fn remove_stale_copies(target: &super::Target) -> usize {
+    let super::Target::Sqlite(db) = target else {
+        return 0;
+    };
+    let (Some(dir), Some(name)) = (db.parent(), db.file_name()) else {
+        return 0;
+    };
+    let prefix = format!("{}.backup-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        if file.starts_with(&prefix)
+            && file.ends_with(".tmp")
+            && std::fs::remove_file(entry.path()).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 pub(super) fn beside(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
@@ -335,4 +363,40 @@ fn check_header(path: &Path) -> Result<u64, FileError> {
         )));
     }
     Ok(len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_copy_left_by_a_dead_daemon_is_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("recd.db");
+        for name in [
+            "recd.db",
+            "recd.db.backup-41-1.tmp",
+            "recd.db.backup-41-2.tmp",
+            "recd.db.before-restore",
+            "other.db.backup-1-1.tmp",
+        ] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        assert_eq!(remove_stale_copies(&crate::store::Target::Sqlite(db)), 2);
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                "other.db.backup-1-1.tmp",
+                "recd.db",
+                "recd.db.before-restore"
+            ]
+        );
+        let pg = crate::store::Target::Postgres("postgres://x/y".into());
+        assert_eq!(remove_stale_copies(&pg), 0);
+    }
 }
