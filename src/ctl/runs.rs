@@ -12,16 +12,16 @@ impl Human for History {
         if !self.erasures.is_empty() {
             println!();
             println!(
-                "{:>6}  {:<20}  {:>7}  {:>6}  user",
-                "erasure", "at", "ratings", "uid"
+                "{:>7}  {:<20}  {:>7}  {:<12}  user",
+                "erasure", "at", "ratings", "by"
             );
             for e in &self.erasures {
                 println!(
-                    "{:>7}  {:<20}  {:>7}  {:>6}  {}",
+                    "{:>7}  {:<20}  {:>7}  {:<12}  {}",
                     e.id,
                     crate::clock::rfc3339_unix(e.erased_at),
                     e.ratings_deleted,
-                    opt(&e.by_uid),
+                    by(e),
                     e.user
                 );
             }
@@ -52,6 +52,15 @@ impl History {
                 what(r)
             );
         }
+    }
+}
+
+/// Who asked for an erasure: a uid, a token, or unknown.
+fn by(e: &crate::store::Erasure) -> String {
+    match (&e.by_uid, &e.by_token) {
+        (Some(uid), _) => format!("uid {uid}"),
+        (None, Some(token)) => format!("token {token}"),
+        (None, None) => "-".into(),
     }
 }
 

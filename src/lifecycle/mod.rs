@@ -192,6 +192,7 @@ impl State {
         &self,
         user: &str,
         by_uid: Option<u32>,
+        by_token: Option<String>,
     ) -> Result<Erased, crate::store::StoreError> {
         let at = crate::clock::unix_seconds(std::time::SystemTime::now());
         let done = self
@@ -199,6 +200,7 @@ impl State {
                 user: user.to_owned(),
                 at,
                 by_uid,
+                by_token: by_token.clone(),
             })
             .await?;
         let crate::store::Done::Forgotten { erasure, deleted } = done else {
@@ -217,6 +219,7 @@ impl State {
             deleted,
             erasure,
             uid = by_uid,
+            token = by_token.as_deref(),
             "erased a user's ratings"
         );
         Ok(Erased {

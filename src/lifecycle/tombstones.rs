@@ -75,6 +75,7 @@ mod tests {
             ratings_deleted: 1,
             erased_at: 0,
             by_uid: None,
+            by_token: None,
         }]);
         assert!(t.contains("a", 3) && t.contains("b", 3) && !t.contains("c", 3));
         assert!(t.known());

@@ -99,6 +99,14 @@ impl Caller {
         }
     }
 
+    /// The name of the HTTP token the caller presented, if any.
+    pub fn token(&self) -> Option<&str> {
+        match self {
+            Caller::Http { token, .. } => token.as_deref(),
+            Caller::Socket(_) => None,
+        }
+    }
+
     /// Why the caller may not call `method`, in words for the reply.
     pub fn refusal(&self, method: Method) -> String {
         let name = method.name();

@@ -21,6 +21,9 @@ pub struct Erasure {
     #[serde(with = "super::runs::rfc3339")]
     pub erased_at: i64,
     pub by_uid: Option<i64>,
+    /// The HTTP token's name, when it came over HTTP.
+    #[serde(default)]
+    pub by_token: Option<String>,
 }
 
 impl Store {
@@ -49,8 +52,9 @@ impl Store {
     }
 
     async fn erasures_where(&self, tail: &str, bound: i64) -> Result<Vec<Erasure>, StoreError> {
-        let query =
-            format!("SELECT id, user_id, ratings_deleted, erased_at, by_uid FROM erasures {tail}");
+        let query = format!(
+            "SELECT id, user_id, ratings_deleted, erased_at, by_uid, by_token FROM erasures {tail}"
+        );
         let rows = on_pool!(self, pool => {
             let rows = sqlx::query(&query)
             .bind(bound)
@@ -64,6 +68,7 @@ impl Store {
                     ratings_deleted: row.try_get(2)?,
                     erased_at: row.try_get(3)?,
                     by_uid: row.try_get(4)?,
+                    by_token: row.try_get(5)?,
                 });
             }
             out

@@ -87,8 +87,10 @@ async fn carry_forward(previous: &Path, copy: &Path) -> Result<u64, FileError> {
         .await
         .map_err(|e| failed(&previous.display().to_string(), e))?;
     // A database older than erasures has none to carry.
-    let erasures: Vec<(i64, String, i64, i64, Option<i64>)> = sqlx::query_as(
-        "SELECT id, user_id, ratings_deleted, erased_at, by_uid FROM erasures ORDER BY id",
+    #[allow(clippy::type_complexity)]
+    let erasures: Vec<(i64, String, i64, i64, Option<i64>, Option<String>)> = sqlx::query_as(
+        "SELECT id, user_id, ratings_deleted, erased_at, by_uid, by_token FROM erasures \
+         ORDER BY id",
     )
     .fetch_all(&mut old)
     .await
@@ -112,16 +114,17 @@ async fn carry_forward(previous: &Path, copy: &Path) -> Result<u64, FileError> {
         .await
         .map_err(|e| failed("the backup's erasures", e))?;
     let mut carried = 0;
-    for (id, user, deleted, at, by) in erasures.into_iter().filter(|e| e.0 > have) {
+    for (id, user, deleted, at, by, token) in erasures.into_iter().filter(|e| e.0 > have) {
         sqlx::query(
-            "INSERT INTO erasures (id, user_id, ratings_deleted, erased_at, by_uid) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO erasures (id, user_id, ratings_deleted, erased_at, by_uid, by_token) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(id)
         .bind(&user)
         .bind(deleted)
         .bind(at)
         .bind(by)
+        .bind(token)
         .execute(&mut *tx)
         .await
         .map_err(|e| failed("carrying an erasure", e))?;

@@ -29,8 +29,10 @@ pub enum Write {
         user: String,
         /// Unix seconds.
         at: i64,
-        /// Who asked (the peer's uid), for the record.
+        /// Who asked, for the record: the socket peer's uid, or the HTTP
+        /// token's name.
         by_uid: Option<u32>,
+        by_token: Option<String>,
     },
 }
 
@@ -157,20 +159,27 @@ impl Store {
                 }
                 // The record and the deletion commit together: a reader that
                 // sees the record (the retrain pipeline) sees no rating of theirs.
-                if let Write::Forget { user, at, by_uid } = &writes[k] {
+                if let Write::Forget {
+                    user,
+                    at,
+                    by_uid,
+                    by_token,
+                } = &writes[k]
+                {
                     let deleted = sqlx::query("DELETE FROM ratings WHERE user_id = $1")
                         .bind(user)
                         .execute(&mut *tx)
                         .await?
                         .rows_affected();
                     let erasure: i64 = sqlx::query_scalar(
-                        "INSERT INTO erasures (user_id, ratings_deleted, erased_at, by_uid) \
-                         VALUES ($1, $2, $3, $4) RETURNING id",
+                        "INSERT INTO erasures (user_id, ratings_deleted, erased_at, by_uid, by_token) \
+                         VALUES ($1, $2, $3, $4, $5) RETURNING id",
                     )
                     .bind(user)
                     .bind(deleted as i64)
                     .bind(*at)
                     .bind(by_uid.map(i64::from))
+                    .bind(by_token)
                     .fetch_one(&mut *tx)
                     .await?;
                     done[k] = Done::Forgotten { erasure, deleted };

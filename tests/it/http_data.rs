@@ -90,6 +90,14 @@ fn a_user_is_erased_with_delete() {
         (got["user"].as_str(), got["deleted"].as_u64()),
         (Some("app-erased"), Some(3))
     );
+    let history = d.call("history", json!({})).unwrap();
+    let e = &history["erasures"][0];
+    assert_eq!(
+        (e["user"].as_str(), e["by_token"].as_str()),
+        (Some("app-erased"), Some("ops")),
+        "{history}"
+    );
+    assert!(e["by_uid"].is_null());
     let stats = d.call("stats", json!({})).unwrap();
     assert_eq!(stats["database"]["ratings"], 0, "{stats}");
     let (status, got) = send(

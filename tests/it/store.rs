@@ -281,12 +281,14 @@ async fn suite(target: Target) {
                 user: "u1".into(),
                 at: 1_700_000_600,
                 by_uid: Some(1000),
+                by_token: None,
             },
             Write::Rate(rating("u1", 3, 4.0)),
             Write::Forget {
                 user: "never-rated".into(),
                 at: 1_700_000_601,
                 by_uid: None,
+                by_token: Some("web".into()),
             },
         ])
         .await
@@ -319,6 +321,7 @@ async fn suite(target: Target) {
         ("u1", 10, 1_700_000_600, Some(1000))
     );
     assert_eq!(erasures[1].by_uid, None);
+    assert_eq!(erasures[1].by_token.as_deref(), Some("web"));
     assert_eq!(store.erasures_after(erasure).await.unwrap().len(), 1);
     store.close().await;
 }

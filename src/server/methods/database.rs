@@ -27,7 +27,7 @@ pub async fn forget(
     }
     state.db.catalogue().map_err(super::not_ready)?;
     let erased = state
-        .forget(&p.user, caller.uid())
+        .forget(&p.user, caller.uid(), caller.token().map(str::to_owned))
         .await
         .map_err(store_error)?;
     Ok(Forgotten {
