@@ -104,8 +104,8 @@ fn reply(r: Result<Raw, Error>) -> Response<Body> {
     }
 }
 
-/// Run one request as `caller`, counted in the server's statistics as
-/// the socket's are. Progress lines go to `out`; `bytes` is what follows
+/// Run one request as `caller`, counted in the server's statistics
+/// ([`methods::answer`], as on the socket). Progress lines go to `out`; `bytes` is what follows
 /// (an import's file and its length).
 pub async fn call<W: AsyncWrite + Unpin>(
     server: &Server,
@@ -125,9 +125,6 @@ async fn call_for_file<W: AsyncWrite + Unpin>(
     out: &mut W,
     bytes: Option<(&mut (dyn AsyncBufRead + Unpin + Send), u64)>,
 ) -> (Result<Raw, Error>, Option<std::fs::File>) {
-    let method = req.method();
-    let stats = &server.stats;
-    stats.count_method(method);
     let started = Instant::now();
     let mut empty: &[u8] = &[];
     let (reader, want) = match bytes {
@@ -143,14 +140,7 @@ async fn call_for_file<W: AsyncWrite + Unpin>(
         body: Bytes::new(reader, want, idle),
         trailer: None,
     };
-    let answer = methods::handle(req, &mut ctx).await;
-    if let Err(e) = &answer {
-        stats.count_error(e.code);
-        if matches!(e.code, ErrorCode::Internal) {
-            tracing::warn!(method = method.name(), "{e}");
-        }
-    }
-    stats.observe(method, started.elapsed());
+    let answer = methods::answer(req, &mut ctx, started).await;
     (answer, ctx.trailer.take())
 }
 

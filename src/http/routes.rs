@@ -13,8 +13,7 @@ use crate::protocol::{Error, ErrorCode, Method, Request, Scope};
 
 use super::legacy::Legacy;
 
-/// The prefix of the routes made from the method list.
-pub const V1: &str = "/v1/";
+use crate::protocol::ROUTE_PREFIX as V1;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {

@@ -59,6 +59,19 @@ struct RecentState {
     pending: Option<Vec<Write>>,
 }
 
+impl RecentState {
+    /// A write committed: applied to the recent ratings, and kept for a
+    /// reload that runs meanwhile.
+    fn follow(&mut self, write: Write) {
+        if let Some(cur) = self.current.as_mut() {
+            cur.apply(&write);
+        }
+        if let Some(pending) = self.pending.as_mut() {
+            pending.push(write);
+        }
+    }
+}
+
 /// The database has not been reached (or migrated) yet: why.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
@@ -137,12 +150,7 @@ impl Db {
             self.written.fetch_add(1, Ordering::Relaxed);
         }
         if let Ok(mut st) = self.recent.lock() {
-            if let Some(cur) = st.current.as_mut() {
-                cur.apply(&write);
-            }
-            if let Some(pending) = st.pending.as_mut() {
-                pending.push(write);
-            }
+            st.follow(write);
         }
         Ok(done)
     }
@@ -155,15 +163,8 @@ impl Db {
         // The recent ratings follow, as they do a rating's: the importer's
         // users are served from what they imported at once.
         if let Ok(mut st) = self.recent.lock() {
-            let st = &mut *st;
             for rating in batch {
-                let write = Write::Rate(rating.clone());
-                if let Some(cur) = st.current.as_mut() {
-                    cur.apply(&write);
-                }
-                if let Some(pending) = st.pending.as_mut() {
-                    pending.push(write);
-                }
+                st.follow(Write::Rate(rating.clone()));
             }
         }
         Ok(n)

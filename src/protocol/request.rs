@@ -229,6 +229,9 @@ impl ScheduleParams {
     pub const MAX_NEXT: usize = 100;
 }
 
+/// The prefix of the HTTP API's routes ([`Method::route`]).
+pub const ROUTE_PREFIX: &str = "/v1/";
+
 /// Every method, with its params. One enum, one exhaustive match in the
 /// server: adding a method without a handler does not compile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::EnumDiscriminants)]
@@ -328,7 +331,7 @@ impl Method {
     /// The method's route in the HTTP API: `/v1/` and its name, dots as
     /// slashes (`retrain.check` at `/v1/retrain/check`).
     pub fn route(self) -> String {
-        format!("/v1/{}", self.name().replace('.', "/"))
+        format!("{ROUTE_PREFIX}{}", self.name().replace('.', "/"))
     }
 
     /// Every method name, in declaration order.

@@ -117,8 +117,6 @@ pub async fn serve(stream: UnixStream, server: &Server) {
                 (Reply::error(id, e).to_line(), 0, None)
             }
             Ok((id, req)) => {
-                let method = req.method();
-                stats.count_method(method);
                 let announced = req.body_bytes();
                 let mut ctx = Ctx {
                     server,
@@ -128,7 +126,7 @@ pub async fn serve(stream: UnixStream, server: &Server) {
                     body: Body::new(&mut reader, announced, limits.idle_timeout),
                     trailer: None,
                 };
-                let answer = methods::handle(req, &mut ctx).await;
+                let answer = methods::answer(req, &mut ctx, started).await;
                 // Bytes that stopped short cannot be skipped: close.
                 let unread = if ctx.body.broken() {
                     u64::MAX
@@ -138,17 +136,8 @@ pub async fn serve(stream: UnixStream, server: &Server) {
                 let trailer = ctx.trailer.take();
                 let reply = match answer {
                     Ok(result) => result_line(&id, &result),
-                    Err(e) => {
-                        stats.count_error(e.code);
-                        // Reload and retrain failures are logged where they
-                        // happen, with their context; once is enough.
-                        if matches!(e.code, ErrorCode::Internal | ErrorCode::PermissionDenied) {
-                            tracing::warn!(method = method.name(), "{e}");
-                        }
-                        Reply::error(id, e).to_line()
-                    }
+                    Err(e) => Reply::error(id, e).to_line(),
                 };
-                stats.observe(method, started.elapsed());
                 (reply, unread, trailer)
             }
         };

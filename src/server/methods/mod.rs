@@ -60,6 +60,30 @@ fn raw(v: &impl Serialize) -> Result<Raw, Error> {
     })
 }
 
+/// [`handle`], counted in the server's statistics (the method, its
+/// error code, its latency from `started`) and a fault logged: what both
+/// the socket and HTTP call.
+pub async fn answer<W: AsyncWrite + Unpin>(
+    req: Request,
+    ctx: &mut Ctx<'_, W>,
+    started: std::time::Instant,
+) -> Result<Raw, Error> {
+    let method = req.method();
+    let stats = &ctx.server.stats;
+    stats.count_method(method);
+    let answer = handle(req, ctx).await;
+    if let Err(e) = &answer {
+        stats.count_error(e.code);
+        // Reload and retrain failures are logged where they happen, with
+        // their context; once is enough.
+        if matches!(e.code, ErrorCode::Internal | ErrorCode::PermissionDenied) {
+            tracing::warn!(method = method.name(), "{e}");
+        }
+    }
+    stats.observe(method, started.elapsed());
+    answer
+}
+
 pub async fn handle<W: AsyncWrite + Unpin>(
     req: Request,
     ctx: &mut Ctx<'_, W>,
