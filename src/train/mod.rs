@@ -2,6 +2,7 @@
 //! SGD trainer, holdout evaluation, the synthetic generator and the retrain
 //! pipeline.
 
+pub mod bayes;
 pub mod dataset;
 pub mod download;
 pub mod eval;
