@@ -13,6 +13,7 @@
 //! holding it, and a factor dimension of a block costs two passes over the
 //! ratings plus one over the block's entries.
 
+use super::cases::{Change, Sums};
 use super::draw::{from_precision, Stream};
 
 /// Sparse rows: `offsets[r]..offsets[r + 1]` index `cols`.
@@ -105,19 +106,8 @@ pub struct Block {
     /// Factor-major, as `v_ind`.
     pub q: Vec<f64>,
     pub qs: Vec<f64>,
-}
-
-/// Per-row sums over a block's ratings, gathered before its updates.
-#[derive(Default)]
-struct Sums {
-    /// Σ e.
-    e: Vec<f64>,
-    /// Σ e·q_other.
-    eq: Vec<f64>,
-    /// Σ q_other.
-    s: Vec<f64>,
-    /// Σ q_other².
-    s2: Vec<f64>,
+    /// Scratch of [`Block::draw_factor`].
+    rows: Vec<Row>,
 }
 
 impl Block {
@@ -169,6 +159,7 @@ impl Block {
             lin: vec![0.0; n_rows],
             q: vec![0.0; n_rows * rank],
             qs: vec![0.0; n_rows * rank],
+            rows: Vec::new(),
         }
     }
 
@@ -215,10 +206,38 @@ impl Block {
         t
     }
 
+    /// Every row's [`Block::own_term`].
+    pub fn own_terms(&self) -> Vec<f64> {
+        (0..self.n_rows()).map(|r| self.own_term(r)).collect()
+    }
+
     /// Row `r`'s factor `f` sum, `q_f[r]`.
     #[inline]
     pub fn q_at(&self, f: usize, r: usize) -> f64 {
         self.q[f * self.n_rows() + r]
+    }
+
+    /// Factor `f`'s sums of every row.
+    pub fn q_of(&self, f: usize) -> &[f64] {
+        let n = self.n_rows();
+        &self.q[f * n..(f + 1) * n]
+    }
+
+    /// The factor sums, `rank` per row.
+    pub fn row_major_q(&self) -> Vec<f64> {
+        let n = self.n_rows();
+        let mut out = vec![0.0; n * self.rank];
+        for (f, q) in self.q.chunks_exact(n.max(1)).enumerate() {
+            for (r, &q) in q.iter().enumerate() {
+                out[r * self.rank + f] = q;
+            }
+        }
+        out
+    }
+
+    /// Ratings per row.
+    pub fn counts(&self) -> &[f64] {
+        &self.count
     }
 
     /// Draw the hyperparameters of each group from the current weights
@@ -238,157 +257,172 @@ impl Block {
         }
     }
 
-    /// Draw every linear weight of the block; `e` (rating minus prediction,
-    /// per rating) and the caches follow.
-    #[allow(clippy::needless_range_loop)] // rows index several arrays
-    pub fn draw_linear(&mut self, rows_of: &[u32], e: &mut [f64], alpha: f64, z: Stream) {
+    /// Draw every linear weight of the block, given each row's Σ e over its
+    /// ratings; `out` receives each row's change of its linear term.
+    pub fn draw_linear(&mut self, sum_e: &[f64], alpha: f64, z: Stream, out: &mut [Change]) {
         let n = self.n_rows();
-        let mut sum_e = vec![0f64; n];
-        for (&r, &e) in rows_of.iter().zip(e.iter()) {
-            sum_e[r as usize] += e;
-        }
+        let mut rows: Vec<(f64, f64)> = sum_e
+            .iter()
+            .zip(&self.count)
+            .map(|(&e, &c)| (e, c))
+            .collect();
         let before = self.lin.clone();
         let prior = self.prior_w[0];
-        for r in 0..n {
-            let old = self.w_ind[r];
-            let quad = self.count[r];
-            let lin = sum_e[r] + old * quad;
+        for (r, ((e, count), w)) in rows.iter_mut().zip(self.w_ind.iter_mut()).enumerate() {
+            let old = *w;
             let new = from_precision(
-                prior.lambda + alpha * quad,
-                alpha * lin + prior.lambda * prior.mu,
+                prior.lambda + alpha * *count,
+                alpha * (*e + old * *count) + prior.lambda * prior.mu,
                 z.normal(r as u64),
             );
-            let d = new - old;
-            self.w_ind[r] = new;
-            sum_e[r] -= d * quad;
-            self.lin[r] += d;
+            *w = new;
+            *e -= (new - old) * *count;
+            self.lin[r] += new - old;
         }
         let prior = self.prior_w[1];
-        for j in 0..self.n_cols() {
-            let old = self.w_imp[j];
+        for (j, w) in self.w_imp.iter_mut().enumerate() {
+            let holders = self.holders.row(j);
+            let old = *w;
             let (mut quad, mut lin) = (0.0, 0.0);
-            for &r in self.holders.row(j) {
-                let (r, x) = (r as usize, self.norm[r as usize]);
-                quad += x * x * self.count[r];
-                lin += x * sum_e[r];
+            for &r in holders {
+                let ((e, count), x) = (rows[r as usize], self.norm[r as usize]);
+                quad += x * x * count;
+                lin += x * e;
             }
-            lin += old * quad;
             let new = from_precision(
                 prior.lambda + alpha * quad,
-                alpha * lin + prior.lambda * prior.mu,
+                alpha * (lin + old * quad) + prior.lambda * prior.mu,
                 z.normal((n + j) as u64),
             );
             let d = new - old;
-            self.w_imp[j] = new;
-            for &r in self.holders.row(j) {
+            *w = new;
+            for &r in holders {
                 let (r, x) = (r as usize, self.norm[r as usize]);
-                sum_e[r] -= d * x * self.count[r];
+                rows[r].0 -= d * x * rows[r].1;
                 self.lin[r] += d * x;
             }
         }
-        for (&r, e) in rows_of.iter().zip(e.iter_mut()) {
-            let r = r as usize;
-            *e -= self.lin[r] - before[r];
+        for ((o, new), old) in out.iter_mut().zip(&self.lin).zip(before) {
+            *o = Change {
+                old: 0.0,
+                new: 0.0,
+                c: new - old,
+            };
         }
     }
 
-    /// Draw factor `f` of every feature of the block. `rows_of` gives each
-    /// rating's row in this block, `other_rows` its row in the other block,
-    /// whose factor-`f` sums are `other_q`.
-    #[allow(clippy::needless_range_loop, clippy::too_many_arguments)]
+    /// Draw factor `f` of every feature of the block, given each row's
+    /// [`Sums`] over its ratings; `out` receives each row's [`Change`].
     pub fn draw_factor(
         &mut self,
         f: usize,
-        rows_of: &[u32],
-        other_rows: &[u32],
-        other_q: &[f64],
-        e: &mut [f64],
+        sums: &[Sums],
         alpha: f64,
         z: Stream,
+        out: &mut [Change],
     ) {
         let (n, m) = (self.n_rows(), self.n_cols());
-        let mut g = Sums {
-            e: vec![0.0; n],
-            eq: vec![0.0; n],
-            s: vec![0.0; n],
-            s2: vec![0.0; n],
-        };
-        for ((&r, &o), &e) in rows_of.iter().zip(other_rows).zip(e.iter()) {
-            let (r, o) = (r as usize, other_q[o as usize]);
-            g.e[r] += e;
-            g.eq[r] += e * o;
-            g.s[r] += o;
-            g.s2[r] += o * o;
-        }
         let q = &mut self.q[f * n..(f + 1) * n];
         let qs = &mut self.qs[f * n..(f + 1) * n];
-        let before: Vec<(f64, f64)> = q.iter().zip(qs.iter()).map(|(&a, &b)| (a, b)).collect();
-        let count = &self.count;
+        let rows = &mut self.rows;
+        rows.clear();
+        rows.extend((0..n).map(|r| Row {
+            q: q[r],
+            qs: qs[r],
+            x: self.norm[r],
+            count: self.count[r],
+            g: sums[r],
+        }));
         // A feature of value `x` in row `r` has the rating-wise derivative
         // h = x (hb + o), where hb = q[r] - x v is the row's sum without it
         // and o the other block's sum: so Σ h² and Σ h e over the row's
         // ratings come from the row's sums alone.
         let prior = self.prior_v[2 * f];
         let v = &mut self.v_ind[f * n..(f + 1) * n];
-        for r in 0..n {
-            let old = v[r];
-            let hb = q[r] - old;
-            let quad = count[r] * hb * hb + 2.0 * g.s[r] * hb + g.s2[r];
-            let lin = g.e[r] * hb + g.eq[r] + old * quad;
-            let new = from_precision(
+        for (r, (row, v)) in rows.iter_mut().zip(v.iter_mut()).enumerate() {
+            let old = *v;
+            let (quad, lin) = row.terms(1.0, old);
+            *v = from_precision(
                 prior.lambda + alpha * quad,
-                alpha * lin + prior.lambda * prior.mu,
+                alpha * (lin + old * quad) + prior.lambda * prior.mu,
                 z.normal(r as u64),
             );
-            let d = new - old;
-            v[r] = new;
-            g.e[r] -= d * (hb * count[r] + g.s[r]);
-            g.eq[r] -= d * (hb * g.s[r] + g.s2[r]);
-            q[r] = hb + new;
-            qs[r] += new * new - old * old;
+            row.update(1.0, old, *v);
         }
         let prior = self.prior_v[2 * f + 1];
         let v = &mut self.v_imp[f * m..(f + 1) * m];
-        for j in 0..m {
+        for (j, v) in v.iter_mut().enumerate() {
             let holders = self.holders.row(j);
             if holders.is_empty() {
                 continue;
             }
-            let old = v[j];
+            let old = *v;
             let (mut quad, mut lin) = (0.0, 0.0);
             for &r in holders {
-                let (r, x) = (r as usize, self.norm[r as usize]);
-                let hb = q[r] - x * old;
-                quad += x * x * (count[r] * hb * hb + 2.0 * g.s[r] * hb + g.s2[r]);
-                lin += x * (g.e[r] * hb + g.eq[r]);
+                let row = &rows[r as usize];
+                let (a, b) = row.terms(row.x, old);
+                quad += a;
+                lin += b;
             }
-            lin += old * quad;
             let new = from_precision(
                 prior.lambda + alpha * quad,
-                alpha * lin + prior.lambda * prior.mu,
+                alpha * (lin + old * quad) + prior.lambda * prior.mu,
                 z.normal((n + j) as u64),
             );
-            let d = new - old;
-            v[j] = new;
-            let d2 = new * new - old * old;
+            *v = new;
             for &r in holders {
-                let (r, x) = (r as usize, self.norm[r as usize]);
-                let hb = q[r] - x * old;
-                g.e[r] -= d * x * (hb * count[r] + g.s[r]);
-                g.eq[r] -= d * x * (hb * g.s[r] + g.s2[r]);
-                q[r] += d * x;
-                qs[r] += d2 * x * x;
+                let row = &mut rows[r as usize];
+                row.update(row.x, old, new);
             }
         }
-        let delta: Vec<(f64, f64)> = before
-            .iter()
-            .zip(q.iter().zip(qs.iter()))
-            .map(|(&(q0, qs0), (&q1, &qs1))| (q1 - q0, 0.5 * ((q1 * q1 - qs1) - (q0 * q0 - qs0))))
-            .collect();
-        for ((&r, &o), e) in rows_of.iter().zip(other_rows).zip(e.iter_mut()) {
-            let (dq, dself) = delta[r as usize];
-            *e -= dq * other_q[o as usize] + dself;
+        for (r, row) in rows.iter().enumerate() {
+            let (q0, qs0) = (q[r], qs[r]);
+            out[r] = Change {
+                old: q0,
+                new: row.q,
+                c: 0.5 * ((row.q * row.q - row.qs) - (q0 * q0 - qs0)),
+            };
+            (q[r], qs[r]) = (row.q, row.qs);
         }
+    }
+}
+
+/// A row's state while one factor of its block is drawn.
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(align(64))]
+pub struct Row {
+    q: f64,
+    qs: f64,
+    /// The value of the row's implicit features.
+    x: f64,
+    count: f64,
+    g: Sums,
+}
+
+impl Row {
+    /// The row's contributions to Σ h² and Σ h e (without the `old·quad`
+    /// part) of a feature of value `x`, factor `old`.
+    #[inline]
+    fn terms(&self, x: f64, old: f64) -> (f64, f64) {
+        let hb = self.q - x * old;
+        let g = &self.g;
+        (
+            x * x * (self.count * hb * hb + 2.0 * g.s * hb + g.s2),
+            x * (g.e * hb + g.eq),
+        )
+    }
+
+    /// A feature of value `x` moved from `old` to `new`: the row's sums
+    /// follow.
+    #[inline]
+    fn update(&mut self, x: f64, old: f64, new: f64) {
+        let hb = self.q - x * old;
+        let d = (new - old) * x;
+        let g = &mut self.g;
+        g.e -= d * (hb * self.count + g.s);
+        g.eq -= d * (hb * g.s + g.s2);
+        self.q += d;
+        self.qs += (new * new - old * old) * x * x;
     }
 }
 

@@ -25,12 +25,14 @@
 //! SGD trainer it never touches files.
 
 mod block;
+mod cases;
 mod draw;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use block::{Block, HyperPrior};
+use cases::{Cases, Change, Sums};
 use draw::{from_precision, gamma, Stream};
 
 use super::sgd::{Cancelled, EpochReport, TrainData};
@@ -49,6 +51,8 @@ pub struct Settings {
     /// Standard deviation of the normal the factors start from.
     pub init_std_dev: f64,
     pub seed: u64,
+    /// Worker threads (at least one); the posterior does not depend on it.
+    pub threads: usize,
 }
 
 /// Ratings whose predictive mean is accumulated over the kept samples
@@ -85,101 +89,166 @@ pub fn fit(
     on_sweep: &mut dyn FnMut(&EpochReport),
 ) -> Result<Posterior, Cancelled> {
     let start = Instant::now();
-    let rank = settings.rank;
-    let (nu, ni) = (data.n_users, data.n_items);
-    let seed = settings.seed;
-    let mut user = Block::new(
-        nu,
-        ni,
-        data.users,
-        data.items,
-        rank,
-        settings.init_std_dev,
-        Stream::new(seed, 0, 1),
-    );
-    let mut item = Block::new(
-        ni,
-        nu,
-        data.items,
-        data.users,
-        rank,
-        settings.init_std_dev,
-        Stream::new(seed, 0, 2),
-    );
-    let hyper = HyperPrior::default();
-    let mut rng = Rng::new(seed);
-    let n = data.values.len();
-    let mut e = vec![0f64; n];
-    let mut w0 = 0f64;
+    let mut s = Sampler::new(data, settings);
     let burn_in = settings.burn_in.min(settings.sweeps.saturating_sub(1));
-    let mut acc = Accumulator::new(nu, ni, rank, probe.users.len());
-
+    let mut acc = Accumulator::new(data.n_users, data.n_items, settings.rank, probe.users.len());
     for sweep in 0..settings.sweeps {
-        let sweep_no = sweep + 1;
+        let sse = s.sweep(sweep + 1, cancel)?;
+        if sweep >= burn_in {
+            acc.add(s.w0, &s.user, &s.item, probe);
+        }
+        on_sweep(&EpochReport {
+            epoch: sweep + 1,
+            n_epochs: settings.sweeps,
+            train_rmse: (sse / s.cases.len().max(1) as f64).sqrt(),
+            elapsed: start.elapsed(),
+        });
+    }
+    Ok(acc.finish(settings.rank))
+}
+
+/// The chain's state between sweeps.
+struct Sampler {
+    cases: Cases,
+    user: Block,
+    item: Block,
+    w0: f64,
+    /// `y - ŷ` in the cases' user order, before the pending changes.
+    e: Vec<f64>,
+    /// The pending changes of the user and movie rows.
+    pending: (Vec<Change>, Vec<Change>),
+    rng: Rng,
+    hyper: HyperPrior,
+    seed: u64,
+}
+
+impl Sampler {
+    fn new(data: TrainData<'_>, settings: &Settings) -> Sampler {
+        let (nu, ni, rank) = (data.n_users, data.n_items, settings.rank);
+        let init = settings.init_std_dev;
+        let seed = settings.seed;
+        let cases = Cases::new(
+            nu,
+            ni,
+            data.users,
+            data.items,
+            data.values,
+            settings.threads,
+        );
+        Sampler {
+            e: vec![0.0; cases.len()],
+            cases,
+            user: Block::new(
+                nu,
+                ni,
+                data.users,
+                data.items,
+                rank,
+                init,
+                Stream::new(seed, 0, 1),
+            ),
+            item: Block::new(
+                ni,
+                nu,
+                data.items,
+                data.users,
+                rank,
+                init,
+                Stream::new(seed, 0, 2),
+            ),
+            w0: 0.0,
+            pending: (vec![Change::default(); nu], vec![Change::default(); ni]),
+            rng: Rng::new(seed),
+            hyper: HyperPrior::default(),
+            seed,
+        }
+    }
+
+    /// One Gibbs sweep; returns the sum of squared residuals it began with.
+    fn sweep(&mut self, sweep: usize, cancel: &AtomicBool) -> Result<f64, Cancelled> {
+        let (nu, ni) = (self.user.n_rows(), self.item.n_rows());
+        let (user, item) = (&mut self.user, &mut self.item);
         user.refresh();
         item.refresh();
-        residuals(&data, w0, &user, &item, &mut e);
-        let sse: f64 = e.iter().map(|e| e * e).sum();
+        let mut per_user = vec![(0.0, 0.0); nu];
+        self.cases.residuals(
+            self.w0,
+            &user.own_terms(),
+            &item.own_terms(),
+            (&user.row_major_q(), &item.row_major_q(), user.rank),
+            &mut self.e,
+            &mut per_user,
+        );
+        let n = self.cases.len() as f64;
+        let (sum_e, sse) = per_user
+            .iter()
+            .fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
+        let hyper = self.hyper;
         let alpha = gamma(
-            &mut rng,
-            (hyper.alpha_0 + n as f64) / 2.0,
+            &mut self.rng,
+            (hyper.alpha_0 + n) / 2.0,
             (hyper.beta_0 + sse) / 2.0,
         );
-        let sum_e: f64 = e.iter().sum();
-        let new_w0 = from_precision(
-            W0_PRECISION + alpha * n as f64,
-            alpha * (sum_e + w0 * n as f64),
-            rng.normal(),
+        let w0 = from_precision(
+            W0_PRECISION + alpha * n,
+            alpha * (sum_e + self.w0 * n),
+            self.rng.normal(),
         );
-        e.iter_mut().for_each(|e| *e -= new_w0 - w0);
-        w0 = new_w0;
+        let dw0 = w0 - self.w0;
+        self.w0 = w0;
+        user.draw_priors(&mut self.rng, &hyper);
+        item.draw_priors(&mut self.rng, &hyper);
 
-        user.draw_priors(&mut rng, &hyper);
-        item.draw_priors(&mut rng, &hyper);
-        user.draw_linear(data.users, &mut e, alpha, Stream::new(seed, sweep_no, 3));
-        item.draw_linear(data.items, &mut e, alpha, Stream::new(seed, sweep_no, 4));
-        for f in 0..rank {
+        let (cu, ci) = (&mut self.pending.0, &mut self.pending.1);
+        let sum_u: Vec<f64> = per_user
+            .iter()
+            .zip(user.counts())
+            .map(|(s, c)| s.0 - c * dw0)
+            .collect();
+        user.draw_linear(&sum_u, alpha, Stream::new(self.seed, sweep, 3), cu);
+        cu.iter_mut().for_each(|c| c.c += dw0);
+        ci.fill(Change::default());
+        let mut sums_i = vec![Sums::default(); ni];
+        self.cases
+            .gather_items((&cu[..], &ci[..]), &vec![0.0; nu], &self.e, &mut sums_i);
+        let sum_i: Vec<f64> = sums_i.iter().map(|g| g.e).collect();
+        item.draw_linear(&sum_i, alpha, Stream::new(self.seed, sweep, 4), ci);
+
+        let mut sums_u = vec![Sums::default(); nu];
+        for f in 0..user.rank {
             if cancel.load(Ordering::Relaxed) {
                 return Err(Cancelled);
             }
             let part = 16 + 2 * f as u64;
-            let z = Stream::new(seed, sweep_no, part);
-            user.draw_factor(f, data.users, data.items, q_of(&item, f), &mut e, alpha, z);
-            let z = Stream::new(seed, sweep_no, part + 1);
-            item.draw_factor(f, data.items, data.users, q_of(&user, f), &mut e, alpha, z);
+            self.cases
+                .gather_users((&cu[..], &ci[..]), item.q_of(f), &mut self.e, &mut sums_u);
+            user.draw_factor(f, &sums_u, alpha, Stream::new(self.seed, sweep, part), cu);
+            for (c, &q) in ci.iter_mut().zip(item.q_of(f)) {
+                *c = Change::none(q);
+            }
+            self.cases
+                .gather_items((&cu[..], &ci[..]), user.q_of(f), &self.e, &mut sums_i);
+            item.draw_factor(
+                f,
+                &sums_i,
+                alpha,
+                Stream::new(self.seed, sweep, part + 1),
+                ci,
+            );
         }
-        if sweep >= burn_in {
-            acc.add(w0, &user, &item, probe);
-        }
-        on_sweep(&EpochReport {
-            epoch: sweep_no,
-            n_epochs: settings.sweeps,
-            train_rmse: (sse / n.max(1) as f64).sqrt(),
-            elapsed: start.elapsed(),
-        });
+        Ok(sse)
     }
-    Ok(acc.finish(rank))
-}
 
-/// Factor `f`'s row sums of a block.
-fn q_of(b: &Block, f: usize) -> &[f64] {
-    let n = b.n_rows();
-    &b.q[f * n..(f + 1) * n]
-}
-
-/// `e = y - ŷ` for every rating, from the blocks' caches.
-fn residuals(data: &TrainData<'_>, w0: f64, user: &Block, item: &Block, e: &mut [f64]) {
-    let own_u: Vec<f64> = (0..user.n_rows()).map(|r| user.own_term(r)).collect();
-    let own_i: Vec<f64> = (0..item.n_rows()).map(|r| item.own_term(r)).collect();
-    for (c, e) in e.iter_mut().enumerate() {
-        let (u, i) = (data.users[c] as usize, data.items[c] as usize);
-        *e = f64::from(data.values[c]) - w0 - own_u[u] - own_i[i];
-    }
-    for f in 0..user.rank {
-        let (qu, qi) = (q_of(user, f), q_of(item, f));
-        for (c, e) in e.iter_mut().enumerate() {
-            *e -= qu[data.users[c] as usize] * qi[data.items[c] as usize];
-        }
+    /// Write the pending changes into `e`.
+    #[cfg(test)]
+    fn settle(&mut self) {
+        let mut sums = vec![Sums::default(); self.user.n_rows()];
+        let zeros = vec![0.0; self.item.n_rows()];
+        let pending = (&self.pending.0[..], &self.pending.1[..]);
+        self.cases
+            .gather_users(pending, &zeros, &mut self.e, &mut sums);
+        self.pending.0.fill(Change::default());
+        self.pending.1.fill(Change::default());
     }
 }
 

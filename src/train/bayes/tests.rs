@@ -1,4 +1,3 @@
-use super::block::Block;
 use super::*;
 
 /// Ratings of a rank-2 model with noise: (users, items, values).
@@ -42,45 +41,47 @@ fn data<'a>(nu: u32, ni: u32, r: &'a (Vec<u32>, Vec<u32>, Vec<f32>)) -> TrainDat
 #[test]
 fn incremental_caches_and_residuals_match_a_fresh_computation() {
     let r = synthetic(40, 30, 12, 0.3, 3);
-    let d = data(40, 30, &r);
-    let rank = 3;
-    let mut user = Block::new(40, 30, &r.0, &r.1, rank, 0.3, Stream::new(1, 0, 1));
-    let mut item = Block::new(30, 40, &r.1, &r.0, rank, 0.3, Stream::new(1, 0, 2));
-    user.refresh();
-    item.refresh();
-    let mut e = vec![0.0; r.2.len()];
-    residuals(&d, 3.1, &user, &item, &mut e);
-    let mut rng = Rng::new(5);
-    let hyper = HyperPrior::default();
-    for sweep in 1..=2 {
-        user.draw_priors(&mut rng, &hyper);
-        item.draw_priors(&mut rng, &hyper);
-        user.draw_linear(&r.0, &mut e, 2.0, Stream::new(1, sweep, 3));
-        item.draw_linear(&r.1, &mut e, 2.0, Stream::new(1, sweep, 4));
-        for f in 0..rank {
-            let z = Stream::new(1, sweep, 10 + f as u64);
-            user.draw_factor(f, &r.0, &r.1, q_of(&item, f), &mut e, 2.0, z);
-            let z = Stream::new(1, sweep, 20 + f as u64);
-            item.draw_factor(f, &r.1, &r.0, q_of(&user, f), &mut e, 2.0, z);
+    for threads in [1, 3] {
+        let mut s = Sampler::new(
+            data(40, 30, &r),
+            &Settings {
+                threads,
+                ..settings(1)
+            },
+        );
+        let never = AtomicBool::new(false);
+        for sweep in 1..=2 {
+            s.sweep(sweep, &never).unwrap();
         }
+        s.settle();
+        let (lin, q, qs) = (s.user.lin.clone(), s.user.q.clone(), s.user.qs.clone());
+        let (lin_i, q_i) = (s.item.lin.clone(), s.item.q.clone());
+        s.user.refresh();
+        s.item.refresh();
+        let close = |a: &[f64], b: &[f64], what: &str| {
+            for (k, (x, y)) in a.iter().zip(b).enumerate() {
+                assert!(
+                    (x - y).abs() < 1e-9,
+                    "{what}[{k}]: {x} incrementally, {y} afresh"
+                );
+            }
+        };
+        close(&lin, &s.user.lin, "lin");
+        close(&q, &s.user.q, "q");
+        close(&qs, &s.user.qs, "qs");
+        close(&lin_i, &s.item.lin, "item lin");
+        close(&q_i, &s.item.q, "item q");
+        let mut fresh = vec![0.0; s.e.len()];
+        s.cases.residuals(
+            s.w0,
+            &s.user.own_terms(),
+            &s.item.own_terms(),
+            (&s.user.row_major_q(), &s.item.row_major_q(), s.user.rank),
+            &mut fresh,
+            &mut vec![(0.0, 0.0); 40],
+        );
+        close(&s.e, &fresh, "e");
     }
-    let (lin, q, qs) = (user.lin.clone(), user.q.clone(), user.qs.clone());
-    user.refresh();
-    item.refresh();
-    let close = |a: &[f64], b: &[f64], what: &str| {
-        for (k, (x, y)) in a.iter().zip(b).enumerate() {
-            assert!(
-                (x - y).abs() < 1e-9,
-                "{what}[{k}]: {x} incrementally, {y} afresh"
-            );
-        }
-    };
-    close(&lin, &user.lin, "lin");
-    close(&q, &user.q, "q");
-    close(&qs, &user.qs, "qs");
-    let mut fresh = vec![0.0; e.len()];
-    residuals(&d, 3.1, &user, &item, &mut fresh);
-    close(&e, &fresh, "e");
 }
 
 fn settings(seed: u64) -> Settings {
@@ -90,6 +91,7 @@ fn settings(seed: u64) -> Settings {
         burn_in: 10,
         init_std_dev: 0.1,
         seed,
+        threads: 2,
     }
 }
 
@@ -151,13 +153,14 @@ fn the_posterior_recovers_a_low_rank_model_and_exports_it_as_a_dot_product() {
 }
 
 #[test]
-fn a_seed_fixes_the_posterior() {
+fn a_seed_fixes_the_posterior_whatever_the_threads() {
     let all = synthetic(50, 40, 10, 0.3, 2);
     let never = AtomicBool::new(false);
-    let run = |seed| {
+    let run = |seed, threads| {
         let mut s = settings(seed);
         s.sweeps = 5;
         s.burn_in = 2;
+        s.threads = threads;
         fit(
             data(50, 40, &all),
             Probe::default(),
@@ -168,8 +171,10 @@ fn a_seed_fixes_the_posterior() {
         .unwrap()
         .factors
     };
-    assert_eq!(run(1), run(1));
-    assert_ne!(run(1), run(2));
+    assert_eq!(run(1, 1), run(1, 1));
+    assert_eq!(run(1, 1), run(1, 2));
+    assert_eq!(run(1, 1), run(1, 5));
+    assert_ne!(run(1, 1), run(2, 1));
 }
 
 #[test]

@@ -1,0 +1,271 @@
+//! The ratings in the two orders the sampler reads them in, and the passes
+//! over them.
+//!
+//! The residual `e = y - ŷ` of every rating is stored in user order, so a
+//! pass gathering per-user sums reads each user's ratings contiguously and
+//! writes nothing but that user's rows; the per-movie sums are gathered in
+//! movie order through a permutation, reading `e` only. A block's update
+//! does not write `e` at once: it leaves a [`Change`] per row, which the
+//! next pass subtracts as it reads (and the next user-order pass writes).
+//!
+//! Passes split their rows into fixed chunks, one per thread, balanced by
+//! ratings. Every row's sums are taken in one order by one thread, so the
+//! result does not depend on the number of threads.
+
+use std::ops::Range;
+
+/// How the prediction of the ratings of a row changed since `e` was last
+/// written: for a rating (u, i) the prediction grew by
+/// `u.c + i.c + u.new * i.new - u.old * i.old`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Change {
+    pub old: f64,
+    pub new: f64,
+    pub c: f64,
+}
+
+impl Change {
+    /// No change of a row whose factor sum is `q`.
+    pub fn none(q: f64) -> Change {
+        Change {
+            old: q,
+            new: q,
+            c: 0.0,
+        }
+    }
+}
+
+#[inline]
+fn pending(u: &Change, i: &Change) -> f64 {
+    u.c + i.c + u.new * i.new - u.old * i.old
+}
+
+/// Sums over a row's ratings: Σ e, Σ e·o, Σ o, Σ o², where `o` is the other
+/// block's factor sum of each rating.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sums {
+    pub e: f64,
+    pub eq: f64,
+    pub s: f64,
+    pub s2: f64,
+}
+
+impl Sums {
+    #[inline]
+    fn add(&mut self, e: f64, o: f64) {
+        self.e += e;
+        self.eq += e * o;
+        self.s += o;
+        self.s2 += o * o;
+    }
+}
+
+/// The training ratings, by user and by movie.
+pub struct Cases {
+    /// User `u`'s ratings are `by_user[u]..by_user[u + 1]`.
+    by_user: Vec<usize>,
+    /// In user order: the movie and the value of each rating.
+    items: Vec<u32>,
+    values: Vec<f32>,
+    /// Movie `i`'s ratings are `by_item[i]..by_item[i + 1]` of `users` and
+    /// `slot` (their places in user order).
+    by_item: Vec<usize>,
+    users: Vec<u32>,
+    slot: Vec<u32>,
+    user_chunks: Vec<Range<usize>>,
+    item_chunks: Vec<Range<usize>>,
+}
+
+impl Cases {
+    pub fn new(
+        n_users: usize,
+        n_items: usize,
+        users: &[u32],
+        items: &[u32],
+        values: &[f32],
+        threads: usize,
+    ) -> Cases {
+        let by_user = offsets(n_users, users);
+        let mut next = by_user.clone();
+        let n = users.len();
+        let (mut its, mut vals) = (vec![0u32; n], vec![0f32; n]);
+        for ((&u, &i), &v) in users.iter().zip(items).zip(values) {
+            let k = &mut next[u as usize];
+            (its[*k], vals[*k]) = (i, v);
+            *k += 1;
+        }
+        let by_item = offsets(n_items, &its);
+        let mut next = by_item.clone();
+        let (mut us, mut slot) = (vec![0u32; n], vec![0u32; n]);
+        for u in 0..n_users {
+            for k in by_user[u]..by_user[u + 1] {
+                let p = &mut next[its[k] as usize];
+                (us[*p], slot[*p]) = (u as u32, k as u32);
+                *p += 1;
+            }
+        }
+        Cases {
+            user_chunks: chunks(&by_user, threads),
+            item_chunks: chunks(&by_item, threads),
+            by_user,
+            items: its,
+            values: vals,
+            by_item,
+            users: us,
+            slot,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// `e = y - ŷ` for every rating, `ŷ` given by `own_*` (each row's terms
+    /// alone) and the row-major factor sums `qu`, `qi`; returns each user's
+    /// Σ e and Σ e².
+    pub fn residuals(
+        &self,
+        base: f64,
+        own_u: &[f64],
+        own_i: &[f64],
+        (qu, qi, rank): (&[f64], &[f64], usize),
+        e: &mut [f64],
+        out: &mut [(f64, f64)],
+    ) {
+        self.by_users(e, out, &|u, e: &mut [f64], ks: Range<usize>| {
+            let a = &qu[u * rank..(u + 1) * rank];
+            let (mut s, mut s2) = (0.0, 0.0);
+            for (e, k) in e.iter_mut().zip(ks) {
+                let i = self.items[k] as usize;
+                let b = &qi[i * rank..(i + 1) * rank];
+                let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+                let r = f64::from(self.values[k]) - base - own_u[u] - own_i[i] - dot;
+                *e = r;
+                s += r;
+                s2 += r * r;
+            }
+            (s, s2)
+        });
+    }
+
+    /// Apply the pending changes to `e` and gather each user's [`Sums`] with
+    /// `o` the movie's `oq`.
+    pub fn gather_users(
+        &self,
+        (cu, ci): (&[Change], &[Change]),
+        oq: &[f64],
+        e: &mut [f64],
+        out: &mut [Sums],
+    ) {
+        self.by_users(e, out, &|u, e: &mut [f64], ks: Range<usize>| {
+            let mut g = Sums::default();
+            for (e, k) in e.iter_mut().zip(ks) {
+                let i = self.items[k] as usize;
+                *e -= pending(&cu[u], &ci[i]);
+                g.add(*e, oq[i]);
+            }
+            g
+        });
+    }
+
+    /// Gather each movie's [`Sums`] with `o` the user's `oq`, reading `e` as
+    /// it is after the pending changes.
+    pub fn gather_items(
+        &self,
+        (cu, ci): (&[Change], &[Change]),
+        oq: &[f64],
+        e: &[f64],
+        out: &mut [Sums],
+    ) {
+        let work = |rows: Range<usize>, out: &mut [Sums]| {
+            for (i, g) in rows.zip(out) {
+                *g = Sums::default();
+                for k in self.by_item[i]..self.by_item[i + 1] {
+                    let u = self.users[k] as usize;
+                    let e = e[self.slot[k] as usize] - pending(&cu[u], &ci[i]);
+                    g.add(e, oq[u]);
+                }
+            }
+        };
+        std::thread::scope(|scope| {
+            let mut rest = out;
+            let last = self.item_chunks.len() - 1;
+            for (c, rows) in self.item_chunks.iter().enumerate() {
+                let (mine, tail) = std::mem::take(&mut rest).split_at_mut(rows.len());
+                rest = tail;
+                if c == last {
+                    work(rows.clone(), mine);
+                } else {
+                    scope.spawn(move || work(rows.clone(), mine));
+                }
+            }
+        });
+    }
+
+    /// Run `row(u, e of u's ratings, their indices)` for every user, the
+    /// chunks on their threads, each result into `out[u]`.
+    fn by_users<T, F>(&self, e: &mut [f64], out: &mut [T], row: &F)
+    where
+        T: Send,
+        F: Fn(usize, &mut [f64], Range<usize>) -> T + Sync,
+    {
+        let work = |rows: Range<usize>, e: &mut [f64], out: &mut [T]| {
+            let start = self.by_user[rows.start];
+            for (u, o) in rows.zip(out) {
+                let ks = self.by_user[u]..self.by_user[u + 1];
+                *o = row(u, &mut e[ks.start - start..ks.end - start], ks);
+            }
+        };
+        std::thread::scope(|scope| {
+            let (mut rest, mut rest_e) = (out, e);
+            let last = self.user_chunks.len() - 1;
+            for (c, rows) in self.user_chunks.iter().enumerate() {
+                let (mine, tail) = std::mem::take(&mut rest).split_at_mut(rows.len());
+                rest = tail;
+                let n = self.by_user[rows.end] - self.by_user[rows.start];
+                let (mine_e, tail_e) = std::mem::take(&mut rest_e).split_at_mut(n);
+                rest_e = tail_e;
+                if c == last {
+                    work(rows.clone(), mine_e, mine);
+                } else {
+                    scope.spawn(move || work(rows.clone(), mine_e, mine));
+                }
+            }
+        });
+    }
+}
+
+/// Row offsets of `rows` (row `r`'s entries are `o[r]..o[r + 1]`).
+fn offsets(n_rows: usize, rows: &[u32]) -> Vec<usize> {
+    let mut o = vec![0usize; n_rows + 1];
+    for &r in rows {
+        o[r as usize + 1] += 1;
+    }
+    for r in 0..n_rows {
+        o[r + 1] += o[r];
+    }
+    o
+}
+
+/// `threads` contiguous ranges of rows with about equal entries each.
+fn chunks(offsets: &[usize], threads: usize) -> Vec<Range<usize>> {
+    let n_rows = offsets.len() - 1;
+    let total = offsets[n_rows];
+    let threads = threads.max(1);
+    let mut out = Vec::with_capacity(threads);
+    let mut start = 0;
+    for t in 1..=threads {
+        let goal = total * t / threads;
+        let end = if t == threads {
+            n_rows
+        } else {
+            start
+                + offsets[start..]
+                    .partition_point(|&o| o < goal)
+                    .min(n_rows - start)
+        };
+        out.push(start..end);
+        start = end;
+    }
+    out
+}
