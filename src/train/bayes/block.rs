@@ -357,13 +357,23 @@ impl Block {
                 continue;
             }
             let old = *v;
-            let (mut quad, mut lin) = (0.0, 0.0);
-            for &r in holders {
+            // Two sums in turn, so that each addition need not wait for
+            // the one before.
+            let mut acc = [(0.0, 0.0); 2];
+            let mut pairs = holders.chunks_exact(2);
+            for pair in &mut pairs {
+                for (acc, &r) in acc.iter_mut().zip(pair) {
+                    let row = &rows[r as usize];
+                    let (a, b) = row.terms(row.x, old);
+                    (acc.0, acc.1) = (acc.0 + a, acc.1 + b);
+                }
+            }
+            for &r in pairs.remainder() {
                 let row = &rows[r as usize];
                 let (a, b) = row.terms(row.x, old);
-                quad += a;
-                lin += b;
+                (acc[0].0, acc[0].1) = (acc[0].0 + a, acc[0].1 + b);
             }
+            let (quad, lin) = (acc[0].0 + acc[1].0, acc[0].1 + acc[1].1);
             let new = from_precision(
                 prior.lambda + alpha * quad,
                 alpha * (lin + old * quad) + prior.lambda * prior.mu,

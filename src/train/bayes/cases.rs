@@ -1,16 +1,16 @@
-//! The ratings in the two orders the sampler reads them in, and the passes
-//! over them.
+//! The ratings in user order and the passes over them.
 //!
-//! The residual `e = y - ŷ` of every rating is stored in user order, so a
-//! pass gathering per-user sums reads each user's ratings contiguously and
-//! writes nothing but that user's rows; the per-movie sums are gathered in
-//! movie order through a permutation, reading `e` only. A block's update
-//! does not write `e` at once: it leaves a [`Change`] per row, which the
-//! next pass subtracts as it reads (and the next user-order pass writes).
+//! The residual `e = y - ŷ` of every rating is stored in user order. A
+//! block's update does not write `e` at once: it leaves a [`Change`] per
+//! row, which the next pass applies as it reads. A pass gathering per-user
+//! sums reads each user's ratings contiguously; one gathering per-movie sums
+//! reads in the same order and adds into small per-movie arrays, which stay
+//! in cache.
 //!
-//! Passes split their rows into fixed chunks, one per thread, balanced by
-//! ratings. Every row's sums are taken in one order by one thread, so the
-//! result does not depend on the number of threads.
+//! Passes split the users into fixed chunks, one per thread, balanced by
+//! ratings. A user's sums are taken in one order by one thread; a movie's
+//! are added up chunk by chunk, so with a seed the posterior is the same
+//! from run to run on the same number of threads.
 
 use std::ops::Range;
 
@@ -67,19 +67,12 @@ pub struct Cases {
     /// In user order: the movie and the value of each rating.
     items: Vec<u32>,
     values: Vec<f32>,
-    /// Movie `i`'s ratings are `by_item[i]..by_item[i + 1]` of `users` and
-    /// `slot` (their places in user order).
-    by_item: Vec<usize>,
-    users: Vec<u32>,
-    slot: Vec<u32>,
     user_chunks: Vec<Range<usize>>,
-    item_chunks: Vec<Range<usize>>,
 }
 
 impl Cases {
     pub fn new(
         n_users: usize,
-        n_items: usize,
         users: &[u32],
         items: &[u32],
         values: &[f32],
@@ -94,25 +87,11 @@ impl Cases {
             (its[*k], vals[*k]) = (i, v);
             *k += 1;
         }
-        let by_item = offsets(n_items, &its);
-        let mut next = by_item.clone();
-        let (mut us, mut slot) = (vec![0u32; n], vec![0u32; n]);
-        for u in 0..n_users {
-            for k in by_user[u]..by_user[u + 1] {
-                let p = &mut next[its[k] as usize];
-                (us[*p], slot[*p]) = (u as u32, k as u32);
-                *p += 1;
-            }
-        }
         Cases {
             user_chunks: chunks(&by_user, threads),
-            item_chunks: chunks(&by_item, threads),
             by_user,
             items: its,
             values: vals,
-            by_item,
-            users: us,
-            slot,
         }
     }
 
@@ -168,38 +147,56 @@ impl Cases {
         });
     }
 
-    /// Gather each movie's [`Sums`] with `o` the user's `oq`, reading `e` as
-    /// it is after the pending changes.
+    /// Apply the pending changes to `e` and gather each movie's [`Sums`]
+    /// with `o` the user's `oq`. Each chunk of users adds into its own sums,
+    /// which are then added up in chunk order.
     pub fn gather_items(
         &self,
         (cu, ci): (&[Change], &[Change]),
         oq: &[f64],
-        e: &[f64],
+        e: &mut [f64],
         out: &mut [Sums],
     ) {
-        let work = |rows: Range<usize>, out: &mut [Sums]| {
-            for (i, g) in rows.zip(out) {
-                *g = Sums::default();
-                for k in self.by_item[i]..self.by_item[i + 1] {
-                    let u = self.users[k] as usize;
-                    let e = e[self.slot[k] as usize] - pending(&cu[u], &ci[i]);
-                    g.add(e, oq[u]);
+        let work = |rows: Range<usize>, e: &mut [f64], acc: &mut [Sums]| {
+            acc.fill(Sums::default());
+            let start = self.by_user[rows.start];
+            for u in rows {
+                let (cu, o) = (&cu[u], oq[u]);
+                let ks = self.by_user[u]..self.by_user[u + 1];
+                for (e, &i) in e[ks.start - start..ks.end - start]
+                    .iter_mut()
+                    .zip(&self.items[ks])
+                {
+                    let i = i as usize;
+                    *e -= pending(cu, &ci[i]);
+                    acc[i].add(*e, o);
                 }
             }
         };
+        let mut partial = vec![vec![Sums::default(); out.len()]; self.user_chunks.len() - 1];
         std::thread::scope(|scope| {
-            let mut rest = out;
-            let last = self.item_chunks.len() - 1;
-            for (c, rows) in self.item_chunks.iter().enumerate() {
-                let (mine, tail) = std::mem::take(&mut rest).split_at_mut(rows.len());
-                rest = tail;
-                if c == last {
-                    work(rows.clone(), mine);
-                } else {
-                    scope.spawn(move || work(rows.clone(), mine));
+            let mut rest_e = e;
+            let mut accs = partial.iter_mut();
+            for rows in &self.user_chunks {
+                let n = self.by_user[rows.end] - self.by_user[rows.start];
+                let (mine_e, tail_e) = std::mem::take(&mut rest_e).split_at_mut(n);
+                rest_e = tail_e;
+                match accs.next() {
+                    Some(acc) => {
+                        scope.spawn(move || work(rows.clone(), mine_e, acc));
+                    }
+                    None => work(rows.clone(), mine_e, out),
                 }
             }
         });
+        for acc in &partial {
+            for (o, a) in out.iter_mut().zip(acc) {
+                o.e += a.e;
+                o.eq += a.eq;
+                o.s += a.s;
+                o.s2 += a.s2;
+            }
+        }
     }
 
     /// Run `row(u, e of u's ratings, their indices)` for every user, the

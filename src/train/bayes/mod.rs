@@ -120,6 +120,7 @@ struct Sampler {
     rng: Rng,
     hyper: HyperPrior,
     seed: u64,
+    threads: usize,
 }
 
 impl Sampler {
@@ -127,14 +128,7 @@ impl Sampler {
         let (nu, ni, rank) = (data.n_users, data.n_items, settings.rank);
         let init = settings.init_std_dev;
         let seed = settings.seed;
-        let cases = Cases::new(
-            nu,
-            ni,
-            data.users,
-            data.items,
-            data.values,
-            settings.threads,
-        );
+        let cases = Cases::new(nu, data.users, data.items, data.values, settings.threads);
         Sampler {
             e: vec![0.0; cases.len()],
             cases,
@@ -161,6 +155,7 @@ impl Sampler {
             rng: Rng::new(seed),
             hyper: HyperPrior::default(),
             seed,
+            threads: settings.threads,
         }
     }
 
@@ -168,8 +163,15 @@ impl Sampler {
     fn sweep(&mut self, sweep: usize, cancel: &AtomicBool) -> Result<f64, Cancelled> {
         let (nu, ni) = (self.user.n_rows(), self.item.n_rows());
         let (user, item) = (&mut self.user, &mut self.item);
-        user.refresh();
-        item.refresh();
+        if self.threads > 1 {
+            std::thread::scope(|scope| {
+                scope.spawn(|| user.refresh());
+                item.refresh();
+            });
+        } else {
+            user.refresh();
+            item.refresh();
+        }
         let mut per_user = vec![(0.0, 0.0); nu];
         self.cases.residuals(
             self.w0,
@@ -199,6 +201,8 @@ impl Sampler {
         user.draw_priors(&mut self.rng, &hyper);
         item.draw_priors(&mut self.rng, &hyper);
 
+        // The pending changes are those of the user rows, then of the
+        // movie rows, since `e` was written.
         let (cu, ci) = (&mut self.pending.0, &mut self.pending.1);
         let sum_u: Vec<f64> = per_user
             .iter()
@@ -210,7 +214,8 @@ impl Sampler {
         ci.fill(Change::default());
         let mut sums_i = vec![Sums::default(); ni];
         self.cases
-            .gather_items((&cu[..], &ci[..]), &vec![0.0; nu], &self.e, &mut sums_i);
+            .gather_items((&cu[..], &ci[..]), &vec![0.0; nu], &mut self.e, &mut sums_i);
+        cu.fill(Change::default());
         let sum_i: Vec<f64> = sums_i.iter().map(|g| g.e).collect();
         item.draw_linear(&sum_i, alpha, Stream::new(self.seed, sweep, 4), ci);
 
@@ -227,7 +232,7 @@ impl Sampler {
                 *c = Change::none(q);
             }
             self.cases
-                .gather_items((&cu[..], &ci[..]), user.q_of(f), &self.e, &mut sums_i);
+                .gather_items((&cu[..], &ci[..]), user.q_of(f), &mut self.e, &mut sums_i);
             item.draw_factor(
                 f,
                 &sums_i,
@@ -235,6 +240,9 @@ impl Sampler {
                 Stream::new(self.seed, sweep, part + 1),
                 ci,
             );
+            for (c, &q) in cu.iter_mut().zip(user.q_of(f)) {
+                *c = Change::none(q);
+            }
         }
         Ok(sse)
     }
