@@ -237,9 +237,9 @@ fn daemon(config: Option<PathBuf>) -> ExitCode {
 
 fn eval(config: Option<PathBuf>, args: EvalArgs) -> CmdResult {
     let cfg = Config::locate(config.as_deref()).map_err(|e| e.to_string())?;
-    let params = args
-        .params
-        .apply(&cfg.training.params)
+    let params = cfg
+        .training
+        .params_with(&args.params)
         .map_err(|e| e.to_string())?;
     let report =
         pipeline::eval_files(&args.train, &args.test, &params).map_err(|e| e.to_string())?;
@@ -252,14 +252,9 @@ fn eval(config: Option<PathBuf>, args: EvalArgs) -> CmdResult {
     println!("train_ratings  {}", report.train_ratings);
     println!("test_ratings   {}", report.test_ratings);
     println!(
-        "params         {} factors, {} epochs, lr {}, reg {}, init_std_dev {}, {} threads, seed {}",
-        params.n_factors,
-        params.n_epochs,
-        params.lr_all,
-        params.reg_all,
-        params.init_std_dev,
-        report.threads,
-        params.seed
+        "params         {}, {} threads",
+        params.summary(),
+        report.threads
     );
     Ok(())
 }
@@ -331,11 +326,7 @@ fn inspect(path: PathBuf, json: bool) -> CmdResult {
         model.scale().min,
         model.scale().max
     );
-    let p = &meta.params;
-    println!(
-        "  params        n_epochs {}, lr_all {}, reg_all {}, init_std_dev {}, seed {}",
-        p.n_epochs, p.lr_all, p.reg_all, p.init_std_dev, p.seed
-    );
+    println!("  params        {}", meta.params.summary());
     match meta.metrics {
         Some(m) => println!(
             "  holdout       RMSE {:.4}  MAE {:.4} ({:.0}%)",

@@ -18,9 +18,9 @@ pub(super) fn train(config: Option<PathBuf>, args: TrainArgs) -> CmdResult {
     let opts = Options {
         dataset: args.dataset.unwrap_or(base.dataset),
         models_dir: args.models_dir.unwrap_or(base.models_dir),
-        params: args
-            .params
-            .apply(&cfg.training.params)
+        params: cfg
+            .training
+            .params_with(&args.params)
             .map_err(|e| e.to_string())?,
         backup: !args.no_backup,
         force: args.force,

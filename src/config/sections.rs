@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use crate::numeric::Params;
+use crate::numeric::{ParamError, ParamOverrides, Params};
 use crate::store::rules::Rules;
 use crate::store::Target;
 
@@ -49,9 +49,12 @@ impl Default for Paths {
 /// retrain must pass.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Training {
-    /// `n_factors`, `n_epochs`, `lr_all`, `reg_all`, `init_std_dev`,
-    /// `threads`, `seed`.
+    /// `algorithm`, `n_factors`, `n_epochs`, `burn_in`, `lr_all`,
+    /// `reg_all`, `init_std_dev`, `threads`, `seed`: the keys the table sets,
+    /// the others at the defaults of its algorithm.
     pub params: Params,
+    /// The keys of `params` the table sets.
+    pub params_set: Vec<String>,
     pub holdout_fraction: f64,
     pub min_new_ratings: u64,
     pub max_rmse_increase: f64,
@@ -60,10 +63,21 @@ pub struct Training {
     pub max_duration: Option<Duration>,
 }
 
+impl Training {
+    /// The parameters of a run: `overrides`, over the keys this table sets,
+    /// over the defaults of the algorithm the two choose.
+    pub fn params_with(&self, overrides: &ParamOverrides) -> Result<Params, ParamError> {
+        let algorithm = overrides.algorithm.unwrap_or(self.params.algorithm);
+        let base = Params::defaults_for(algorithm).with_keys_of(&self.params, &self.params_set);
+        overrides.apply(&base)
+    }
+}
+
 impl Default for Training {
     fn default() -> Training {
         Training {
             params: Params::default(),
+            params_set: Vec::new(),
             holdout_fraction: 0.1,
             min_new_ratings: 100,
             max_rmse_increase: 0.02,
@@ -288,10 +302,12 @@ impl<'de> Visitor<'de> for TrainingVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Training, A::Error> {
         let mut training = Training::default();
-        training.params = Params::deserialize(GatesTaken {
+        let set = Params::deserialize(GatesTaken {
             map,
             training: &mut training,
         })?;
+        training.params =
+            Params::defaults_for(set.algorithm).with_keys_of(&set, &training.params_set);
         Ok(training)
     }
 }
@@ -355,7 +371,10 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for ParamKeys<'_, A> {
                     let secs: u64 = self.map.next_value()?;
                     t.max_duration = (secs > 0).then(|| Duration::from_secs(secs));
                 }
-                Key::Param(key) => return seed.deserialize(key.into_deserializer()).map(Some),
+                Key::Param(key) => {
+                    t.params_set.push(key.clone());
+                    return seed.deserialize(key.into_deserializer()).map(Some);
+                }
             }
         }
         Ok(None)

@@ -44,9 +44,9 @@ impl State {
     /// Pipeline options from the config and a request's overrides.
     pub fn retrain_options(&self, p: &RetrainParams) -> Result<pipeline::Options, RetrainError> {
         let c = &self.config;
-        let params = p
-            .params
-            .apply(&c.training.params)
+        let params = c
+            .training
+            .params_with(&p.params)
             .map_err(|e| RetrainError::InvalidParams(format!("{}: {}", e.key, e.what)))?;
         Ok(pipeline::Options {
             params,

@@ -13,4 +13,4 @@ mod params;
 
 pub use dot::{dot, stride_for, LANES};
 pub use factors::{Factors, Metrics, Scale};
-pub use params::{in_range, ParamError, ParamOverrides, Params};
+pub use params::{in_range, Algorithm, ParamError, ParamOverrides, Params};

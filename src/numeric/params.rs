@@ -8,12 +8,51 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Training parameters, named and meant as in Surprise's `SVD`.
+/// The model a run trains. Both are served as a dot product; see
+/// docs/configuration.md for when to pick which.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::EnumIter,
+    strum::IntoStaticStr,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[value(rename_all = "snake_case")]
+pub enum Algorithm {
+    /// Biased matrix factorization by SGD, as Surprise's `SVD`.
+    #[default]
+    Svd,
+    /// Bayesian SVD++ with implicit information on both sides, by Gibbs
+    /// sampling: `n_factors` is its rank, `n_epochs` its sweeps.
+    BayesSvdpp,
+}
+
+impl Algorithm {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// Training parameters, named and meant as in Surprise's `SVD`, and the
+/// model they train.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Params {
+    pub algorithm: Algorithm,
+    /// Length of the factor vectors (the rank).
     pub n_factors: usize,
+    /// SGD epochs, or Gibbs sweeps.
     pub n_epochs: usize,
+    /// Gibbs sweeps whose samples are not kept (`bayes_svdpp` only).
+    pub burn_in: usize,
     /// Learning rate of every parameter.
     pub lr_all: f32,
     /// Regularisation of every parameter.
@@ -29,8 +68,10 @@ impl Default for Params {
     /// Chosen on the split90 set; see docs/benchmarks.md for how.
     fn default() -> Params {
         Params {
+            algorithm: Algorithm::Svd,
             n_factors: 100,
             n_epochs: 40,
+            burn_in: 5,
             lr_all: 0.007,
             reg_all: 0.04,
             init_std_dev: 0.01,
@@ -41,12 +82,61 @@ impl Default for Params {
 }
 
 impl Params {
+    /// The defaults of a model: `svd`'s chosen on the split90 set, and
+    /// `bayes_svdpp`'s its most accurate within about ten seconds there
+    /// (docs/benchmarks.md).
+    pub fn defaults_for(algorithm: Algorithm) -> Params {
+        match algorithm {
+            Algorithm::Svd => Params::default(),
+            Algorithm::BayesSvdpp => Params {
+                algorithm,
+                n_factors: 20,
+                n_epochs: 56,
+                init_std_dev: 0.1,
+                ..Params::default()
+            },
+        }
+    }
+
+    /// `self` with the parameters named in `keys` (their config keys) taken
+    /// from `from`; other names are ignored.
+    pub fn with_keys_of(&self, from: &Params, keys: &[String]) -> Params {
+        let (mut to, from) = (as_map(self), as_map(from));
+        for key in keys {
+            if let Some(v) = from.get(key) {
+                to.insert(key.clone(), v.clone());
+            }
+        }
+        serde_json::from_value(serde_json::Value::Object(to)).unwrap_or_else(|_| self.clone())
+    }
+
     /// The thread count `threads = 0` stands for.
     pub fn effective_threads(&self) -> usize {
         if self.threads == 0 {
             std::thread::available_parallelism().map_or(1, |n| n.get())
         } else {
             self.threads
+        }
+    }
+
+    /// The model and the parameters it uses, in one line: `svd: 100 factors,
+    /// 40 epochs, lr 0.007, reg 0.04, init_std_dev 0.01, seed 1`.
+    pub fn summary(&self) -> String {
+        let name = self.algorithm.as_str();
+        match self.algorithm {
+            Algorithm::Svd => format!(
+                "{name}: {} factors, {} epochs, lr {}, reg {}, init_std_dev {}, seed {}",
+                self.n_factors,
+                self.n_epochs,
+                self.lr_all,
+                self.reg_all,
+                self.init_std_dev,
+                self.seed
+            ),
+            Algorithm::BayesSvdpp => format!(
+                "{name}: rank {}, {} sweeps ({} burn-in), init_std_dev {}, seed {}",
+                self.n_factors, self.n_epochs, self.burn_in, self.init_std_dev, self.seed
+            ),
         }
     }
 
@@ -85,6 +175,23 @@ impl Params {
             1.0,
         )?;
         check(
+            "training.burn_in",
+            "--burn-in",
+            self.burn_in as f64,
+            0.0,
+            10_000.0,
+        )?;
+        if self.algorithm == Algorithm::BayesSvdpp && self.burn_in >= self.n_epochs {
+            return Err(ParamError {
+                key: "training.burn_in",
+                flag: "--burn-in",
+                what: format!(
+                    "must be below the sweeps of bayes_svdpp (training.n_epochs, --epochs: {}), got {}",
+                    self.n_epochs, self.burn_in
+                ),
+            });
+        }
+        check(
             "training.threads",
             "--threads",
             self.threads as f64,
@@ -92,6 +199,13 @@ impl Params {
             256.0,
         )?;
         Ok(())
+    }
+}
+
+fn as_map(p: &Params) -> serde_json::Map<String, serde_json::Value> {
+    match serde_json::to_value(p) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
     }
 }
 
@@ -120,14 +234,22 @@ pub fn in_range(v: f64, lo: f64, hi: f64) -> Result<(), String> {
 /// fields of a `retrain` request.
 #[derive(Debug, Clone, Default, PartialEq, clap::Args, Serialize, Deserialize)]
 pub struct ParamOverrides {
-    /// Number of factors (training.n_factors).
+    /// The model to train (training.algorithm).
+    #[arg(long, value_name = "NAME")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<Algorithm>,
+    /// Number of factors, the rank (training.n_factors).
     #[arg(long, value_name = "N")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub factors: Option<usize>,
-    /// Number of SGD epochs (training.n_epochs).
+    /// Number of SGD epochs or Gibbs sweeps (training.n_epochs).
     #[arg(long, value_name = "N")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epochs: Option<usize>,
+    /// Gibbs sweeps not kept, bayes_svdpp only (training.burn_in).
+    #[arg(long, value_name = "N")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burn_in: Option<usize>,
     /// Learning rate (training.lr_all).
     #[arg(long, value_name = "RATE")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -154,8 +276,10 @@ impl ParamOverrides {
     /// `base` with these overrides, checked against the limits.
     pub fn apply(&self, base: &Params) -> Result<Params, ParamError> {
         let p = Params {
+            algorithm: self.algorithm.unwrap_or(base.algorithm),
             n_factors: self.factors.unwrap_or(base.n_factors),
             n_epochs: self.epochs.unwrap_or(base.n_epochs),
+            burn_in: self.burn_in.unwrap_or(base.burn_in),
             lr_all: self.lr.unwrap_or(base.lr_all),
             reg_all: self.reg.unwrap_or(base.reg_all),
             init_std_dev: self.init_std_dev.unwrap_or(base.init_std_dev),
@@ -182,8 +306,10 @@ mod tests {
     fn every_override_reaches_its_own_parameter() {
         let base = Params::default();
         let all = ParamOverrides {
+            algorithm: Some(Algorithm::BayesSvdpp),
             factors: Some(7),
             epochs: Some(3),
+            burn_in: Some(2),
             lr: Some(0.5),
             reg: Some(0.25),
             init_std_dev: Some(0.125),
@@ -216,6 +342,84 @@ mod tests {
             "--factors (or training.n_factors): must be between 1 and 1024, got 0"
         );
         assert_eq!(e.key, "training.n_factors");
+    }
+
+    #[test]
+    fn the_burn_in_must_leave_sweeps_to_keep() {
+        let bayes = |epochs, burn_in| ParamOverrides {
+            algorithm: Some(Algorithm::BayesSvdpp),
+            epochs: Some(epochs),
+            burn_in: Some(burn_in),
+            ..ParamOverrides::default()
+        };
+        assert!(bayes(10, 9).apply(&Params::default()).is_ok());
+        let e = bayes(10, 10).apply(&Params::default()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--burn-in (or training.burn_in): must be below the sweeps of bayes_svdpp \
+             (training.n_epochs, --epochs: 10), got 10"
+        );
+        // SGD has no burn-in to check.
+        let svd = ParamOverrides {
+            algorithm: Some(Algorithm::Svd),
+            ..bayes(3, 5)
+        };
+        assert!(svd.apply(&Params::default()).is_ok());
+    }
+
+    #[test]
+    fn named_keys_are_taken_over_and_no_others() {
+        let bayes = Params::defaults_for(Algorithm::BayesSvdpp);
+        let mine = Params {
+            n_factors: 32,
+            seed: 7,
+            lr_all: 0.5,
+            ..Params::default()
+        };
+        let keys = ["n_factors".to_string(), "seed".into(), "no_such_key".into()];
+        let got = bayes.with_keys_of(&mine, &keys);
+        assert_eq!(
+            got,
+            Params {
+                n_factors: 32,
+                seed: 7,
+                ..bayes.clone()
+            }
+        );
+        assert_eq!(bayes.with_keys_of(&mine, &[]), bayes);
+    }
+
+    #[test]
+    fn the_summary_names_what_the_algorithm_uses() {
+        let svd = Params::default();
+        assert_eq!(
+            svd.summary(),
+            "svd: 100 factors, 40 epochs, lr 0.007, reg 0.04, init_std_dev 0.01, seed 1"
+        );
+        let bayes = Params {
+            algorithm: Algorithm::BayesSvdpp,
+            n_factors: 16,
+            n_epochs: 64,
+            ..Params::default()
+        };
+        assert_eq!(
+            bayes.summary(),
+            "bayes_svdpp: rank 16, 64 sweeps (5 burn-in), init_std_dev 0.01, seed 1"
+        );
+    }
+
+    #[test]
+    fn algorithms_go_by_their_names() {
+        use strum::IntoEnumIterator;
+        for a in Algorithm::iter() {
+            let json = serde_json::to_string(&a).unwrap();
+            assert_eq!(json, format!("\"{}\"", a.as_str()));
+            let o: ParamOverrides =
+                serde_json::from_str(&format!(r#"{{"algorithm":{json}}}"#)).unwrap();
+            assert_eq!(o.algorithm, Some(a));
+        }
+        let e = serde_json::from_str::<ParamOverrides>(r#"{"algorithm":"svdpp"}"#).unwrap_err();
+        assert!(e.to_string().contains("unknown variant `svdpp`"), "{e}");
     }
 
     #[test]

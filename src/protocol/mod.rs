@@ -224,10 +224,12 @@ mod tests {
                 Request::RetrainCheck(RetrainCheckParams::default()),
             ),
             (
-                r#"{"id":1,"method":"retrain","params":{"epochs":3,"force":true}}"#,
+                r#"{"id":1,"method":"retrain","params":{"epochs":3,"algorithm":"bayes_svdpp","burn_in":1,"force":true}}"#,
                 Request::Retrain(RetrainParams {
                     params: crate::numeric::ParamOverrides {
                         epochs: Some(3),
+                        algorithm: Some(crate::numeric::Algorithm::BayesSvdpp),
+                        burn_in: Some(1),
                         ..Default::default()
                     },
                     force: true,

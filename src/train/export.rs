@@ -213,8 +213,7 @@ mod tests {
         let meta = crate::model::tests::tiny_meta("v", 1.0);
         let write = || {
             let stop = std::sync::atomic::AtomicBool::new(false);
-            let f =
-                crate::train::sgd::train(d.train_data(), &meta.params, &stop, &mut |_| {}).unwrap();
+            let f = crate::train::fit(d.train_data(), &meta.params, &stop, &mut |_| {}).unwrap();
             let mut out = std::io::Cursor::new(Vec::new());
             Tables::build(&d, &d.ratings)
                 .write(&mut out, &meta, &f, Scale::of(&d.ratings.values))

@@ -36,7 +36,7 @@ use cases::{Cases, Change, Sums};
 use draw::{from_precision, gamma, Stream};
 
 use super::sgd::{Cancelled, EpochReport, TrainData};
-use crate::numeric::{stride_for, Factors};
+use crate::numeric::{stride_for, Factors, Params};
 use crate::rng::Rng;
 
 /// What the sampler is asked to do.
@@ -53,6 +53,22 @@ pub struct Settings {
     pub seed: u64,
     /// Worker threads (at least one); the posterior does not depend on it.
     pub threads: usize,
+}
+
+impl Settings {
+    /// The sampler's reading of the training parameters: `n_factors` is the
+    /// rank, `n_epochs` the sweeps; the learning rate and the
+    /// regularisation have no part in it (the hyperpriors take their place).
+    pub fn from_params(p: &Params) -> Settings {
+        Settings {
+            rank: p.n_factors,
+            sweeps: p.n_epochs,
+            burn_in: p.burn_in,
+            init_std_dev: f64::from(p.init_std_dev),
+            seed: p.seed,
+            threads: p.effective_threads(),
+        }
+    }
 }
 
 /// Ratings whose predictive mean is accumulated over the kept samples

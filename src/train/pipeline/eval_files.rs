@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::PipelineError;
 use crate::numeric::{Params, Scale};
 use crate::train::dataset::Dataset;
-use crate::train::{eval, sgd};
+use crate::train::eval;
 
 /// The result of `recd eval`.
 #[derive(Debug, Clone, Serialize)]
@@ -37,7 +37,7 @@ pub fn eval_files(
     let mapped = train_set.reindex(&test_set);
     let data = train_set.train_data();
     let start = Instant::now();
-    let factors = sgd::train(data, params, &AtomicBool::new(false), &mut |_| {})?;
+    let factors = crate::train::fit(data, params, &AtomicBool::new(false), &mut |_| {})?;
     let fit_seconds = start.elapsed().as_secs_f64();
     let m = eval::score(&factors, Scale::of(&train_set.ratings.values), &mapped);
     Ok(EvalReport {

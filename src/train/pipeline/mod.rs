@@ -27,7 +27,7 @@ pub use record::{record_start, run_end, status_of};
 use super::dataset::Dataset;
 use super::eval;
 use super::export::{new_version, Tables};
-use super::sgd::{self, Cancelled, EpochReport, TrainData};
+use super::sgd::{Cancelled, EpochReport, TrainData};
 use crate::model::format::ModelError;
 use crate::model::publish::{ModelsDir, PublishError};
 use crate::model::{Counts, Metadata};
@@ -311,14 +311,13 @@ fn steps(
         items: &train_set.items,
         values: &train_set.values,
     };
-    let factors = sgd::train(data, &opts.params, cancel, &mut |e| {
+    let factors = super::fit(data, &opts.params, cancel, &mut |e| {
         (stage.on_event)(Event::Epoch(*e))
     })?;
     let training_seconds = train_start.elapsed().as_secs_f64();
     stage.finish(format!(
-        "{} factors, {} epochs, {} threads",
-        opts.params.n_factors,
-        opts.params.n_epochs,
+        "{}, {} threads",
+        opts.params.summary(),
         opts.params.effective_threads()
     ));
 

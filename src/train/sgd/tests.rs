@@ -77,6 +77,7 @@ fn params(threads: usize) -> Params {
         init_std_dev: 0.1,
         threads,
         seed: 3,
+        ..Params::default()
     }
 }
 
