@@ -1,10 +1,15 @@
 //! Fit speed and accuracy on the MovieLens split90 set, side by side in one
-//! run: recd's defaults, recd with Surprise's defaults, LIBMF through the
-//! `libmf` crate, and Surprise's SVD through python3 when it is installed.
-//! Also the time to open and verify the split90 model.
+//! run: recd's `svd` at its defaults and at Surprise's, recd's `bayes_svdpp`
+//! at its defaults and at rank 16 with 64 sweeps, LIBMF through the `libmf`
+//! crate, and, through python3 when they are installed, Surprise's SVD and
+//! myFM's Bayesian SVD++. Also the time to open and verify the split90
+//! model.
 //!
 //! `cargo bench --bench fit [-- --runs N]`; the data come from
 //! `$RECD_DATASETS` (default `../shared/datasets`). Figures are medians.
+//! Surprise and myFM come from the python3 first on `PATH`, e.g. a venv:
+//! `python3 -m venv .venv && .venv/bin/pip install scikit-surprise myfm`,
+//! then `PATH=$PWD/.venv/bin:$PATH cargo bench --bench fit`.
 
 mod common;
 
@@ -16,8 +21,8 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use recd::model::Model;
-use recd::numeric::{Factors, Params, Scale};
-use recd::train::{eval, sgd};
+use recd::numeric::{Algorithm, Factors, Params, Scale};
+use recd::train::eval;
 
 const LIBMF_FACTORS: i32 = 100;
 const LIBMF_ITERATIONS: i32 = 20;
@@ -46,7 +51,7 @@ impl Row {
 fn fit_recd(split: &common::Split, params: &Params, row: &mut Row) -> Factors {
     let t = &split.train;
     let start = Instant::now();
-    let f = sgd::train(t.train_data(), params, &AtomicBool::new(false), &mut |_| {})
+    let f = recd::train::fit(t.train_data(), params, &AtomicBool::new(false), &mut |_| {})
         .expect("not cancelled");
     row.fits.push(start.elapsed().as_secs_f64());
     let m = eval::score(&f, Scale::of(&t.ratings.values), &split.test);
@@ -91,18 +96,23 @@ fn fit_libmf(split: &common::Split, row: &mut Row) {
     row.updates = (t.ratings.len() * LIBMF_ITERATIONS as usize) as f64;
 }
 
-fn surprise(split: &common::Split, runs: usize) -> Option<Row> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/surprise_fit.py");
+/// A fit by a python3 script beside this bench, `passes` over the ratings
+/// a run.
+fn python(split: &common::Split, script: &str, args: &[String], passes: usize) -> Option<Row> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("benches")
+        .join(script);
     let out = Command::new("python3")
-        .arg(script)
+        .arg(&script)
         .arg(split.dir.join("train.dat"))
         .arg(split.dir.join("test.dat"))
-        .arg(runs.to_string())
+        .args(args)
         .output()
         .ok()?;
     if !out.status.success() {
         eprintln!(
-            "Surprise not measured: {}",
+            "{} not measured: {}",
+            script.display(),
             String::from_utf8_lossy(&out.stderr)
                 .lines()
                 .last()
@@ -119,7 +129,7 @@ fn surprise(split: &common::Split, runs: usize) -> Option<Row> {
             .collect(),
         rmse: j["rmse"].as_f64()?,
         mae: j["mae"].as_f64()?,
-        updates: (split.train.ratings.len() * 20) as f64,
+        updates: (split.train.ratings.len() * passes) as f64,
     })
 }
 
@@ -143,14 +153,36 @@ fn main() {
         init_std_dev: 0.1,
         ..Params::default()
     };
+    let bayes = Params::defaults_for(Algorithm::BayesSvdpp);
+    let bayes_16 = Params {
+        n_factors: 16,
+        n_epochs: 64,
+        ..bayes.clone()
+    };
     let (mut ours, mut ours_s, mut lib) = (Row::default(), Row::default(), Row::default());
+    let (mut ours_b, mut ours_b16) = (Row::default(), Row::default());
     let mut model = None;
     for _ in 0..runs {
         model = Some(fit_recd(&split, &defaults, &mut ours));
         fit_libmf(&split, &mut lib);
         fit_recd(&split, &surprise_knobs, &mut ours_s);
+        fit_recd(&split, &bayes, &mut ours_b);
+        fit_recd(&split, &bayes_16, &mut ours_b16);
     }
-    let sur = surprise(&split, runs.min(3));
+    let py_runs = runs.min(3).to_string();
+    let sur = python(
+        &split,
+        "surprise_fit.py",
+        std::slice::from_ref(&py_runs),
+        20,
+    );
+    let myfm_args = [
+        py_runs.clone(),
+        "16".into(),
+        "64".into(),
+        bayes.burn_in.to_string(),
+    ];
+    let myfm = python(&split, "myfm_fit.py", &myfm_args, 64);
 
     println!("| system | settings | fit s | RMSE | MAE | M updates/s |");
     println!("|---|---|---|---|---|---|");
@@ -172,6 +204,8 @@ fn main() {
         "LIBMF (libmf crate)",
         "100 factors, 20 iterations, 2 threads, lambda 0.05",
     );
+    let b_fit = ours_b.print("recd bayes_svdpp", &bayes.summary());
+    let b16_fit = ours_b16.print("recd bayes_svdpp", &bayes_16.summary());
     let lib_rate = lib.updates / lib_fit;
     let ours_rate = ours.updates / ours_fit;
     if let Some(mut s) = sur {
@@ -183,6 +217,22 @@ fn main() {
     } else {
         println!("\nSurprise SVD: not measured (python3 cannot import surprise)");
     }
+    match myfm {
+        Some(mut m) => {
+            let m_fit = m.print("myFM", "rank 16, 64 sweeps, 5 burn-in (1 process)");
+            println!(
+                "recd bayes_svdpp / myFM at rank 16 and 64 sweeps: fit {:.2}, RMSE {:+.4}",
+                b16_fit / m_fit,
+                ours_b16.rmse - m.rmse
+            );
+        }
+        None => println!("myFM: not measured (python3 cannot import myfm)"),
+    }
+    println!(
+        "recd bayes_svdpp defaults minus recd svd defaults: RMSE {:+.4}, fit {:.1}x",
+        ours_b.rmse - ours.rmse,
+        b_fit / ours_fit
+    );
     println!("recd defaults fit / LIBMF fit: {:.2}", ours_fit / lib_fit);
     println!(
         "recd / LIBMF rating updates per second at 100 factors: {:.2}",
