@@ -178,11 +178,11 @@ fn main() {
     );
     let myfm_args = [
         py_runs.clone(),
-        "16".into(),
-        "64".into(),
-        bayes.burn_in.to_string(),
+        bayes_16.n_factors.to_string(),
+        bayes_16.n_epochs.to_string(),
+        bayes_16.effective_burn_in().to_string(),
     ];
-    let myfm = python(&split, "myfm_fit.py", &myfm_args, 64);
+    let myfm = python(&split, "myfm_fit.py", &myfm_args, bayes_16.n_epochs);
 
     println!("| system | settings | fit s | RMSE | MAE | M updates/s |");
     println!("|---|---|---|---|---|---|");
@@ -219,9 +219,16 @@ fn main() {
     }
     match myfm {
         Some(mut m) => {
-            let m_fit = m.print("myFM", "rank 16, 64 sweeps, 5 burn-in (1 process)");
+            let (rank, sweeps) = (bayes_16.n_factors, bayes_16.n_epochs);
+            let m_fit = m.print(
+                "myFM",
+                &format!(
+                    "rank {rank}, {sweeps} sweeps, {} burn-in (1 process)",
+                    bayes_16.effective_burn_in()
+                ),
+            );
             println!(
-                "recd bayes_svdpp / myFM at rank 16 and 64 sweeps: fit {:.2}, RMSE {:+.4}",
+                "recd bayes_svdpp / myFM at rank {rank} and {sweeps} sweeps: fit {:.2}, RMSE {:+.4}",
                 b16_fit / m_fit,
                 ours_b16.rmse - m.rmse
             );

@@ -64,6 +64,9 @@ def main():
             sps.csr_matrix((len(ty), 0)),
             ty,
             X_rel=train_rel,
+            # One hyperprior group per kind of feature, as recd has: the
+            # user, the movies they rated, the movie, the users who rated it.
+            group_shapes=[nu, ni, ni, nu],
             n_iter=sweeps,
             n_kept_samples=sweeps - burn_in,
         )

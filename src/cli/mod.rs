@@ -248,6 +248,9 @@ fn eval(config: Option<PathBuf>, args: EvalArgs) -> CmdResult {
     }
     println!("rmse           {:.4}", report.rmse);
     println!("mae            {:.4}", report.mae);
+    if let Some(rmse) = report.posterior_mean_rmse {
+        println!("posterior_rmse {rmse:.4}");
+    }
     println!("fit_seconds    {:.3}", report.fit_seconds);
     println!("train_ratings  {}", report.train_ratings);
     println!("test_ratings   {}", report.test_ratings);

@@ -13,6 +13,8 @@ mod sections;
 mod systemd;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod training_tests;
 mod validate;
 
 use std::path::{Component, Path, PathBuf};

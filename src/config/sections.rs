@@ -49,9 +49,8 @@ impl Default for Paths {
 /// retrain must pass.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Training {
-    /// `algorithm`, `n_factors`, `n_epochs`, `burn_in`, `lr_all`,
-    /// `reg_all`, `init_std_dev`, `threads`, `seed`: the keys the table sets,
-    /// the others at the defaults of its algorithm.
+    /// The keys of [`Params`] the table sets, the others at the defaults of
+    /// its algorithm.
     pub params: Params,
     /// The keys of `params` the table sets.
     pub params_set: Vec<String>,

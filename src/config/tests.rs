@@ -51,26 +51,6 @@ fn errors_name_the_key() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("unknown field `n_factor`"), "{e}");
-    let e = parse("[training]\nalgorithm = \"svdpp\"\n")
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.contains("algorithm")
-            && e.contains("unknown variant `svdpp`, expected `svd` or `bayes_svdpp`"),
-        "{e}"
-    );
-    let e = parse("[training]\nalgorithm = \"bayes_svdpp\"\nn_epochs = 8\nburn_in = 8\n")
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.starts_with("recd.toml: training.burn_in: must be below"),
-        "{e}"
-    );
-    let c = parse("[training]\nalgorithm = \"bayes_svdpp\"\nn_epochs = 8\nburn_in = 2\n").unwrap();
-    assert_eq!(
-        c.training.params.algorithm,
-        crate::numeric::Algorithm::BayesSvdpp
-    );
     let e = parse("[training]\nn_factors = \"many\"\n")
         .unwrap_err()
         .to_string();
@@ -121,54 +101,6 @@ fn errors_name_the_key() {
     );
     let e = parse("[training\n").unwrap_err().to_string();
     assert!(e.starts_with("recd.toml: "), "{e}");
-}
-
-#[test]
-fn unset_parameters_take_the_defaults_of_the_chosen_algorithm() {
-    use crate::numeric::{Algorithm, ParamOverrides, Params};
-    let (svd, bayes) = (
-        Params::defaults_for(Algorithm::Svd),
-        Params::defaults_for(Algorithm::BayesSvdpp),
-    );
-    let t = |text: &str| parse(text).unwrap().training;
-    let to = |algorithm| ParamOverrides {
-        algorithm: Some(algorithm),
-        ..ParamOverrides::default()
-    };
-    assert_eq!(t("").params, svd);
-    let b = t("[training]\nalgorithm = \"bayes_svdpp\"\n");
-    assert_eq!(b.params, bayes);
-    assert_eq!(b.params_with(&ParamOverrides::default()).unwrap(), bayes);
-    assert_eq!(b.params_with(&to(Algorithm::Svd)).unwrap(), svd);
-    assert_eq!(
-        t("").params_with(&to(Algorithm::BayesSvdpp)).unwrap(),
-        bayes
-    );
-    // A key the file sets holds whichever algorithm runs.
-    let rank = t("[training]\nalgorithm = \"bayes_svdpp\"\nn_factors = 32\nseed = 9\n");
-    let want = Params {
-        n_factors: 32,
-        seed: 9,
-        ..bayes.clone()
-    };
-    assert_eq!(rank.params, want);
-    let from_svd = t("[training]\nn_factors = 32\nseed = 9\n");
-    assert_eq!(
-        from_svd.params_with(&to(Algorithm::BayesSvdpp)).unwrap(),
-        want
-    );
-    // And a flag over both.
-    let flags = ParamOverrides {
-        factors: Some(8),
-        ..to(Algorithm::BayesSvdpp)
-    };
-    assert_eq!(
-        from_svd.params_with(&flags).unwrap(),
-        Params {
-            n_factors: 8,
-            ..want
-        }
-    );
 }
 
 #[test]

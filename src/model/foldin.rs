@@ -8,9 +8,11 @@
 //! `Σ_i (r_ui − μ − b_i − b_u − q_i·p_u)² + λ (b_u² + ‖p_u‖²)`
 //!
 //! over the items they rated: the normal equations `(XᵀX + λI) w = Xᵀy`
-//! with rows `x_i = [1, q_i]`, solved by Cholesky in f64. Training
-//! regularises each parameter once per rating, so `λ = reg_all · n_u` is the
-//! same objective the trained-in users were fitted under.
+//! with rows `x_i = [1, q_i]`, solved by Cholesky in f64, with
+//! `λ = reg_all · n_u` (the config's `training.reg_all`). SGD regularises
+//! each parameter once per rating, so for an `svd` model this is the
+//! objective the trained-in users were fitted under; a `bayes_svdpp` model
+//! draws its own regularisation and is folded in with the same ridge step.
 
 use super::Model;
 

@@ -8,8 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The model a run trains. Both are served as a dot product; see
-/// docs/configuration.md for when to pick which.
+/// The model a run trains. Both are served as a dot product; see "Choosing
+/// the model" in docs/operations.md for when to pick which.
 #[derive(
     Debug,
     Clone,
@@ -51,7 +51,8 @@ pub struct Params {
     pub n_factors: usize,
     /// SGD epochs, or Gibbs sweeps.
     pub n_epochs: usize,
-    /// Gibbs sweeps whose samples are not kept (`bayes_svdpp` only).
+    /// Gibbs sweeps whose samples are not kept (`bayes_svdpp` only); at
+    /// most `n_epochs - 1` are left out.
     pub burn_in: usize,
     /// Learning rate of every parameter.
     pub lr_all: f32,
@@ -110,6 +111,11 @@ impl Params {
         serde_json::from_value(serde_json::Value::Object(to)).unwrap_or_else(|_| self.clone())
     }
 
+    /// The sweeps left out of the posterior mean: `burn_in`, but never all.
+    pub fn effective_burn_in(&self) -> usize {
+        self.burn_in.min(self.n_epochs.saturating_sub(1))
+    }
+
     /// The thread count `threads = 0` stands for.
     pub fn effective_threads(&self) -> usize {
         if self.threads == 0 {
@@ -135,7 +141,11 @@ impl Params {
             ),
             Algorithm::BayesSvdpp => format!(
                 "{name}: rank {}, {} sweeps ({} burn-in), init_std_dev {}, seed {}",
-                self.n_factors, self.n_epochs, self.burn_in, self.init_std_dev, self.seed
+                self.n_factors,
+                self.n_epochs,
+                self.effective_burn_in(),
+                self.init_std_dev,
+                self.seed
             ),
         }
     }
@@ -181,16 +191,6 @@ impl Params {
             0.0,
             10_000.0,
         )?;
-        if self.algorithm == Algorithm::BayesSvdpp && self.burn_in >= self.n_epochs {
-            return Err(ParamError {
-                key: "training.burn_in",
-                flag: "--burn-in",
-                what: format!(
-                    "must be below the sweeps of bayes_svdpp (training.n_epochs, --epochs: {}), got {}",
-                    self.n_epochs, self.burn_in
-                ),
-            });
-        }
         check(
             "training.threads",
             "--threads",
@@ -246,7 +246,8 @@ pub struct ParamOverrides {
     #[arg(long, value_name = "N")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epochs: Option<usize>,
-    /// Gibbs sweeps not kept, bayes_svdpp only (training.burn_in).
+    /// Gibbs sweeps not kept, at most all but the last; bayes_svdpp only
+    /// (training.burn_in).
     #[arg(long, value_name = "N")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub burn_in: Option<usize>,
@@ -342,70 +343,6 @@ mod tests {
             "--factors (or training.n_factors): must be between 1 and 1024, got 0"
         );
         assert_eq!(e.key, "training.n_factors");
-    }
-
-    #[test]
-    fn the_burn_in_must_leave_sweeps_to_keep() {
-        let bayes = |epochs, burn_in| ParamOverrides {
-            algorithm: Some(Algorithm::BayesSvdpp),
-            epochs: Some(epochs),
-            burn_in: Some(burn_in),
-            ..ParamOverrides::default()
-        };
-        assert!(bayes(10, 9).apply(&Params::default()).is_ok());
-        let e = bayes(10, 10).apply(&Params::default()).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "--burn-in (or training.burn_in): must be below the sweeps of bayes_svdpp \
-             (training.n_epochs, --epochs: 10), got 10"
-        );
-        // SGD has no burn-in to check.
-        let svd = ParamOverrides {
-            algorithm: Some(Algorithm::Svd),
-            ..bayes(3, 5)
-        };
-        assert!(svd.apply(&Params::default()).is_ok());
-    }
-
-    #[test]
-    fn named_keys_are_taken_over_and_no_others() {
-        let bayes = Params::defaults_for(Algorithm::BayesSvdpp);
-        let mine = Params {
-            n_factors: 32,
-            seed: 7,
-            lr_all: 0.5,
-            ..Params::default()
-        };
-        let keys = ["n_factors".to_string(), "seed".into(), "no_such_key".into()];
-        let got = bayes.with_keys_of(&mine, &keys);
-        assert_eq!(
-            got,
-            Params {
-                n_factors: 32,
-                seed: 7,
-                ..bayes.clone()
-            }
-        );
-        assert_eq!(bayes.with_keys_of(&mine, &[]), bayes);
-    }
-
-    #[test]
-    fn the_summary_names_what_the_algorithm_uses() {
-        let svd = Params::default();
-        assert_eq!(
-            svd.summary(),
-            "svd: 100 factors, 40 epochs, lr 0.007, reg 0.04, init_std_dev 0.01, seed 1"
-        );
-        let bayes = Params {
-            algorithm: Algorithm::BayesSvdpp,
-            n_factors: 16,
-            n_epochs: 64,
-            ..Params::default()
-        };
-        assert_eq!(
-            bayes.summary(),
-            "bayes_svdpp: rank 16, 64 sweeps (5 burn-in), init_std_dev 0.01, seed 1"
-        );
     }
 
     #[test]

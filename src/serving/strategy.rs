@@ -46,7 +46,8 @@ pub struct Known {
     /// could not be had (the database is unavailable).
     pub recent: Result<Vec<(u32, f32)>, String>,
     pub fold_in: FoldIn,
-    /// The regularisation of a fold-in (the model's `reg_all`).
+    /// The regularisation of a fold-in (the config's `training.reg_all`,
+    /// whatever the model's algorithm).
     pub reg: f64,
     /// Erased by `forget` after this model was trained: whatever row the
     /// model has for them is not theirs any more, and they are served as

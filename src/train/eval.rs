@@ -48,9 +48,24 @@ pub fn split(
 /// indices into the model, or `u32::MAX` for ones the model has not seen.
 pub fn score(model: &Factors, scale: Scale, test: &Ratings) -> Metrics {
     let known = |x: u32| (x != u32::MAX).then_some(x);
+    let predictions = test
+        .users
+        .iter()
+        .zip(&test.items)
+        .map(|(&u, &i)| model.estimate(known(u), known(i)));
+    score_predictions(predictions, scale, test)
+}
+
+/// RMSE and MAE of `predictions` of the ratings of `test`, in its order,
+/// clipped to `scale`.
+pub fn score_predictions(
+    predictions: impl Iterator<Item = f32>,
+    scale: Scale,
+    test: &Ratings,
+) -> Metrics {
     let (mut se, mut ae) = (0f64, 0f64);
-    for ((&u, &i), &r) in test.users.iter().zip(&test.items).zip(&test.values) {
-        let err = f64::from(r - scale.clip(model.estimate(known(u), known(i))));
+    for (p, &r) in predictions.zip(&test.values) {
+        let err = f64::from(r - scale.clip(p));
         se += err * err;
         ae += err.abs();
     }

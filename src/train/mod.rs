@@ -24,12 +24,24 @@ pub fn fit(
     cancel: &AtomicBool,
     on_epoch: &mut dyn FnMut(&EpochReport),
 ) -> Result<Factors, Cancelled> {
+    fit_probed(data, params, bayes::Probe::default(), cancel, on_epoch).map(|(f, _)| f)
+}
+
+/// [`fit`], and for a Bayesian model the predictive mean of each `probe`
+/// rating: its prediction averaged over the kept samples, before export.
+pub fn fit_probed(
+    data: TrainData<'_>,
+    params: &Params,
+    probe: bayes::Probe<'_>,
+    cancel: &AtomicBool,
+    on_epoch: &mut dyn FnMut(&EpochReport),
+) -> Result<(Factors, Option<Vec<f64>>), Cancelled> {
     match params.algorithm {
-        Algorithm::Svd => sgd::train(data, params, cancel, on_epoch),
+        Algorithm::Svd => Ok((sgd::train(data, params, cancel, on_epoch)?, None)),
         Algorithm::BayesSvdpp => {
             let settings = bayes::Settings::from_params(params);
-            let probe = bayes::Probe::default();
-            bayes::fit(data, probe, &settings, cancel, on_epoch).map(|p| p.factors)
+            let p = bayes::fit(data, probe, &settings, cancel, on_epoch)?;
+            Ok((p.factors, Some(p.predictions)))
         }
     }
 }

@@ -10,6 +10,7 @@
 mod helper;
 
 mod backup;
+mod bayes;
 mod crash;
 mod daemon;
 mod docs;

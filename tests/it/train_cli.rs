@@ -467,68 +467,6 @@ fn eval_prints_the_metrics() {
 }
 
 #[test]
-fn the_bayesian_model_is_trained_published_and_inspected() {
-    let f = Fixture::new();
-    let bayes = [
-        "--algorithm",
-        "bayes_svdpp",
-        "--factors",
-        "4",
-        "--epochs",
-        "12",
-        "--burn-in",
-        "3",
-    ];
-    let out = f.train(&[&bayes[..], &["--json"]].concat()).ok();
-    let j = out.json();
-    assert_eq!(j["published"], true);
-    let rmse = j["rmse"].as_f64().unwrap();
-    assert!(rmse.is_finite() && rmse < 1.2, "holdout RMSE {rmse}");
-    assert!(
-        out.stderr
-            .contains("bayes_svdpp: rank 4, 12 sweeps (3 burn-in), init_std_dev 0.1, seed 1"),
-        "{}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("epoch  12/12"), "{}", out.stderr);
-    let shown = recd(&["model", "inspect", f.models().to_str().unwrap()]).ok();
-    assert!(
-        shown
-            .stdout
-            .contains("params        bayes_svdpp: rank 4, 12 sweeps (3 burn-in)"),
-        "{}",
-        shown.stdout
-    );
-    let meta = recd(&["model", "inspect", f.models().to_str().unwrap(), "--json"])
-        .ok()
-        .json();
-    assert_eq!(meta["factors"], 4);
-    assert_eq!(meta["metadata"]["params"]["algorithm"], "bayes_svdpp");
-
-    let out = f.train(&["--algorithm", "svdpp"]);
-    assert_eq!(out.code, 2, "a usage error: {}", out.stderr);
-    assert!(
-        out.stderr.contains("'svdpp'") && out.stderr.contains("bayes_svdpp"),
-        "{}",
-        out.stderr
-    );
-    let out = f.train(&[
-        "--algorithm",
-        "bayes_svdpp",
-        "--epochs",
-        "4",
-        "--burn-in",
-        "4",
-    ]);
-    assert_eq!(out.code, 1);
-    assert_eq!(
-        out.stderr.trim(),
-        "recd: error: --burn-in (or training.burn_in): must be below the sweeps of \
-         bayes_svdpp (training.n_epochs, --epochs: 4), got 4"
-    );
-}
-
-#[test]
 fn synth_refuses_impossible_shapes() {
     let f = Fixture::new();
     let out = recd(&[

@@ -10,8 +10,9 @@
 //! among themselves (`qs_f[r]` sums the squared terms). A feature's draw
 //! needs sums over the ratings of the rows that hold it; these are gathered
 //! once per row (Rendle 2013), so updating a feature costs the number of rows
-//! holding it, and a factor dimension of a block costs two passes over the
-//! ratings plus one over the block's entries.
+//! holding it, and a factor dimension of a block costs one pass over the
+//! ratings plus two over the block's entries. A feature no row holds (a
+//! movie whose only ratings were held out) is drawn from its prior.
 
 use super::cases::{Change, Sums};
 use super::draw::{from_precision, Stream};
@@ -241,7 +242,8 @@ impl Block {
     }
 
     /// Draw the hyperparameters of each group from the current weights
-    /// (normal-gamma, as in Freudenthaler et al. 2011).
+    /// (normal-gamma, in myFM's form: the precision's draw leaves out the
+    /// mean's own prior term, negligible at these group sizes).
     pub fn draw_priors(&mut self, rng: &mut crate::rng::Rng, hyper: &HyperPrior) {
         let (n, m) = (self.n_rows(), self.n_cols());
         self.prior_w[0] = hyper.draw(rng, &self.w_ind, self.prior_w[0]);
@@ -353,9 +355,6 @@ impl Block {
         let v = &mut self.v_imp[f * m..(f + 1) * m];
         for (j, v) in v.iter_mut().enumerate() {
             let holders = self.holders.row(j);
-            if holders.is_empty() {
-                continue;
-            }
             let old = *v;
             // Two sums in turn, so that each addition need not wait for
             // the one before.

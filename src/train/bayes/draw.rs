@@ -2,8 +2,8 @@
 //!
 //! Every feature's draw comes from a counter-based stream keyed by (seed,
 //! sweep, part, feature), not from a shared generator's sequence, so a
-//! sample does not depend on the order features are visited or on how many
-//! threads visit them. The few draws of the hyperparameters come from a
+//! feature's noise does not depend on the order features are visited or on
+//! how many threads visit them. The few draws of the hyperparameters come from a
 //! sequential generator seeded once.
 
 use crate::rng::{mix64, Rng};

@@ -51,7 +51,8 @@ pub struct Settings {
     /// Standard deviation of the normal the factors start from.
     pub init_std_dev: f64,
     pub seed: u64,
-    /// Worker threads (at least one); the posterior does not depend on it.
+    /// Worker threads (at least one). With a seed, the same number of
+    /// threads gives the same posterior.
     pub threads: usize,
 }
 
@@ -63,7 +64,7 @@ impl Settings {
         Settings {
             rank: p.n_factors,
             sweeps: p.n_epochs,
-            burn_in: p.burn_in,
+            burn_in: p.effective_burn_in(),
             init_std_dev: f64::from(p.init_std_dev),
             seed: p.seed,
             threads: p.effective_threads(),

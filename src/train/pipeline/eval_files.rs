@@ -8,14 +8,20 @@ use serde::Serialize;
 
 use super::PipelineError;
 use crate::numeric::{Params, Scale};
+use crate::train::bayes::Probe;
 use crate::train::dataset::Dataset;
-use crate::train::eval;
+use crate::train::{eval, fit_probed};
 
 /// The result of `recd eval`.
 #[derive(Debug, Clone, Serialize)]
 pub struct EvalReport {
     pub rmse: f64,
     pub mae: f64,
+    /// For `bayes_svdpp`, the RMSE of the sampler's predictive mean (each
+    /// test rating's prediction averaged over the kept sweeps), which the
+    /// exported model approximates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub posterior_mean_rmse: Option<f64>,
     pub fit_seconds: f64,
     pub train_ratings: u64,
     pub test_ratings: u64,
@@ -37,12 +43,23 @@ pub fn eval_files(
     let mapped = train_set.reindex(&test_set);
     let data = train_set.train_data();
     let start = Instant::now();
-    let factors = crate::train::fit(data, params, &AtomicBool::new(false), &mut |_| {})?;
+    let probe = Probe {
+        users: &mapped.users,
+        items: &mapped.items,
+    };
+    let never = AtomicBool::new(false);
+    let (factors, sampled) = fit_probed(data, params, probe, &never, &mut |_| {})?;
     let fit_seconds = start.elapsed().as_secs_f64();
-    let m = eval::score(&factors, Scale::of(&train_set.ratings.values), &mapped);
+    let scale = Scale::of(&train_set.ratings.values);
+    let m = eval::score(&factors, scale, &mapped);
+    let posterior = sampled.map(|p| {
+        let p = p.iter().map(|&p| p as f32);
+        eval::score_predictions(p, scale, &mapped).rmse
+    });
     Ok(EvalReport {
         rmse: m.rmse,
         mae: m.mae,
+        posterior_mean_rmse: posterior,
         fit_seconds,
         train_ratings: train_set.ratings.len() as u64,
         test_ratings: mapped.len() as u64,
