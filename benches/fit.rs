@@ -104,8 +104,8 @@ fn python(split: &common::Split, script: &str, args: &[String], passes: usize) -
         .join(script);
     let out = Command::new("python3")
         .arg(&script)
-        .arg(split.dir.join("train.dat"))
-        .arg(split.dir.join("test.dat"))
+        .arg(&split.train_path)
+        .arg(&split.test_path)
         .args(args)
         .output()
         .ok()?;
@@ -246,6 +246,8 @@ fn main() {
         ours_rate / lib_rate
     );
 
+    folds(&defaults, &bayes);
+
     // Open and verify the split90 model, as the daemon does on reload.
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("split90.recd");
@@ -264,4 +266,41 @@ fn main() {
         "open and verify the split90 model ({size} bytes): median {:.2} ms over 21 opens",
         median(&mut opens)
     );
+}
+
+/// Mean RMSE over ML-100K's five folds, one fit each.
+fn folds(svd: &Params, bayes: &Params) {
+    let Some(folds) = common::ml100k_folds() else {
+        return;
+    };
+    let mut rows: Vec<(String, Vec<f64>)> = vec![
+        (format!("recd {}", svd.summary()), vec![]),
+        (format!("recd {}", bayes.summary()), vec![]),
+        (
+            "LIBMF, 100 factors, 20 iterations, lambda 0.05".into(),
+            vec![],
+        ),
+        ("Surprise SVD, defaults".into(), vec![]),
+    ];
+    for fold in &folds {
+        for (params, row) in [svd, bayes].into_iter().zip(0..) {
+            let mut r = Row::default();
+            fit_recd(fold, params, &mut r);
+            rows[row].1.push(r.rmse);
+        }
+        let mut r = Row::default();
+        fit_libmf(fold, &mut r);
+        rows[2].1.push(r.rmse);
+        if let Some(r) = python(fold, "surprise_fit.py", &["1".into()], 20) {
+            rows[3].1.push(r.rmse);
+        }
+    }
+    println!("\nML-100K, folds u1..u5, RMSE:\n");
+    println!("| system | u1 | u2 | u3 | u4 | u5 | mean |");
+    println!("|---|---|---|---|---|---|---|");
+    for (name, rmse) in rows.iter().filter(|(_, r)| r.len() == folds.len()) {
+        let cells: Vec<String> = rmse.iter().map(|r| format!("{r:.4}")).collect();
+        let mean = rmse.iter().sum::<f64>() / rmse.len() as f64;
+        println!("| {name} | {} | {mean:.4} |", cells.join(" | "));
+    }
 }

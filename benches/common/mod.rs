@@ -16,12 +16,28 @@ pub fn datasets_root() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets"))
 }
 
-/// The split90 set every figure is quoted on.
+/// A train file and a test file: the split90 set every figure is quoted on,
+/// or a fold of ML-100K.
 pub struct Split {
     pub train: Dataset,
     /// The test ratings, indexed by the train set's ids.
     pub test: Ratings,
-    pub dir: PathBuf,
+    pub train_path: PathBuf,
+    pub test_path: PathBuf,
+}
+
+impl Split {
+    fn load(train_path: PathBuf, test_path: PathBuf) -> Split {
+        let train = Dataset::load_ratings_file(&train_path).expect("train file loads");
+        let raw = Dataset::load_ratings_file(&test_path).expect("test file loads");
+        let test = train.reindex(&raw);
+        Split {
+            train,
+            test,
+            train_path,
+            test_path,
+        }
+    }
 }
 
 /// The split90 set under [`datasets_root`]; None, having said SKIPPED,
@@ -36,10 +52,24 @@ pub fn split90() -> Option<Split> {
         );
         return None;
     }
-    let train = Dataset::load_ratings_file(&dir.join("train.dat")).expect("split90 train.dat");
-    let raw = Dataset::load_ratings_file(&dir.join("test.dat")).expect("split90 test.dat");
-    let test = train.reindex(&raw);
-    Some(Split { train, test, dir })
+    Some(Split::load(dir.join("train.dat"), dir.join("test.dat")))
+}
+
+/// ML-100K's five folds (`u1.base`/`u1.test` .. `u5`); None, having said
+/// SKIPPED, when they are not there.
+pub fn ml100k_folds() -> Option<Vec<Split>> {
+    let dir = datasets_root().join("ml-100k");
+    if !dir.join("u1.base").is_file() {
+        println!("SKIPPED: no ML-100K folds under {}", dir.display());
+        return None;
+    }
+    let fold = |k| {
+        Split::load(
+            dir.join(format!("u{k}.base")),
+            dir.join(format!("u{k}.test")),
+        )
+    };
+    Some((1..=5).map(fold).collect())
 }
 
 /// The value after `name` on the command line, else `default`.
