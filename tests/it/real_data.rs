@@ -19,27 +19,27 @@ fn datasets(test: &str) -> Option<PathBuf> {
     }
 }
 
-#[test]
-fn split90_bayes_svdpp_defaults_beat_svd() {
-    let Some(root) = datasets("split90_bayes_svdpp_defaults_beat_svd") else {
-        return;
-    };
+/// `recd eval --json` with `flags` on the split90 set under `root`.
+fn eval_split90(root: &std::path::Path, flags: &[&str]) -> serde_json::Value {
     let split = root.join("ml-1m-part/split90");
     let (train, test) = (split.join("train.dat"), split.join("test.dat"));
-    let j = recd(&[
+    let files = [
         "eval",
         "--train",
         train.to_str().unwrap(),
         "--test",
         test.to_str().unwrap(),
-        "--algorithm",
-        "bayes_svdpp",
-        "--threads",
-        "2",
         "--json",
-    ])
-    .ok()
-    .json();
+    ];
+    recd(&[&files[..], flags].concat()).ok().json()
+}
+
+#[test]
+fn split90_bayes_svdpp_defaults_beat_svd() {
+    let Some(root) = datasets("split90_bayes_svdpp_defaults_beat_svd") else {
+        return;
+    };
+    let j = eval_split90(&root, &["--algorithm", "bayes_svdpp", "--threads", "2"]);
     assert_eq!(j["params"]["n_factors"], 20);
     assert_eq!(j["params"]["n_epochs"], 56);
     let rmse = j["rmse"].as_f64().unwrap();
@@ -57,20 +57,7 @@ fn split90_defaults_reach_the_accuracy_target() {
     let Some(root) = datasets("split90_defaults_reach_the_accuracy_target") else {
         return;
     };
-    let split = root.join("ml-1m-part/split90");
-    let (train, test) = (split.join("train.dat"), split.join("test.dat"));
-    let j = recd(&[
-        "eval",
-        "--train",
-        train.to_str().unwrap(),
-        "--test",
-        test.to_str().unwrap(),
-        "--threads",
-        "1",
-        "--json",
-    ])
-    .ok()
-    .json();
+    let j = eval_split90(&root, &["--threads", "1"]);
     assert_eq!(j["train_ratings"], 438_885);
     assert_eq!(j["test_ratings"], 48_765);
     let rmse = j["rmse"].as_f64().unwrap();
@@ -81,12 +68,7 @@ fn split90_defaults_reach_the_accuracy_target() {
     assert!(rmse <= 0.852, "RMSE {rmse} above the 0.852 target");
 
     // Surprise's defaults, passed explicitly: Surprise reaches 0.8811 there.
-    let s = recd(&[
-        "eval",
-        "--train",
-        train.to_str().unwrap(),
-        "--test",
-        test.to_str().unwrap(),
+    let surprise = [
         "--factors",
         "100",
         "--epochs",
@@ -99,10 +81,8 @@ fn split90_defaults_reach_the_accuracy_target() {
         "0.1",
         "--threads",
         "1",
-        "--json",
-    ])
-    .ok()
-    .json();
+    ];
+    let s = eval_split90(&root, &surprise);
     let srmse = s["rmse"].as_f64().unwrap();
     println!("split90, Surprise's defaults: RMSE {srmse:.4}");
     assert!(
