@@ -1,11 +1,7 @@
 //! The `[training]` table's algorithm and the defaults each algorithm gives
 //! the keys a file leaves unset.
 
-use super::*;
-
-fn parse(text: &str) -> Result<Config, ConfigError> {
-    Config::parse(text, Path::new("/etc/recd"), Path::new("recd.toml"))
-}
+use super::tests::parse;
 
 #[test]
 fn the_algorithm_goes_by_its_name() {

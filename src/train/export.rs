@@ -3,6 +3,7 @@
 
 use std::time::SystemTime;
 
+use super::csr::Csr;
 use super::dataset::{Dataset, Ratings};
 use crate::model::{write_model, Metadata, ModelParts};
 use crate::movielens::DATASET_USER_PREFIX;
@@ -124,37 +125,8 @@ impl Tables {
 
 /// Item indices rated by each user, ascending and without repeats.
 fn rated_csr(all: &Ratings, n_users: usize) -> (Vec<u64>, Vec<u32>) {
-    let mut offsets = vec![0u64; n_users + 1];
-    for &u in &all.users {
-        offsets[u as usize + 1] += 1;
-    }
-    for u in 0..n_users {
-        offsets[u + 1] += offsets[u];
-    }
-    let mut items = vec![0u32; all.len()];
-    let mut next = offsets.clone();
-    for (&u, &i) in all.users.iter().zip(&all.items) {
-        items[next[u as usize] as usize] = i;
-        next[u as usize] += 1;
-    }
-    // Sort and drop repeats per user, compacting in place.
-    let mut out_offsets = vec![0u64; n_users + 1];
-    let mut w = 0usize;
-    for u in 0..n_users {
-        let (a, b) = (offsets[u] as usize, offsets[u + 1] as usize);
-        items[a..b].sort_unstable();
-        let mut last = None;
-        for k in a..b {
-            if last != Some(items[k]) {
-                items[w] = items[k];
-                last = Some(items[k]);
-                w += 1;
-            }
-        }
-        out_offsets[u + 1] = w as u64;
-    }
-    items.truncate(w);
-    (out_offsets, items)
+    let (offsets, items) = Csr::build(n_users, &all.users, &all.items).into_parts();
+    (offsets.into_iter().map(|o| o as u64).collect(), items)
 }
 
 /// A new version id: the UTC time and 16 random bits, so ids sort by age and

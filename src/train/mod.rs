@@ -3,6 +3,7 @@
 //! generator and the retrain pipeline.
 
 pub mod bayes;
+pub mod csr;
 pub mod dataset;
 pub mod download;
 pub mod eval;

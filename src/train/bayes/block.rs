@@ -16,57 +16,7 @@
 
 use super::cases::{Change, Sums};
 use super::draw::{from_precision, Stream};
-
-/// Sparse rows: `offsets[r]..offsets[r + 1]` index `cols`.
-#[derive(Debug, Clone, Default)]
-pub struct Csr {
-    offsets: Vec<usize>,
-    cols: Vec<u32>,
-}
-
-impl Csr {
-    /// Rows `rows[k]` holding `cols[k]`, each row's columns sorted and without
-    /// repeats.
-    pub fn build(n_rows: usize, rows: &[u32], cols: &[u32]) -> Csr {
-        let mut offsets = vec![0usize; n_rows + 1];
-        for &r in rows {
-            offsets[r as usize + 1] += 1;
-        }
-        for r in 0..n_rows {
-            offsets[r + 1] += offsets[r];
-        }
-        let mut out = vec![0u32; rows.len()];
-        let mut next = offsets.clone();
-        for (&r, &c) in rows.iter().zip(cols) {
-            out[next[r as usize]] = c;
-            next[r as usize] += 1;
-        }
-        let mut w = 0;
-        let mut compact = vec![0usize; n_rows + 1];
-        for r in 0..n_rows {
-            let (a, b) = (offsets[r], offsets[r + 1]);
-            out[a..b].sort_unstable();
-            let mut last = None;
-            for k in a..b {
-                if last != Some(out[k]) {
-                    last = Some(out[k]);
-                    out[w] = out[k];
-                    w += 1;
-                }
-            }
-            compact[r + 1] = w;
-        }
-        out.truncate(w);
-        Csr {
-            offsets: compact,
-            cols: out,
-        }
-    }
-
-    pub fn row(&self, r: usize) -> &[u32] {
-        &self.cols[self.offsets[r]..self.offsets[r + 1]]
-    }
-}
+use crate::train::csr::Csr;
 
 /// The normal prior of a feature group's weights: mean and precision.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -125,11 +75,11 @@ impl Block {
         init: Stream,
     ) -> Block {
         let implicit = Csr::build(n_rows, rows, cols);
-        let mut holders_rows = Vec::with_capacity(implicit.cols.len());
+        let mut holders_rows = Vec::with_capacity(implicit.cols().len());
         for r in 0..n_rows {
             holders_rows.extend(std::iter::repeat_n(r as u32, implicit.row(r).len()));
         }
-        let holders = Csr::build(n_cols, &implicit.cols, &holders_rows);
+        let holders = Csr::build(n_cols, implicit.cols(), &holders_rows);
         let norm = (0..n_rows)
             .map(|r| match implicit.row(r).len() {
                 0 => 0.0,
@@ -210,12 +160,6 @@ impl Block {
     /// Every row's [`Block::own_term`].
     pub fn own_terms(&self) -> Vec<f64> {
         (0..self.n_rows()).map(|r| self.own_term(r)).collect()
-    }
-
-    /// Row `r`'s factor `f` sum, `q_f[r]`.
-    #[inline]
-    pub fn q_at(&self, f: usize, r: usize) -> f64 {
-        self.q[f * self.n_rows() + r]
     }
 
     /// Factor `f`'s sums of every row.

@@ -14,6 +14,8 @@
 
 use std::ops::Range;
 
+use crate::train::csr::offsets;
+
 /// How the prediction of the ratings of a row changed since `e` was last
 /// written: for a rating (u, i) the prediction grew by
 /// `u.c + i.c + u.new * i.new - u.old * i.old`.
@@ -174,21 +176,8 @@ impl Cases {
             }
         };
         let mut partial = vec![vec![Sums::default(); out.len()]; self.user_chunks.len() - 1];
-        std::thread::scope(|scope| {
-            let mut rest_e = e;
-            let mut accs = partial.iter_mut();
-            for rows in &self.user_chunks {
-                let n = self.by_user[rows.end] - self.by_user[rows.start];
-                let (mine_e, tail_e) = std::mem::take(&mut rest_e).split_at_mut(n);
-                rest_e = tail_e;
-                match accs.next() {
-                    Some(acc) => {
-                        scope.spawn(move || work(rows.clone(), mine_e, acc));
-                    }
-                    None => work(rows.clone(), mine_e, out),
-                }
-            }
-        });
+        let accs = partial.iter_mut().map(|p| &mut p[..]);
+        self.on_chunks(e, accs.chain(std::iter::once(&mut *out)), &work);
         for acc in &partial {
             for (o, a) in out.iter_mut().zip(acc) {
                 o.e += a.e;
@@ -213,35 +202,38 @@ impl Cases {
                 *o = row(u, &mut e[ks.start - start..ks.end - start], ks);
             }
         };
+        let mut rest = out;
+        let parts = self.user_chunks.iter().map(move |rows| {
+            let (mine, tail) = std::mem::take(&mut rest).split_at_mut(rows.len());
+            rest = tail;
+            mine
+        });
+        self.on_chunks(e, parts, &work);
+    }
+
+    /// Run `work(users, e of their ratings, part)` for each chunk of users
+    /// with the next of `parts`: the last chunk here, the others on threads
+    /// of their own.
+    fn on_chunks<P, F>(&self, e: &mut [f64], parts: impl Iterator<Item = P>, work: &F)
+    where
+        P: Send,
+        F: Fn(Range<usize>, &mut [f64], P) + Sync,
+    {
         std::thread::scope(|scope| {
-            let (mut rest, mut rest_e) = (out, e);
+            let mut rest = e;
             let last = self.user_chunks.len() - 1;
-            for (c, rows) in self.user_chunks.iter().enumerate() {
-                let (mine, tail) = std::mem::take(&mut rest).split_at_mut(rows.len());
-                rest = tail;
+            for (c, (rows, part)) in self.user_chunks.iter().zip(parts).enumerate() {
                 let n = self.by_user[rows.end] - self.by_user[rows.start];
-                let (mine_e, tail_e) = std::mem::take(&mut rest_e).split_at_mut(n);
-                rest_e = tail_e;
+                let (mine, tail) = std::mem::take(&mut rest).split_at_mut(n);
+                rest = tail;
                 if c == last {
-                    work(rows.clone(), mine_e, mine);
+                    work(rows.clone(), mine, part);
                 } else {
-                    scope.spawn(move || work(rows.clone(), mine_e, mine));
+                    scope.spawn(move || work(rows.clone(), mine, part));
                 }
             }
         });
     }
-}
-
-/// Row offsets of `rows` (row `r`'s entries are `o[r]..o[r + 1]`).
-fn offsets(n_rows: usize, rows: &[u32]) -> Vec<usize> {
-    let mut o = vec![0usize; n_rows + 1];
-    for &r in rows {
-        o[r as usize + 1] += 1;
-    }
-    for r in 0..n_rows {
-        o[r + 1] += o[r];
-    }
-    o
 }
 
 /// `threads` contiguous ranges of rows with about equal entries each.

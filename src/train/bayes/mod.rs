@@ -308,33 +308,19 @@ impl Accumulator {
         self.kept += 1;
         self.w0 += w0;
         let rank = user.rank;
-        let side = |b: &Block, c: &mut [f64], a: &mut [f64]| {
-            let mut own = vec![0.0; b.n_rows()];
-            for r in 0..b.n_rows() {
-                own[r] = b.own_term(r);
-                c[r] += own[r];
-                for f in 0..rank {
-                    a[r * rank + f] += b.q_at(f, r);
-                }
-            }
-            own
-        };
-        let own_u = side(user, &mut self.c_user, &mut self.a);
-        let own_i = side(item, &mut self.c_item, &mut self.b);
+        let (own_u, own_i) = (user.own_terms(), item.own_terms());
+        let (a, b) = (user.row_major_q(), item.row_major_q());
+        let add = |sums: &mut [f64], v: &[f64]| sums.iter_mut().zip(v).for_each(|(s, v)| *s += v);
+        add(&mut self.c_user, &own_u);
+        add(&mut self.c_item, &own_i);
+        add(&mut self.a, &a);
+        add(&mut self.b, &b);
         for (k, (&u, &i)) in probe.users.iter().zip(probe.items).enumerate() {
-            let mut p = w0;
-            let known_u = (u as usize) < own_u.len();
-            let known_i = (i as usize) < own_i.len();
-            if known_u {
-                p += own_u[u as usize];
-            }
-            if known_i {
-                p += own_i[i as usize];
-            }
-            if known_u && known_i {
-                p += (0..rank)
-                    .map(|f| user.q_at(f, u as usize) * item.q_at(f, i as usize))
-                    .sum::<f64>();
+            let (u, i) = (u as usize, i as usize);
+            let mut p = w0 + own_u.get(u).unwrap_or(&0.0) + own_i.get(i).unwrap_or(&0.0);
+            if u < own_u.len() && i < own_i.len() {
+                let (a, b) = (&a[u * rank..(u + 1) * rank], &b[i * rank..(i + 1) * rank]);
+                p += a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
             }
             self.pred[k] += p;
             self.pred_sq[k] += p * p;

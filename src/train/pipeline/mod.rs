@@ -76,10 +76,7 @@ impl Options {
         Options {
             dataset: c.paths.dataset.clone(),
             models_dir: c.paths.models_dir.clone(),
-            params: c
-                .training
-                .params_with(&crate::numeric::ParamOverrides::default())
-                .unwrap_or_else(|_| c.training.params.clone()),
+            params: c.training.params.clone(),
             holdout_fraction: c.training.holdout_fraction,
             keep_backups: c.models.keep_backups,
             backup: true,
