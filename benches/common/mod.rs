@@ -106,6 +106,7 @@ pub fn write_model(train: &Dataset, params: &Params, factors: &Factors, path: &P
         erased_through: 0,
         dataset: train.dir.display().to_string(),
         training_seconds: 0.0,
+        noise_std_dev: factors.noise_std_dev(),
     };
     let tables = recd::train::export::Tables::build(train, &train.ratings);
     let mut file = std::fs::File::create(path).expect("create the model file");

@@ -11,10 +11,15 @@
 //! with rows `x_i = [1, q_i]`, solved by Cholesky in f64, with
 //! `λ = reg_all · n_u` (the config's `training.reg_all`). SGD regularises
 //! each parameter once per rating, so for an `svd` model this is the
-//! objective the trained-in users were fitted under; a `bayes_svdpp` model
-//! draws its own regularisation and is folded in with the same ridge step.
+//! objective the trained-in users were fitted under. A `bayes_svdpp` model
+//! adds the implicit part of the movies the user rated (see
+//! [`crate::numeric::FoldInTerms`]): the score stays linear in the user's
+//! own bias and vector, which the same ridge step solves for, with the same
+//! `λ` (the model draws its own regularisation in training; fold-in does
+//! not reproduce it).
 
 use super::Model;
+use crate::numeric::{Belief, FoldInTerms};
 
 /// A folded-in user.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,47 +36,78 @@ impl Model {
     /// rating. Items out of range are ignored; with no usable rating the
     /// user gets zero bias and factors.
     pub fn fold_in(&self, ratings: &[(u32, f32)], reg: f64) -> Folded {
+        let ratings = self.in_range(ratings);
+        let mut rated: Vec<u32> = ratings.iter().map(|r| r.0).collect();
+        rated.sort_unstable();
+        rated.dedup();
+        let t = self.fold_in_terms(&rated);
+        let lambda = (reg * rated.len() as f64).max(1e-6);
+        let (bias, factors) =
+            self.solve(&t, &ratings, &Belief::ridge(self.n_factors(), lambda), 1.0);
+        Folded {
+            bias,
+            factors,
+            rated,
+        }
+    }
+
+    /// The ratings of items in the model.
+    pub(super) fn in_range(&self, ratings: &[(u32, f32)]) -> Vec<(u32, f32)> {
+        ratings
+            .iter()
+            .copied()
+            .filter(|&(item, _)| (item as usize) < self.n_items())
+            .collect()
+    }
+
+    /// The user's bias and vector (`stride` floats) whose own part (w, v)
+    /// is the posterior mean given `prior` and `ratings` (in range) with
+    /// noise precision `alpha`, against the implicit terms `t`: the score
+    /// of item i is `μ + c_i + k + ⟨z, b_i⟩ + w + ⟨v, z + b_i⟩`, so the
+    /// normal equations are `(P + α XᵀX) θ = P θ̄ + α Xᵀy` with rows
+    /// `x_i = [1, z + b_i]`, solved by Cholesky in f64. The result is
+    /// `(w + k + ⟨v, z⟩, v + z)`.
+    pub(super) fn solve(
+        &self,
+        t: &FoldInTerms,
+        ratings: &[(u32, f32)],
+        prior: &Belief,
+        alpha: f64,
+    ) -> (f32, Vec<f32>) {
         let k = self.n_factors();
         let dim = k + 1;
         let mu = f64::from(self.global_mean());
         let mut a = vec![0f64; dim * dim];
         let mut b = vec![0f64; dim];
-        let mut rated = Vec::with_capacity(ratings.len());
         let mut x = vec![0f64; dim];
         for &(item, r) in ratings {
-            if item as usize >= self.n_items() {
-                continue;
-            }
-            rated.push(item);
+            let q = &self.item_factors(item)[..k];
+            let zq: f64 = t.z.iter().zip(q).map(|(z, &q)| z * f64::from(q)).sum();
             x[0] = 1.0;
-            for (xf, &q) in x[1..].iter_mut().zip(&self.item_factors(item)[..k]) {
-                *xf = f64::from(q);
+            for ((xf, &q), z) in x[1..].iter_mut().zip(q).zip(&t.z) {
+                *xf = f64::from(q) + z;
             }
-            let y = f64::from(r) - mu - f64::from(self.item_bias(item));
+            let y = f64::from(r) - mu - f64::from(self.item_bias(item)) - t.k - zq;
             for i in 0..dim {
-                b[i] += x[i] * y;
-                let xi = x[i];
+                b[i] += alpha * x[i] * y;
+                let xi = alpha * x[i];
                 for (aij, &xj) in a[i * dim..i * dim + i + 1].iter_mut().zip(&x[..=i]) {
                     *aij += xi * xj;
                 }
             }
         }
-        rated.sort_unstable();
-        rated.dedup();
-        let lambda = (reg * rated.len() as f64).max(1e-6);
         for i in 0..dim {
-            a[i * dim + i] += lambda;
+            a[i * dim + i] += prior.precision[i];
+            b[i] += prior.precision[i] * prior.mean[i];
         }
-        let w = cholesky_solve(&mut a, &mut b, dim).unwrap_or_else(|| vec![0.0; dim]);
+        let w = cholesky_solve(&mut a, &mut b, dim).unwrap_or_else(|| prior.mean.clone());
+        let (own, v) = (w[0], &w[1..]);
+        let vz: f64 = v.iter().zip(&t.z).map(|(v, z)| v * z).sum();
         let mut factors = vec![0f32; self.stride()];
-        for (f, &v) in factors.iter_mut().zip(&w[1..]) {
-            *f = v as f32;
+        for ((f, &v), z) in factors.iter_mut().zip(v).zip(&t.z) {
+            *f = (v + z) as f32;
         }
-        Folded {
-            bias: w[0] as f32,
-            factors,
-            rated,
-        }
+        ((own + t.k + vz) as f32, factors)
     }
 
     /// The predicted rating of `item` for a folded-in user, clipped.

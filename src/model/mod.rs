@@ -8,6 +8,7 @@
 
 pub mod foldin;
 pub mod format;
+mod posterior;
 pub mod publish;
 pub mod quant;
 pub mod related;
@@ -48,6 +49,11 @@ pub struct Metadata {
     /// Where the base dataset was read from.
     pub dataset: String,
     pub training_seconds: f64,
+    /// The standard deviation of the rating noise a `bayes_svdpp` model
+    /// estimated: how far a rating is trusted when a trained user's ratings
+    /// since training update their vector. Absent for other models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise_std_dev: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,7 +104,7 @@ pub fn write_model<W: Write + Seek>(out: &mut W, parts: &ModelParts<'_>) -> std:
     let mut movie_order: Vec<u32> = (0..parts.movie_ids.len() as u32).collect();
     movie_order.sort_by_key(|&i| parts.movie_ids[i as usize]);
     let meta = serde_json::to_vec(parts.meta).map_err(std::io::Error::other)?;
-    let sections = vec![
+    let mut sections = vec![
         (Kind::Metadata, Payload::Owned(meta)),
         (
             Kind::Dims,
@@ -125,6 +131,25 @@ pub fn write_model<W: Write + Seek>(out: &mut W, parts: &ModelParts<'_>) -> std:
         (Kind::Titles, format::strings(parts.titles)),
         (Kind::Genres, format::strings(parts.genres)),
     ];
+    if let Some(imp) = &f.implicit {
+        sections.extend([
+            (Kind::ImplicitFactors, format::floats(&imp.item_factors)),
+            (Kind::ImplicitWeights, format::floats(&imp.item_weights)),
+            (Kind::UserOwnFactors, format::floats(&imp.user_factors)),
+            (
+                Kind::UserImplicitSums,
+                Payload::Bytes(bytemuck::cast_slice(&imp.user_sums)),
+            ),
+        ]);
+    }
+    if let Some(sp) = &f.spread {
+        sections.extend([
+            (Kind::UserBiasSpread, format::floats(&sp.user_bias)),
+            (Kind::ItemBiasSpread, format::floats(&sp.item_bias)),
+            (Kind::UserFactorSpread, format::floats(&sp.user_factors)),
+            (Kind::ItemFactorSpread, format::floats(&sp.item_factors)),
+        ]);
+    }
     format::write(out, &sections)
 }
 

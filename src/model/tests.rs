@@ -24,11 +24,13 @@ struct Ratings<'a> {
     titles: &'a [(u32, &'a str)],
 }
 
-/// Write a model of `r`, with seeded random factors of `meta`'s shape.
+/// Write a model of `r`, with seeded random factors of `meta`'s shape;
+/// with `posterior`, a `bayes_svdpp` model's implicit part and spread too.
 fn write_ratings(
     r: &Ratings<'_>,
     meta: &Metadata,
     out: &mut (impl std::io::Write + std::io::Seek),
+    posterior: bool,
 ) -> std::io::Result<u64> {
     let (n_users, n_items) = (r.user_ids.len(), r.movie_ids.len());
     let mut rated: Vec<Vec<u32>> = vec![Vec::new(); n_users];
@@ -73,7 +75,7 @@ fn write_ratings(
     let n_factors = meta.params.n_factors;
     let stride = stride_for(n_factors);
     let rng = &mut Rng::new(meta.params.seed);
-    let factors = Factors {
+    let mut factors = Factors {
         n_factors,
         stride,
         global_mean: (values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len() as f64)
@@ -82,9 +84,16 @@ fn write_ratings(
         item_bias: random_rows(rng, n_items, 1, 1),
         user_factors: random_rows(rng, n_users, n_factors, stride),
         item_factors: random_rows(rng, n_items, n_factors, stride),
+        implicit: None,
+        spread: None,
     };
+    let mut meta = meta.clone();
+    if posterior {
+        add_posterior(&mut factors, &rated_offsets, &rated_items, rng);
+        meta.noise_std_dev = factors.noise_std_dev();
+    }
     let parts = ModelParts {
-        meta,
+        meta: &meta,
         factors: &factors,
         scale: Scale::of(&values),
         user_ids: &r.user_ids,
@@ -97,6 +106,64 @@ fn write_ratings(
         genres: &genres,
     };
     write_model(out, &parts)
+}
+
+/// Random implicit parts, with every user's vector and bias made of them
+/// by the definitions (their implicit set: the items they rated), and a
+/// random spread.
+fn add_posterior(f: &mut Factors, offsets: &[u64], items: &[u32], rng: &mut Rng) {
+    use crate::numeric::{Implicit, ImplicitSums, Spread};
+    let (nu, ni, k, stride) = (f.n_users(), f.n_items(), f.n_factors, f.stride);
+    let y = random_rows(rng, ni, k, stride);
+    let w = random_rows(rng, ni, 1, 1);
+    let v = random_rows(rng, nu, k, stride);
+    let mut sums = Vec::with_capacity(nu);
+    for u in 0..nu {
+        let set = &items[offsets[u] as usize..offsets[u + 1] as usize];
+        let s = if set.is_empty() {
+            0.0
+        } else {
+            1.0 / (set.len() as f32).sqrt()
+        };
+        let own = &v[u * stride..(u + 1) * stride];
+        let mut a = own.to_vec();
+        let (mut ws, mut ys) = (0f32, 0f32);
+        for &j in set {
+            ws += w[j as usize];
+            for (a, &x) in a.iter_mut().zip(&y[j as usize * stride..]) {
+                *a += s * x;
+                ys += x * x;
+            }
+        }
+        let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>();
+        f.user_bias[u] += s * ws + 0.5 * (norm(&a) - norm(own) - s * s * ys);
+        f.user_factors[u * stride..(u + 1) * stride].copy_from_slice(&a);
+        sums.push(ImplicitSums {
+            count: set.len() as u32,
+            weights: ws,
+            squares: ys,
+            reserved: 0,
+        });
+    }
+    let mut spread = |n, width| -> Vec<f32> {
+        random_rows(rng, n, width, if width == 1 { 1 } else { stride })
+            .into_iter()
+            .map(f32::abs)
+            .collect()
+    };
+    f.spread = Some(Spread {
+        user_bias: spread(nu, 1),
+        item_bias: spread(ni, 1),
+        user_factors: spread(nu, k),
+        item_factors: spread(ni, k),
+        noise_std_dev: 0.9,
+    });
+    f.implicit = Some(Implicit {
+        item_factors: y,
+        item_weights: w,
+        user_factors: v,
+        user_sums: sums,
+    });
 }
 
 /// `n` rows of `width` normal values (sd 0.1), each padded with zeros to
@@ -165,6 +232,7 @@ pub(crate) fn tiny_meta(version: &str, rmse: f64) -> Metadata {
         erased_through: 0,
         dataset: "tiny".into(),
         training_seconds: 0.0,
+        noise_std_dev: None,
     }
 }
 
@@ -179,12 +247,28 @@ pub(crate) fn write_tiny(
     version: &str,
     rmse: f64,
 ) -> std::io::Result<u64> {
-    write_ratings(&tiny_ratings(), &tiny_meta(version, rmse), out)
+    write_ratings(&tiny_ratings(), &tiny_meta(version, rmse), out, false)
+}
+
+/// The tiny model as a `bayes_svdpp` model would write it: with the
+/// implicit part and the spread.
+pub(crate) fn write_tiny_bayes(path: &Path) {
+    let mut out = fs::File::create(path).unwrap();
+    write_ratings(&tiny_ratings(), &tiny_meta("v", 1.0), &mut out, true).unwrap();
 }
 
 /// A model of `users`, each a list of the item indices they rated (movie
 /// ids are index + 1); users alternate between rating 5 and 1.
 pub(crate) fn model_with_ratings(n_items: u32, users: &[Vec<u32>]) -> Model {
+    model_of(n_items, users, false)
+}
+
+/// [`model_with_ratings`] as a `bayes_svdpp` model.
+pub(crate) fn bayes_model_with_ratings(n_items: u32, users: &[Vec<u32>]) -> Model {
+    model_of(n_items, users, true)
+}
+
+fn model_of(n_items: u32, users: &[Vec<u32>], posterior: bool) -> Model {
     let r = Ratings {
         user_ids: (1..=users.len()).map(|id| format!("ml:{id}")).collect(),
         movie_ids: (1..=n_items).collect(),
@@ -201,7 +285,7 @@ pub(crate) fn model_with_ratings(n_items: u32, users: &[Vec<u32>]) -> Model {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.recd");
     let mut out = fs::File::create(&path).unwrap();
-    write_ratings(&r, &tiny_meta("v", 1.0), &mut out).unwrap();
+    write_ratings(&r, &tiny_meta("v", 1.0), &mut out, posterior).unwrap();
     // The mapping outlives the file's name.
     Model::open(&path).unwrap()
 }
@@ -213,7 +297,7 @@ fn tiny_file() -> (tempfile::TempDir, std::path::PathBuf) {
 }
 
 /// Rewrite the checksum after editing a file, as a forger (or a bug) would.
-fn fix_checksum(bytes: &mut [u8]) {
+pub(crate) fn fix_checksum(bytes: &mut [u8]) {
     bytes[24..28].fill(0);
     let crc = crc32fast::hash(bytes);
     bytes[24..28].copy_from_slice(&crc.to_le_bytes());
@@ -258,7 +342,7 @@ fn the_same_parts_write_the_same_bytes() {
     assert_eq!(a.into_inner(), b.into_inner());
 }
 
-fn open_err(bytes: &[u8]) -> ModelError {
+pub(crate) fn open_err(bytes: &[u8]) -> ModelError {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.recd");
     fs::write(&path, bytes).unwrap();

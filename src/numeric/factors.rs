@@ -5,6 +5,7 @@
 //! here reads or writes a file.
 
 use super::dot::dot;
+use super::posterior::{Implicit, Spread};
 
 /// A fitted model in memory, rows in dense-index order.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,9 +17,18 @@ pub struct Factors {
     pub item_bias: Vec<f32>,
     pub user_factors: Vec<f32>,
     pub item_factors: Vec<f32>,
+    /// The implicit part of a `bayes_svdpp` model.
+    pub implicit: Option<Implicit>,
+    /// The parameters' spread over the samples of a `bayes_svdpp` model.
+    pub spread: Option<Spread>,
 }
 
 impl Factors {
+    /// The rating noise's standard deviation, where the model estimated it.
+    pub fn noise_std_dev(&self) -> Option<f64> {
+        self.spread.as_ref().map(|s| f64::from(s.noise_std_dev))
+    }
+
     pub fn n_users(&self) -> usize {
         self.user_bias.len()
     }

@@ -10,7 +10,9 @@
 mod dot;
 mod factors;
 mod params;
+mod posterior;
 
 pub use dot::{dot, stride_for, LANES};
 pub use factors::{Factors, Metrics, Scale};
 pub use params::{in_range, Algorithm, ParamError, ParamOverrides, Params};
+pub use posterior::{Belief, FoldInTerms, Implicit, ImplicitSums, Spread, UserPart};

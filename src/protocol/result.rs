@@ -18,11 +18,17 @@ pub use crate::store::{BackupInfo, Counts as DbCounts, Run};
 pub use crate::train::pipeline::{Check, Outcome, Stage, Verdict};
 
 /// How a user's recommendations and predictions were made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::EnumIter, strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum StrategyName {
     /// The user is in the model.
     Model,
+    /// The user is in the model, and the movies they rated since it was
+    /// trained are added to their vector (a `bayes_svdpp` model).
+    ModelUpdated,
     /// Folded in from their database ratings.
     FoldIn,
     /// Folded in, with fewer than `fold_in.min_ratings` ratings: picked
@@ -58,6 +64,10 @@ pub struct Predicted<'a> {
     pub movie: u32,
     pub title: Cow<'a, str>,
     pub rating: f32,
+    /// The posterior standard deviation of the predicted rating, where the
+    /// model and the strategy give one (see docs/protocol.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub std_dev: Option<f32>,
     pub model: Cow<'a, str>,
     pub strategy: StrategyName,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -5,12 +5,16 @@ use std::sync::Arc;
 
 use super::{Served, Unseen};
 use crate::config::FoldIn;
+use crate::model::foldin::Folded;
 use crate::protocol::StrategyName;
 
 /// How a user is served.
 pub enum Strategy {
     /// In the model: its user index.
     Model(u32),
+    /// In the model, with the movies rated since training added to its
+    /// implicit part (a model that has one).
+    ModelUpdated(u32, Folded),
     /// Folded in from their database ratings.
     FoldIn(Arc<Unseen>),
     /// The same with fewer than `fold_in.min_ratings` ratings: recommended
@@ -25,6 +29,7 @@ impl Strategy {
     pub fn name(&self) -> StrategyName {
         match self {
             Strategy::Model(_) => StrategyName::Model,
+            Strategy::ModelUpdated(..) => StrategyName::ModelUpdated,
             Strategy::FoldIn(_) => StrategyName::FoldIn,
             Strategy::FoldInSimilar(_) => StrategyName::FoldInSimilar,
             Strategy::Popularity(_) => StrategyName::Popularity,
@@ -95,8 +100,17 @@ impl Served {
                 });
             }
             Some(u) => {
+                let since: Vec<(u32, f32)> = known
+                    .recent
+                    .iter()
+                    .flatten()
+                    .filter_map(|&(movie, r)| Some((m.item_index(movie)?, r)))
+                    .collect();
                 exclude.extend_from_slice(m.rated_items(u));
-                Strategy::Model(u)
+                match m.updated_user(u, &since) {
+                    Some(f) => Strategy::ModelUpdated(u, f),
+                    None => Strategy::Model(u),
+                }
             }
             None if dataset_user => return Err(NotInModel),
             None => match known.recent {
@@ -133,6 +147,9 @@ impl Served {
         let m = &self.model;
         match &a.strategy {
             Strategy::Model(u) => m.recommend(self.quant(), *u, n, &a.exclude),
+            Strategy::ModelUpdated(_, f) => {
+                m.recommend_vector(self.quant(), &f.factors, f.bias, n, &a.exclude)
+            }
             Strategy::FoldInSimilar(u) => self.among_related(u, n, &a.exclude),
             Strategy::FoldIn(u) => {
                 let f = &u.folded;
@@ -149,6 +166,7 @@ impl Served {
         let m = &self.model;
         match &a.strategy {
             Strategy::Model(u) => m.predict(Some(*u), Some(i)),
+            Strategy::ModelUpdated(_, f) => m.predict_folded(f, i),
             Strategy::FoldIn(u) | Strategy::FoldInSimilar(u) => m.predict_folded(&u.folded, i),
             Strategy::Popularity(_) => m.scale().clip(
                 self.popularity(fold.popularity_damping)
@@ -156,6 +174,15 @@ impl Served {
                     .copied()
                     .unwrap_or(0.0),
             ),
+        }
+    }
+
+    /// The posterior standard deviation of that prediction: for a user in
+    /// the model, where the model carries its parameters' spread.
+    pub fn predict_std_dev(&self, a: &Answer<'_>, i: u32) -> Option<f32> {
+        match &a.strategy {
+            Strategy::Model(u) | Strategy::ModelUpdated(u, _) => self.model.predict_std_dev(*u, i),
+            _ => None,
         }
     }
 

@@ -2,7 +2,7 @@
 //! code is in docs/protocol.md, and the methods it marks admin are exactly
 //! the admin ones.
 
-use recd::protocol::{ErrorCode, Method};
+use recd::protocol::{ErrorCode, Method, StrategyName};
 use strum::IntoEnumIterator;
 
 fn doc(name: &str) -> String {
@@ -39,6 +39,14 @@ fn protocol_md_documents_every_method_and_error_code() {
             "docs/protocol.md does not list the error code `{}`",
             code.as_str()
         );
+    }
+    for s in StrategyName::iter() {
+        let name: &str = s.into();
+        assert!(
+            text.contains(&format!("| `{name}` |")),
+            "docs/protocol.md has no row for the strategy `{name}`"
+        );
+        assert_eq!(serde_json::to_value(s).unwrap(), name);
     }
 }
 

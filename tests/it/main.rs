@@ -41,3 +41,4 @@ mod store;
 mod systemd;
 mod train_cli;
 mod unseen;
+mod updates;

@@ -120,7 +120,7 @@ fn users_the_model_has_not_seen_get_a_strategy_that_says_so() {
 }
 
 /// Movies of `ml-1m-part` whose genres include `genre`, by id.
-fn movies_with(root: &std::path::Path, genre: &str) -> std::collections::HashSet<u64> {
+pub(crate) fn movies_with(root: &std::path::Path, genre: &str) -> std::collections::HashSet<u64> {
     let movies = std::fs::read(root.join("ml-1m-part/movies.dat")).unwrap();
     String::from_utf8_lossy(&movies)
         .lines()

@@ -11,7 +11,7 @@ use memmap2::Mmap;
 
 use super::{
     u32_at, u64_at, Dims, Kind, ModelError, ModelFile, CHECKSUM_AT, ENTRY_LEN, FORMAT_VERSION,
-    HEADER_LEN, KINDS, MAGIC, MAX_SECTIONS,
+    GROUPS, HEADER_LEN, KINDS, KIND_SLOTS, MAGIC, MAX_SECTIONS,
 };
 
 impl ModelFile {
@@ -68,8 +68,8 @@ impl ModelFile {
                 "section table of {count} entries does not fit"
             )));
         }
-        let mut sections: [Range<usize>; KINDS.len() + 1] = Default::default();
-        let mut seen = [false; KINDS.len() + 1];
+        let mut sections: [Range<usize>; KIND_SLOTS] = Default::default();
+        let mut seen = [false; KIND_SLOTS];
         for n in 0..count {
             let e = HEADER_LEN + n * ENTRY_LEN;
             let Some(kind) = Kind::from_u32(u32_at(b, e)) else {
@@ -91,6 +91,15 @@ impl ModelFile {
         if let Some(k) = KINDS.iter().find(|k| !seen[**k as usize]) {
             return Err(bad(format!("section {k:?} is missing")));
         }
+        for group in GROUPS {
+            let held = group.iter().any(|k| seen[*k as usize]);
+            if let Some(k) = group.iter().find(|k| held && !seen[**k as usize]) {
+                return Err(bad(format!(
+                    "section {k:?} is missing beside {:?}",
+                    group[0]
+                )));
+            }
+        }
         let dims_bytes = &b[sections[Kind::Dims as usize].clone()];
         let dims: Dims = bytemuck::try_pod_read_unaligned(dims_bytes).map_err(|_| {
             bad(format!(
@@ -102,6 +111,7 @@ impl ModelFile {
             path,
             map,
             sections,
+            present: seen,
             dims,
         };
         file.check_structure().map_err(|what| ModelError::Invalid {
@@ -148,6 +158,22 @@ impl ModelFile {
         words(Kind::ItemCounts, Some(ni))?;
         words(Kind::ItemMeans, Some(ni))?;
         let rated = self.sections[Kind::RatedItems as usize].len();
+        let implicit = self.has(Kind::ImplicitFactors);
+        let spread = self.has(Kind::UserBiasSpread);
+        for (k, n, held) in [
+            (Kind::ImplicitFactors, ni.checked_mul(stride), implicit),
+            (Kind::ImplicitWeights, Some(ni), implicit),
+            (Kind::UserOwnFactors, nu.checked_mul(stride), implicit),
+            (Kind::UserImplicitSums, nu.checked_mul(4), implicit),
+            (Kind::UserBiasSpread, Some(nu), spread),
+            (Kind::ItemBiasSpread, Some(ni), spread),
+            (Kind::UserFactorSpread, nu.checked_mul(stride), spread),
+            (Kind::ItemFactorSpread, ni.checked_mul(stride), spread),
+        ] {
+            if held {
+                words(k, n)?;
+            }
+        }
         if !rated.is_multiple_of(4) {
             return Err(format!(
                 "section RatedItems is {rated} bytes, not a whole number of items"

@@ -30,7 +30,10 @@ compile_error!(
 );
 
 pub const MAGIC: &[u8; 8] = b"RECDMODL";
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest format version this release reads. A file is written with
+/// the oldest version that holds its sections, so a model without the
+/// version-2 sections still opens in releases that read version 1 only.
+pub const FORMAT_VERSION: u32 = 2;
 const HEADER_LEN: usize = 64;
 const ENTRY_LEN: usize = 24;
 const ALIGN: usize = 64;
@@ -57,9 +60,23 @@ pub enum Kind {
     ItemMeans = 14,
     Titles = 15,
     Genres = 16,
+    /// y_j of every movie (`stride` floats each).
+    ImplicitFactors = 17,
+    /// w_j of every movie.
+    ImplicitWeights = 18,
+    /// v_u of every user (`stride` floats each).
+    UserOwnFactors = 19,
+    /// |N(u)|, W and Y of every user ([`ImplicitSums`], 16 bytes each).
+    UserImplicitSums = 20,
+    /// The standard deviation of each user bias over the samples.
+    UserBiasSpread = 21,
+    ItemBiasSpread = 22,
+    /// The standard deviation of each user factor (`stride` floats each).
+    UserFactorSpread = 23,
+    ItemFactorSpread = 24,
 }
 
-/// Every section kind, in file order.
+/// Every section kind a model file must hold, in file order.
 pub const KINDS: [Kind; 16] = [
     Kind::Metadata,
     Kind::Dims,
@@ -79,9 +96,42 @@ pub const KINDS: [Kind; 16] = [
     Kind::Genres,
 ];
 
+/// The sections a file holds all or none of (format version 2): the
+/// implicit part of a `bayes_svdpp` model, and its spread.
+pub const GROUPS: [[Kind; 4]; 2] = [
+    [
+        Kind::ImplicitFactors,
+        Kind::ImplicitWeights,
+        Kind::UserOwnFactors,
+        Kind::UserImplicitSums,
+    ],
+    [
+        Kind::UserBiasSpread,
+        Kind::ItemBiasSpread,
+        Kind::UserFactorSpread,
+        Kind::ItemFactorSpread,
+    ],
+];
+
+/// One past the highest section number.
+const KIND_SLOTS: usize = Kind::ItemFactorSpread as usize + 1;
+
 impl Kind {
     fn from_u32(v: u32) -> Option<Kind> {
-        KINDS.iter().copied().find(|k| *k as u32 == v)
+        KINDS
+            .iter()
+            .chain(GROUPS.iter().flatten())
+            .copied()
+            .find(|k| *k as u32 == v)
+    }
+
+    /// The format version that introduced the section.
+    fn since(self) -> u32 {
+        if (self as usize) <= Kind::Genres as usize {
+            1
+        } else {
+            2
+        }
     }
 }
 
@@ -181,7 +231,8 @@ pub fn write<W: Write + Seek>(out: &mut W, sections: &[(Kind, Payload<'_>)]) -> 
 
     let mut header = Vec::with_capacity(align(table_end));
     header.extend_from_slice(MAGIC);
-    header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    let version = sections.iter().map(|(k, _)| k.since()).max().unwrap_or(1);
+    header.extend_from_slice(&version.to_le_bytes());
     header.extend_from_slice(&(sections.len() as u32).to_le_bytes());
     header.extend_from_slice(&file_len.to_le_bytes());
     header.resize(HEADER_LEN, 0);
@@ -221,7 +272,8 @@ fn align(n: usize) -> usize {
 pub struct ModelFile {
     path: PathBuf,
     map: Mmap,
-    sections: [Range<usize>; KINDS.len() + 1],
+    sections: [Range<usize>; KIND_SLOTS],
+    present: [bool; KIND_SLOTS],
     dims: Dims,
 }
 
@@ -308,8 +360,14 @@ impl ModelFile {
         self.map.is_empty()
     }
 
+    /// A section's bytes; empty for an optional section the file lacks.
     pub fn bytes(&self, kind: Kind) -> &[u8] {
         &self.map[self.sections[kind as usize].clone()]
+    }
+
+    /// Whether the file holds `kind` (always, for the required ones).
+    pub fn has(&self, kind: Kind) -> bool {
+        self.present[kind as usize]
     }
 
     // Sections start 8-aligned in a page-aligned mapping and their lengths

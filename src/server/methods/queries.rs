@@ -93,6 +93,7 @@ pub fn predict<'s>(
         movie: p.movie,
         title: Cow::Borrowed(s.model.title(i)),
         rating: s.predict(&a, i, &state.config.fold_in),
+        std_dev: s.predict_std_dev(&a, i),
         model: Cow::Borrowed(s.version()),
         strategy: a.strategy.name(),
         degraded: a.strategy.degraded(),

@@ -24,6 +24,7 @@
 //! It owns the sampling only: dense indices in, a posterior out; like the
 //! SGD trainer it never touches files.
 
+mod accumulate;
 mod block;
 mod cases;
 mod draw;
@@ -31,12 +32,13 @@ mod draw;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use accumulate::Accumulator;
 use block::{Block, HyperPrior};
 use cases::{Cases, Change, Sums};
 use draw::{from_precision, gamma, Stream};
 
 use super::sgd::{Cancelled, EpochReport, TrainData};
-use crate::numeric::{stride_for, Factors, Params};
+use crate::numeric::{Factors, Params};
 use crate::rng::Rng;
 
 /// What the sampler is asked to do.
@@ -108,11 +110,11 @@ pub fn fit(
     let start = Instant::now();
     let mut s = Sampler::new(data, settings);
     let burn_in = settings.burn_in.min(settings.sweeps.saturating_sub(1));
-    let mut acc = Accumulator::new(data.n_users, data.n_items, settings.rank, probe.users.len());
+    let mut acc = Accumulator::new(&s.user, &s.item, probe.users.len());
     for sweep in 0..settings.sweeps {
         let sse = s.sweep(sweep + 1, cancel)?;
         if sweep >= burn_in {
-            acc.add(s.w0, &s.user, &s.item, probe);
+            acc.add(s.w0, s.alpha, &s.user, &s.item, probe);
         }
         on_sweep(&EpochReport {
             epoch: sweep + 1,
@@ -121,7 +123,7 @@ pub fn fit(
             elapsed: start.elapsed(),
         });
     }
-    Ok(acc.finish(settings.rank))
+    Ok(acc.finish(&s.user))
 }
 
 /// The chain's state between sweeps.
@@ -130,6 +132,8 @@ struct Sampler {
     user: Block,
     item: Block,
     w0: f64,
+    /// The noise precision of the last sweep.
+    alpha: f64,
     /// `y - ŷ` in the cases' user order, before the pending changes.
     e: Vec<f64>,
     /// The pending changes of the user and movie rows.
@@ -168,6 +172,7 @@ impl Sampler {
                 Stream::new(seed, 0, 2),
             ),
             w0: 0.0,
+            alpha: 1.0,
             pending: (vec![Change::default(); nu], vec![Change::default(); ni]),
             rng: Rng::new(seed),
             hyper: HyperPrior::default(),
@@ -213,6 +218,7 @@ impl Sampler {
             alpha * (sum_e + self.w0 * n),
             self.rng.normal(),
         );
+        self.alpha = alpha;
         let dw0 = w0 - self.w0;
         self.w0 = w0;
         user.draw_priors(&mut self.rng, &hyper);
@@ -274,94 +280,6 @@ impl Sampler {
             .gather_users(pending, &zeros, &mut self.e, &mut sums);
         self.pending.0.fill(Change::default());
         self.pending.1.fill(Change::default());
-    }
-}
-
-/// Sums over the kept samples.
-struct Accumulator {
-    kept: usize,
-    w0: f64,
-    c_user: Vec<f64>,
-    c_item: Vec<f64>,
-    /// Row-major, `rank` per row.
-    a: Vec<f64>,
-    b: Vec<f64>,
-    pred: Vec<f64>,
-    pred_sq: Vec<f64>,
-}
-
-impl Accumulator {
-    fn new(nu: usize, ni: usize, rank: usize, n_probe: usize) -> Accumulator {
-        Accumulator {
-            kept: 0,
-            w0: 0.0,
-            c_user: vec![0.0; nu],
-            c_item: vec![0.0; ni],
-            a: vec![0.0; nu * rank],
-            b: vec![0.0; ni * rank],
-            pred: vec![0.0; n_probe],
-            pred_sq: vec![0.0; n_probe],
-        }
-    }
-
-    fn add(&mut self, w0: f64, user: &Block, item: &Block, probe: Probe<'_>) {
-        self.kept += 1;
-        self.w0 += w0;
-        let rank = user.rank;
-        let (own_u, own_i) = (user.own_terms(), item.own_terms());
-        let (a, b) = (user.row_major_q(), item.row_major_q());
-        let add = |sums: &mut [f64], v: &[f64]| sums.iter_mut().zip(v).for_each(|(s, v)| *s += v);
-        add(&mut self.c_user, &own_u);
-        add(&mut self.c_item, &own_i);
-        add(&mut self.a, &a);
-        add(&mut self.b, &b);
-        for (k, (&u, &i)) in probe.users.iter().zip(probe.items).enumerate() {
-            let (u, i) = (u as usize, i as usize);
-            let mut p = w0 + own_u.get(u).unwrap_or(&0.0) + own_i.get(i).unwrap_or(&0.0);
-            if u < own_u.len() && i < own_i.len() {
-                let (a, b) = (&a[u * rank..(u + 1) * rank], &b[i * rank..(i + 1) * rank]);
-                p += a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
-            }
-            self.pred[k] += p;
-            self.pred_sq[k] += p * p;
-        }
-    }
-
-    fn finish(self, rank: usize) -> Posterior {
-        let k = self.kept.max(1) as f64;
-        let stride = stride_for(rank);
-        let rows = |sums: &[f64]| -> Vec<f32> {
-            let n = sums.len() / rank.max(1);
-            let mut out = vec![0f32; n * stride];
-            for r in 0..n {
-                for f in 0..rank {
-                    out[r * stride + f] = (sums[r * rank + f] / k) as f32;
-                }
-            }
-            out
-        };
-        let mean = |v: &[f64]| v.iter().map(|x| (x / k) as f32).collect::<Vec<f32>>();
-        let predictions: Vec<f64> = self.pred.iter().map(|p| p / k).collect();
-        let spread = self
-            .pred_sq
-            .iter()
-            .zip(&predictions)
-            .map(|(sq, m)| (sq / k - m * m).max(0.0).sqrt())
-            .collect();
-        Posterior {
-            factors: Factors {
-                n_factors: rank,
-                stride,
-                global_mean: (self.w0 / k) as f32,
-                user_bias: mean(&self.c_user),
-                item_bias: mean(&self.c_item),
-                user_factors: rows(&self.a),
-                item_factors: rows(&self.b),
-            },
-            predictions,
-            spread,
-            kept: self.kept,
-        }
     }
 }
 

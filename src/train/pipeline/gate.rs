@@ -165,6 +165,8 @@ mod tests {
             item_bias: items.iter().map(|i| i.0).collect(),
             user_factors: rows(users),
             item_factors: rows(items),
+            implicit: None,
+            spread: None,
         }
     }
 

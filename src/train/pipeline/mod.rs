@@ -364,6 +364,7 @@ fn steps(
         erased_through,
         dataset: opts.dataset.display().to_string(),
         training_seconds,
+        noise_std_dev: factors.noise_std_dev(),
     };
     let tables = Tables::build_from(combined.user_ids, movies.to_vec(), &dataset.catalogue, all);
     let published = models.publish(

@@ -216,6 +216,8 @@ fn train_with(
         item_bias: item_strata.row_of.iter().map(|&r| bi[r as usize]).collect(),
         user_factors: unpermute_rows(&p, &user_strata.row_of, stride),
         item_factors: unpermute_rows(&q, &item_strata.row_of, stride),
+        implicit: None,
+        spread: None,
     })
 }
 

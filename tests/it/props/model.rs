@@ -33,6 +33,8 @@ fn valid_file() -> Vec<u8> {
         item_factors: (0..n_items * stride)
             .map(|k| (k % 3) as f32 * 0.2)
             .collect(),
+        implicit: None,
+        spread: None,
     };
     let meta = Metadata {
         version: "20261124T101500Z-3fa2".into(),
@@ -46,6 +48,7 @@ fn valid_file() -> Vec<u8> {
         erased_through: 0,
         dataset: "props".into(),
         training_seconds: 0.0,
+        noise_std_dev: None,
     };
     let users = ["ml:1".to_owned(), "ml:2".into(), "app-x".into()];
     let titles = [

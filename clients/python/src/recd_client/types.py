@@ -79,6 +79,9 @@ class Prediction(Record):
     model: str
     strategy: str
     degraded: Optional[str] = None
+    #: The posterior standard deviation of ``rating``, where the model gives
+    #: one (a ``bayes_svdpp`` model, a user in it).
+    std_dev: Optional[float] = None
     extra: Dict[str, Any] = _extra()
 
 
