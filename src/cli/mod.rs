@@ -251,6 +251,12 @@ fn eval(config: Option<PathBuf>, args: EvalArgs) -> CmdResult {
     if let Some(rmse) = report.posterior_mean_rmse {
         println!("posterior_rmse {rmse:.4}");
     }
+    if let Some(c) = report.std_dev {
+        println!(
+            "std_dev        reported mean {:.4}, sampled mean {:.4}, correlation {:.3}, 95% coverage {:.3}",
+            c.reported_mean, c.sampled_mean, c.correlation, c.coverage_95
+        );
+    }
     println!("fit_seconds    {:.3}", report.fit_seconds);
     println!("train_ratings  {}", report.train_ratings);
     println!("test_ratings   {}", report.test_ratings);

@@ -6,7 +6,7 @@
 //! on comparable holdouts.
 
 use super::dataset::Ratings;
-use crate::numeric::{Factors, Metrics, Scale};
+use crate::numeric::{Factors, Metrics, Scale, Spread};
 use crate::rng::mix64;
 
 /// Whether the rating of `movie` by `user` belongs to the holdout.
@@ -74,6 +74,71 @@ pub fn score_predictions(
         rmse: (se / n).sqrt(),
         mae: ae / n,
     }
+}
+
+/// How the standard deviation `predict` reports (the model file's diagonal
+/// summary, [`Spread::rating_std_dev`]) compares with the sampler's own
+/// spread of the same predictions.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct StdDevCheck {
+    /// The mean over the test ratings of the sampler's spread.
+    pub sampled_mean: f64,
+    /// The mean of the standard deviation `predict` reports.
+    pub reported_mean: f64,
+    /// Their Pearson correlation over the test ratings.
+    pub correlation: f64,
+    /// The share of test ratings within 1.96 standard deviations of the
+    /// prediction, counting the rating noise too: about 0.95 for a
+    /// calibrated model.
+    pub coverage_95: f64,
+}
+
+/// [`StdDevCheck`] over the test ratings whose user and movie the model
+/// has; `None` for a model without the spread.
+pub fn std_dev_check(model: &Factors, test: &Ratings, sampled: &[f64]) -> Option<StdDevCheck> {
+    let spread = model.spread.as_ref()?;
+    let noise = f64::from(spread.noise_std_dev);
+    let s = model.stride;
+    let row = |v: &[f32], r: u32| -> Vec<f32> { v[r as usize * s..(r as usize + 1) * s].to_vec() };
+    let (mut pairs, mut inside) = (Vec::new(), 0usize);
+    for (k, &sampled) in sampled.iter().enumerate().take(test.len()) {
+        let (u, i) = (test.users[k], test.items[k]);
+        if u == u32::MAX || i == u32::MAX {
+            continue;
+        }
+        let reported = f64::from(Spread::rating_std_dev(
+            (
+                spread.user_bias[u as usize],
+                &row(&model.user_factors, u),
+                &row(&spread.user_factors, u),
+            ),
+            (
+                spread.item_bias[i as usize],
+                &row(&model.item_factors, i),
+                &row(&spread.item_factors, i),
+            ),
+        ));
+        let err = f64::from(test.values[k] - model.estimate(Some(u), Some(i)));
+        if err.abs() <= 1.96 * (reported * reported + noise * noise).sqrt() {
+            inside += 1;
+        }
+        pairs.push((sampled, reported));
+    }
+    let n = pairs.len().max(1) as f64;
+    let mean = |f: fn(&(f64, f64)) -> f64| pairs.iter().map(f).sum::<f64>() / n;
+    let (ma, mb) = (mean(|p| p.0), mean(|p| p.1));
+    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+    for &(a, b) in &pairs {
+        ab += (a - ma) * (b - mb);
+        aa += (a - ma) * (a - ma);
+        bb += (b - mb) * (b - mb);
+    }
+    Some(StdDevCheck {
+        sampled_mean: ma,
+        reported_mean: mb,
+        correlation: ab / (aa * bb).sqrt().max(f64::MIN_POSITIVE),
+        coverage_95: inside as f64 / n,
+    })
 }
 
 #[cfg(test)]

@@ -28,21 +28,21 @@ pub fn fit(
     fit_probed(data, params, bayes::Probe::default(), cancel, on_epoch).map(|(f, _)| f)
 }
 
-/// [`fit`], and for a Bayesian model the predictive mean of each `probe`
-/// rating: its prediction averaged over the kept samples, before export.
+/// [`fit`], and for a Bayesian model what the kept samples said of each
+/// `probe` rating (its predictive mean and spread), before export.
 pub fn fit_probed(
     data: TrainData<'_>,
     params: &Params,
     probe: bayes::Probe<'_>,
     cancel: &AtomicBool,
     on_epoch: &mut dyn FnMut(&EpochReport),
-) -> Result<(Factors, Option<Vec<f64>>), Cancelled> {
+) -> Result<(Factors, Option<bayes::Sampled>), Cancelled> {
     match params.algorithm {
         Algorithm::Svd => Ok((sgd::train(data, params, cancel, on_epoch)?, None)),
         Algorithm::BayesSvdpp => {
             let settings = bayes::Settings::from_params(params);
             let p = bayes::fit(data, probe, &settings, cancel, on_epoch)?;
-            Ok((p.factors, Some(p.predictions)))
+            Ok((p.factors, Some(p.sampled)))
         }
     }
 }

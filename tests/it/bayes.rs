@@ -63,8 +63,18 @@ fn the_bayesian_model_is_trained_published_and_inspected() {
         "exported {exported}, posterior mean {sampled}"
     );
     assert_eq!(j["params"]["algorithm"], "bayes_svdpp");
+    // The standard deviation predict reports, beside the sampler's own.
+    let sd = &j["std_dev"];
+    for key in ["sampled_mean", "reported_mean"] {
+        let v = sd[key].as_f64().unwrap();
+        assert!(v > 0.0 && v < 2.0, "{key}: {sd}");
+    }
+    let coverage = sd["coverage_95"].as_f64().unwrap();
+    assert!(coverage > 0.5 && coverage <= 1.0, "{sd}");
+    assert!(sd["correlation"].as_f64().unwrap().abs() <= 1.0, "{sd}");
     let j = eval(&["--epochs", "3"]);
     assert!(j.get("posterior_mean_rmse").is_none(), "{j}");
+    assert!(j.get("std_dev").is_none(), "{j}");
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! model file carries, turned into means and standard deviations at the end.
 
 use super::block::Block;
-use super::{Posterior, Probe};
+use super::{Posterior, Probe, Sampled};
 use crate::numeric::{stride_for, Factors, Implicit, ImplicitSums, Spread};
 
 /// Sums and sums of squares of a vector of samples.
@@ -185,8 +185,10 @@ impl Accumulator {
                     noise_std_dev: (k / self.alpha.max(f64::MIN_POSITIVE)).sqrt() as f32,
                 }),
             },
-            predictions,
-            spread,
+            sampled: Sampled {
+                predictions,
+                spread,
+            },
             kept: self.kept,
         }
     }

@@ -85,14 +85,20 @@ pub struct Probe<'a> {
 /// The sampler's result.
 #[derive(Debug, Clone)]
 pub struct Posterior {
-    /// The posterior means of w0, c, a and b as a dot-product model.
+    /// The posterior means of w0, c, a and b as a dot-product model, with
+    /// the implicit part and the spread.
     pub factors: Factors,
-    /// The predictive mean of each probe rating (unclipped).
-    pub predictions: Vec<f64>,
-    /// The standard deviation of each probe rating's prediction over the kept
-    /// samples.
-    pub spread: Vec<f64>,
+    pub sampled: Sampled,
     pub kept: usize,
+}
+
+/// What the kept samples said of each probe rating.
+#[derive(Debug, Clone, Default)]
+pub struct Sampled {
+    /// The predictive mean (unclipped).
+    pub predictions: Vec<f64>,
+    /// The standard deviation of the prediction over the kept samples.
+    pub spread: Vec<f64>,
 }
 
 /// The prior precision of w0 (myFM's `reg_0`).

@@ -132,7 +132,7 @@ fn the_posterior_recovers_a_low_rank_model_and_exports_it_as_a_dot_product() {
     assert_eq!((sweeps, post.kept), (60, 50));
     let mean: f64 = train.2.iter().map(|&v| f64::from(v)).sum::<f64>() / train.2.len() as f64;
     let baseline = rmse(test.2.iter().map(|_| mean), &test.2);
-    let sampled = rmse(post.predictions.iter().copied(), &test.2);
+    let sampled = rmse(post.sampled.predictions.iter().copied(), &test.2);
     let exported = rmse(
         test.0
             .iter()
@@ -149,7 +149,11 @@ fn the_posterior_recovers_a_low_rank_model_and_exports_it_as_a_dot_product() {
         (exported - sampled).abs() < 0.01,
         "exported {exported} vs predictive mean {sampled}"
     );
-    assert!(post.spread.iter().all(|s| s.is_finite() && *s > 0.0));
+    assert!(post
+        .sampled
+        .spread
+        .iter()
+        .all(|s| s.is_finite() && *s > 0.0));
 }
 
 #[test]

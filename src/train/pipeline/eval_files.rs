@@ -22,6 +22,10 @@ pub struct EvalReport {
     /// exported model approximates.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub posterior_mean_rmse: Option<f64>,
+    /// For `bayes_svdpp`, how the standard deviation `predict` reports
+    /// compares with the sampler's own spread of the test predictions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub std_dev: Option<eval::StdDevCheck>,
     pub fit_seconds: f64,
     pub train_ratings: u64,
     pub test_ratings: u64,
@@ -52,14 +56,16 @@ pub fn eval_files(
     let fit_seconds = start.elapsed().as_secs_f64();
     let scale = Scale::of(&train_set.ratings.values);
     let m = eval::score(&factors, scale, &mapped);
-    let posterior = sampled.map(|p| {
-        let p = p.iter().map(|&p| p as f32);
+    let posterior = sampled.as_ref().map(|p| {
+        let p = p.predictions.iter().map(|&p| p as f32);
         eval::score_predictions(p, scale, &mapped).rmse
     });
+    let std_dev = sampled.and_then(|p| eval::std_dev_check(&factors, &mapped, &p.spread));
     Ok(EvalReport {
         rmse: m.rmse,
         mae: m.mae,
         posterior_mean_rmse: posterior,
+        std_dev,
         fit_seconds,
         train_ratings: train_set.ratings.len() as u64,
         test_ratings: mapped.len() as u64,
