@@ -1,9 +1,10 @@
 //! `recd train` end to end on synthetic sets of real shapes, run as the real
 //! binary: wall time and peak RSS of the whole process.
 //!
-//! `cargo bench --bench scale [-- --shapes ml-1m,ml-25m,netflix] [--dir DIR]`
-//! Sets are generated with `recd synth` into DIR (default a temp dir) unless
-//! already there.
+//! `cargo bench --bench scale [-- --shapes ml-1m,ml-25m,netflix] [--dir DIR]
+//! [--algorithm NAME]` Sets are generated with `recd synth` into DIR (default
+//! a temp dir) unless already there. The model is `svd` (the point is the
+//! trainer's speed and memory at scale) unless `--algorithm` names another.
 
 use std::path::Path;
 use std::process::Command;
@@ -52,10 +53,12 @@ fn main() {
             .cloned()
     };
     let wanted = value("--shapes").unwrap_or_else(|| "ml-1m,ml-25m".into());
+    let algorithm = value("--algorithm").unwrap_or_else(|| "svd".into());
     let temp = tempfile::tempdir().expect("temp dir");
     let root = value("--dir")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| temp.path().to_owned());
+    println!("{algorithm}, its defaults");
     println!(
         "| shape | users | items | ratings | synth s | train s (end to end) | train peak RSS MiB |"
     );
@@ -92,6 +95,8 @@ fn main() {
             "--models-dir",
             models.to_str().unwrap(),
             "--force",
+            "--algorithm",
+            &algorithm,
         ]);
         println!("| {name} | {users} | {items} | {ratings} | {synth} | {secs:.2} | {rss:.0} |");
     }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use crate::numeric::{ParamError, ParamOverrides, Params};
+use crate::numeric::{Algorithm, ParamError, ParamOverrides, Params};
 use crate::store::rules::Rules;
 use crate::store::Target;
 
@@ -75,7 +75,7 @@ impl Training {
 impl Default for Training {
     fn default() -> Training {
         Training {
-            params: Params::default(),
+            params: Params::defaults_for(Algorithm::DEFAULT),
             params_set: Vec::new(),
             holdout_fraction: 0.1,
             min_new_ratings: 100,
@@ -305,8 +305,12 @@ impl<'de> Visitor<'de> for TrainingVisitor {
             map,
             training: &mut training,
         })?;
-        training.params =
-            Params::defaults_for(set.algorithm).with_keys_of(&set, &training.params_set);
+        let algorithm = if training.params_set.iter().any(|k| k == "algorithm") {
+            set.algorithm
+        } else {
+            Algorithm::DEFAULT
+        };
+        training.params = Params::defaults_for(algorithm).with_keys_of(&set, &training.params_set);
         Ok(training)
     }
 }

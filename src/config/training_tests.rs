@@ -32,15 +32,16 @@ fn unset_parameters_take_the_defaults_of_the_chosen_algorithm() {
         algorithm: Some(algorithm),
         ..ParamOverrides::default()
     };
-    assert_eq!(t("").params, svd);
-    let b = t("[training]\nalgorithm = \"bayes_svdpp\"\n");
-    assert_eq!(b.params, bayes);
-    assert_eq!(b.params_with(&ParamOverrides::default()).unwrap(), bayes);
-    assert_eq!(b.params_with(&to(Algorithm::Svd)).unwrap(), svd);
-    assert_eq!(
-        t("").params_with(&to(Algorithm::BayesSvdpp)).unwrap(),
-        bayes
-    );
+    // No algorithm named: the default one, with its own defaults.
+    assert_eq!(Algorithm::DEFAULT, Algorithm::BayesSvdpp);
+    assert_eq!(t("").params, bayes);
+    assert_eq!(t("[training]\nseed = 1\n").params, bayes);
+    assert_eq!(crate::config::Training::default().params, bayes);
+    let s = t("[training]\nalgorithm = \"svd\"\n");
+    assert_eq!(s.params, svd);
+    assert_eq!(s.params_with(&ParamOverrides::default()).unwrap(), svd);
+    assert_eq!(s.params_with(&to(Algorithm::BayesSvdpp)).unwrap(), bayes);
+    assert_eq!(t("").params_with(&to(Algorithm::Svd)).unwrap(), svd);
     // A key the file sets holds whichever algorithm runs.
     let rank = t("[training]\nalgorithm = \"bayes_svdpp\"\nn_factors = 32\nseed = 9\n");
     let want = Params {
@@ -49,7 +50,7 @@ fn unset_parameters_take_the_defaults_of_the_chosen_algorithm() {
         ..bayes.clone()
     };
     assert_eq!(rank.params, want);
-    let from_svd = t("[training]\nn_factors = 32\nseed = 9\n");
+    let from_svd = t("[training]\nalgorithm = \"svd\"\nn_factors = 32\nseed = 9\n");
     assert_eq!(
         from_svd.params_with(&to(Algorithm::BayesSvdpp)).unwrap(),
         want

@@ -27,7 +27,9 @@ use serde::{Deserialize, Serialize};
 #[strum(serialize_all = "snake_case")]
 #[value(rename_all = "snake_case")]
 pub enum Algorithm {
-    /// Biased matrix factorization by SGD, as Surprise's `SVD`.
+    /// Biased matrix factorization by SGD, as Surprise's `SVD`. The
+    /// algorithm of a model whose metadata names none (written before the
+    /// key existed).
     #[default]
     Svd,
     /// Bayesian SVD++ with implicit information on both sides, by Gibbs
@@ -36,6 +38,12 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
+    /// What a configuration that names no algorithm trains: the most
+    /// accurate model that retrains a set of MovieLens 1M's size in well
+    /// under a minute on two cores ("Choosing the model" in
+    /// docs/operations.md gives the measurements).
+    pub const DEFAULT: Algorithm = Algorithm::BayesSvdpp;
+
     pub fn as_str(self) -> &'static str {
         self.into()
     }
@@ -66,7 +74,9 @@ pub struct Params {
 }
 
 impl Default for Params {
-    /// Chosen on the split90 set; see docs/benchmarks.md for how.
+    /// `svd`'s parameters, chosen on the split90 set (docs/benchmarks.md
+    /// says how); what a model's metadata leaves out stands for these. A
+    /// configuration's defaults are [`Params::defaults_for`] its algorithm.
     fn default() -> Params {
         Params {
             algorithm: Algorithm::Svd,

@@ -72,7 +72,7 @@ fn the_bayesian_model_is_trained_published_and_inspected() {
     let coverage = sd["coverage_95"].as_f64().unwrap();
     assert!(coverage > 0.5 && coverage <= 1.0, "{sd}");
     assert!(sd["correlation"].as_f64().unwrap().abs() <= 1.0, "{sd}");
-    let j = eval(&["--epochs", "3"]);
+    let j = eval(&["--algorithm", "svd", "--epochs", "3"]);
     assert!(j.get("posterior_mean_rmse").is_none(), "{j}");
     assert!(j.get("std_dev").is_none(), "{j}");
 }

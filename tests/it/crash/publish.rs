@@ -313,8 +313,10 @@ fn crash_loop_sigkill_during_retrain_and_publish() {
         "RECD_CRASH_ITERATIONS",
         if long_tests() { 2000 } else { 200 },
     ) as usize;
+    // The SGD model: hundreds of runs, each as short as it can be.
     let setup = Setup {
         sections: "[models]\nkeep_backups = 2\n",
+        training_keys: "algorithm = \"svd\"",
         ..Setup::default()
     };
     let d = Daemon::start_setup(&setup);
