@@ -267,11 +267,7 @@ fn first_start_without_a_model_trains_one_while_answering() {
         ["training", "ok"].contains(&h["status"].as_str().unwrap()),
         "{h}"
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while d.version().is_none() {
-        assert!(Instant::now() < deadline, "no first model");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    d.wait_first_model(Duration::from_secs(30));
     d.call("recommend", json!({ "user": "ml:1" })).unwrap();
 }
 

@@ -3,21 +3,9 @@
 
 use crate::helper;
 
-use std::path::PathBuf;
-
-use helper::recd;
+use helper::{datasets, recd};
 use recd::model::Model;
 use recd::train::dataset::{Dataset, Format};
-
-fn datasets(test: &str) -> Option<PathBuf> {
-    match std::env::var_os("RECD_DATASETS").filter(|v| !v.is_empty()) {
-        Some(dir) => Some(PathBuf::from(dir)),
-        None => {
-            println!("SKIPPED {test}: RECD_DATASETS is not set (point it at the MovieLens datasets folder)");
-            None
-        }
-    }
-}
 
 /// `recd eval --json` with `flags` on the split90 set under `root`.
 fn eval_split90(root: &std::path::Path, flags: &[&str]) -> serde_json::Value {

@@ -280,11 +280,7 @@ fn daemon() -> (Daemon, &'static str) {
         training_keys: "algorithm = \"svd\"",
         ..Setup::default()
     });
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while d.version().is_none() {
-        assert!(Instant::now() < deadline, "no first model");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    d.wait_first_model(Duration::from_secs(120));
     d.wait_db();
     (d, name)
 }

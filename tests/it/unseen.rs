@@ -4,7 +4,7 @@
 
 use crate::helper;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use helper::code;
 use helper::daemon::Daemon;
@@ -135,11 +135,10 @@ pub(crate) fn movies_with(root: &std::path::Path, genre: &str) -> std::collectio
 
 #[test]
 fn a_user_who_rates_only_horror_gets_horror() {
-    let Some(root) = std::env::var_os("RECD_DATASETS").filter(|v| !v.is_empty()) else {
-        println!("SKIPPED a_user_who_rates_only_horror_gets_horror: RECD_DATASETS is not set (point it at the MovieLens datasets folder)");
+    let Some(root) = helper::datasets("a_user_who_rates_only_horror_gets_horror") else {
         return;
     };
-    let root = std::path::PathBuf::from(root).canonicalize().unwrap();
+    let root = root.canonicalize().unwrap();
     // The first model is trained on ml-1m-part at start.
     let d = Daemon::start_full(
         &format!(
@@ -150,11 +149,7 @@ fn a_user_who_rates_only_horror_gets_horror() {
         &[],
         "",
     );
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while d.version().is_none() {
-        assert!(Instant::now() < deadline, "no first model");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    d.wait_first_model(Duration::from_secs(120));
     d.wait_db();
     let horror = movies_with(&root, "Horror");
     let children = movies_with(&root, "Children's");

@@ -4,7 +4,7 @@
 
 use crate::helper;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use helper::daemon::{Daemon, Setup};
 use serde_json::json;
@@ -51,11 +51,12 @@ fn distance(a: &[f64], b: &[f64]) -> f64 {
 
 #[test]
 fn a_trained_users_new_ratings_move_their_recommendations_at_once() {
-    let Some(root) = std::env::var_os("RECD_DATASETS").filter(|v| !v.is_empty()) else {
-        println!("SKIPPED a_trained_users_new_ratings_move_their_recommendations_at_once: RECD_DATASETS is not set (point it at the MovieLens datasets folder)");
+    let Some(root) =
+        helper::datasets("a_trained_users_new_ratings_move_their_recommendations_at_once")
+    else {
         return;
     };
-    let root = std::path::PathBuf::from(root).canonicalize().unwrap();
+    let root = root.canonicalize().unwrap();
     let dataset = format!(
         "dataset = \"{}\"\ndataset_url = \"\"",
         root.join("ml-1m-part").display()
@@ -66,11 +67,7 @@ fn a_trained_users_new_ratings_move_their_recommendations_at_once() {
         training_keys: "algorithm = \"bayes_svdpp\"\nn_factors = 16\nn_epochs = 24",
         ..Setup::default()
     });
-    let deadline = Instant::now() + Duration::from_secs(180);
-    while d.version().is_none() {
-        assert!(Instant::now() < deadline, "no first model");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    d.wait_first_model(Duration::from_secs(180));
     d.wait_db();
     let horror = movies_with(&root, "Horror");
     // An application user of well-known films, none of them horror, trained

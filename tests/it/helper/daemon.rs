@@ -195,6 +195,15 @@ impl Daemon {
         })
     }
 
+    /// Wait up to `limit` for the first model (a daemon started untrained).
+    pub fn wait_first_model(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.version().is_none() {
+            assert!(Instant::now() < deadline, "no first model");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn version(&self) -> Option<String> {
         let h = self.call("health", serde_json::json!({})).unwrap();
         h.pointer("/model/version")

@@ -117,6 +117,17 @@ pub fn recd(args: &[&str]) -> Run {
         .into()
 }
 
+/// `$RECD_DATASETS`, or `None` after saying that `test` is skipped.
+pub fn datasets(test: &str) -> Option<PathBuf> {
+    match std::env::var_os("RECD_DATASETS").filter(|v| !v.is_empty()) {
+        Some(dir) => Some(PathBuf::from(dir)),
+        None => {
+            println!("SKIPPED {test}: RECD_DATASETS is not set (point it at the MovieLens datasets folder)");
+            None
+        }
+    }
+}
+
 impl Fixture {
     /// A fixture with a synthetic dataset of 300 users, 200 movies and
     /// 15,000 ratings in `data/`.
