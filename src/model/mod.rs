@@ -148,6 +148,11 @@ pub fn write_model<W: Write + Seek>(out: &mut W, parts: &ModelParts<'_>) -> std:
             (Kind::ItemBiasSpread, format::floats(&sp.item_bias)),
             (Kind::UserFactorSpread, format::floats(&sp.user_factors)),
             (Kind::ItemFactorSpread, format::floats(&sp.item_factors)),
+            (Kind::UserOwnBiasSpread, format::floats(&sp.user_own_bias)),
+            (
+                Kind::UserOwnFactorSpread,
+                format::floats(&sp.user_own_factors),
+            ),
         ]);
     }
     format::write(out, &sections)

@@ -72,9 +72,9 @@ impl Model {
             Some(noise) if self.has_spread() => {
                 let sd = |x: f32| f64::from(x).max(1e-3);
                 let mut precision =
-                    vec![1.0 / sd(self.file.f32s(Kind::UserBiasSpread)[user as usize]).powi(2)];
+                    vec![1.0 / sd(self.file.f32s(Kind::UserOwnBiasSpread)[user as usize]).powi(2)];
                 precision.extend(
-                    self.row(Kind::UserFactorSpread, user)[..dim]
+                    self.row(Kind::UserOwnFactorSpread, user)[..dim]
                         .iter()
                         .map(|&x| 1.0 / sd(x).powi(2)),
                 );
@@ -121,8 +121,9 @@ impl Model {
 
     /// The posterior standard deviation of the predicted rating of `item`
     /// for trained user `user`, from the spread of their parts (see
-    /// [`Spread::rating_std_dev`]). `None` for a model without the spread.
-    pub fn predict_std_dev(&self, user: u32, item: u32) -> Option<f32> {
+    /// [`Spread::rating_std_dev`]); with their vector as `updated` (the
+    /// spread stays the trained one). `None` for a model without the spread.
+    pub fn predict_std_dev(&self, user: u32, item: u32, updated: Option<&Folded>) -> Option<f32> {
         if !self.has_spread() || user as usize >= self.n_users() || item as usize >= self.n_items()
         {
             return None;
@@ -131,7 +132,7 @@ impl Model {
         Some(Spread::rating_std_dev(
             (
                 sd(Kind::UserBiasSpread, user),
-                self.user_factors(user),
+                updated.map_or(self.user_factors(user), |f| &f.factors),
                 self.row(Kind::UserFactorSpread, user),
             ),
             (
@@ -263,7 +264,7 @@ mod tests {
     fn predictions_of_a_bayesian_model_carry_a_standard_deviation() {
         let m = bayes_model_with_ratings(40, &users());
         let (u, i) = (2, 7);
-        let sd = m.predict_std_dev(u, i).unwrap();
+        let sd = m.predict_std_dev(u, i, None).unwrap();
         let want = Spread::rating_std_dev(
             (
                 m.file.f32s(Kind::UserBiasSpread)[u as usize],
@@ -277,9 +278,9 @@ mod tests {
             ),
         );
         assert!(sd > 0.0 && sd == want);
-        assert!(m.predict_std_dev(u, 40).is_none());
+        assert!(m.predict_std_dev(u, 40, None).is_none());
         assert!(model_with_ratings(40, &users())
-            .predict_std_dev(u, i)
+            .predict_std_dev(u, i, None)
             .is_none());
     }
 

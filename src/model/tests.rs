@@ -156,6 +156,8 @@ fn add_posterior(f: &mut Factors, offsets: &[u64], items: &[u32], rng: &mut Rng)
         item_bias: spread(ni, 1),
         user_factors: spread(nu, k),
         item_factors: spread(ni, k),
+        user_own_bias: spread(nu, 1),
+        user_own_factors: spread(nu, k),
         noise_std_dev: 0.9,
     });
     f.implicit = Some(Implicit {

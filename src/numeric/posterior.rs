@@ -52,6 +52,10 @@ pub struct Spread {
     /// `stride` floats per user (padding zero).
     pub user_factors: Vec<f32>,
     pub item_factors: Vec<f32>,
+    /// The same for each user's own weight w_u and vector v_u (`stride`
+    /// floats per user): the prior of an update by ratings since training.
+    pub user_own_bias: Vec<f32>,
+    pub user_own_factors: Vec<f32>,
     /// The rating noise's standard deviation, `ᾱ^-½` for the posterior
     /// mean ᾱ of its precision.
     pub noise_std_dev: f32,

@@ -181,7 +181,8 @@ impl Served {
     /// the model, where the model carries its parameters' spread.
     pub fn predict_std_dev(&self, a: &Answer<'_>, i: u32) -> Option<f32> {
         match &a.strategy {
-            Strategy::Model(u) | Strategy::ModelUpdated(u, _) => self.model.predict_std_dev(*u, i),
+            Strategy::Model(u) => self.model.predict_std_dev(*u, i, None),
+            Strategy::ModelUpdated(u, f) => self.model.predict_std_dev(*u, i, Some(f)),
             _ => None,
         }
     }

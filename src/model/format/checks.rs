@@ -169,6 +169,8 @@ impl ModelFile {
             (Kind::ItemBiasSpread, Some(ni), spread),
             (Kind::UserFactorSpread, nu.checked_mul(stride), spread),
             (Kind::ItemFactorSpread, ni.checked_mul(stride), spread),
+            (Kind::UserOwnBiasSpread, Some(nu), spread),
+            (Kind::UserOwnFactorSpread, nu.checked_mul(stride), spread),
         ] {
             if held {
                 words(k, n)?;

@@ -74,6 +74,11 @@ pub enum Kind {
     /// The standard deviation of each user factor (`stride` floats each).
     UserFactorSpread = 23,
     ItemFactorSpread = 24,
+    /// The standard deviation of each user's own linear weight w_u.
+    UserOwnBiasSpread = 25,
+    /// The same for each component of each user's own vector v_u (`stride`
+    /// floats each).
+    UserOwnFactorSpread = 26,
 }
 
 /// Every section kind a model file must hold, in file order.
@@ -98,29 +103,31 @@ pub const KINDS: [Kind; 16] = [
 
 /// The sections a file holds all or none of (format version 2): the
 /// implicit part of a `bayes_svdpp` model, and its spread.
-pub const GROUPS: [[Kind; 4]; 2] = [
-    [
+pub const GROUPS: [&[Kind]; 2] = [
+    &[
         Kind::ImplicitFactors,
         Kind::ImplicitWeights,
         Kind::UserOwnFactors,
         Kind::UserImplicitSums,
     ],
-    [
+    &[
         Kind::UserBiasSpread,
         Kind::ItemBiasSpread,
         Kind::UserFactorSpread,
         Kind::ItemFactorSpread,
+        Kind::UserOwnBiasSpread,
+        Kind::UserOwnFactorSpread,
     ],
 ];
 
 /// One past the highest section number.
-const KIND_SLOTS: usize = Kind::ItemFactorSpread as usize + 1;
+const KIND_SLOTS: usize = Kind::UserOwnFactorSpread as usize + 1;
 
 impl Kind {
     fn from_u32(v: u32) -> Option<Kind> {
         KINDS
             .iter()
-            .chain(GROUPS.iter().flatten())
+            .chain(GROUPS.iter().copied().flatten())
             .copied()
             .find(|k| *k as u32 == v)
     }

@@ -54,9 +54,11 @@ pub struct Accumulator {
     /// Row-major, `rank` per row.
     a: Moments,
     b: Moments,
-    /// The user block's own vectors v_u and implicit vectors y_j, and
-    /// implicit weights w_j (the blocks' factor-major layout).
-    v_own: Vec<f64>,
+    /// The user block's own weights w_u and vectors v_u, its implicit
+    /// vectors y_j and implicit weights w_j (the blocks' factor-major
+    /// layout).
+    w_own: Moments,
+    v_own: Moments,
     y: Vec<f64>,
     w_imp: Vec<f64>,
     pred: Moments,
@@ -74,7 +76,8 @@ impl Accumulator {
             c_item: Moments::new(ni),
             a: Moments::new(nu * rank),
             b: Moments::new(ni * rank),
-            v_own: vec![0.0; user.v_ind.len()],
+            w_own: Moments::new(nu),
+            v_own: Moments::new(user.v_ind.len()),
             y: vec![0.0; user.v_imp.len()],
             w_imp: vec![0.0; user.w_imp.len()],
             pred: Moments::new(n_probe),
@@ -93,7 +96,8 @@ impl Accumulator {
         self.a.add(&a);
         self.b.add(&b);
         let add = |sums: &mut [f64], v: &[f64]| sums.iter_mut().zip(v).for_each(|(s, v)| *s += v);
-        add(&mut self.v_own, &user.v_ind);
+        self.w_own.add(&user.w_ind);
+        self.v_own.add(&user.v_ind);
         add(&mut self.y, &user.v_imp);
         add(&mut self.w_imp, &user.w_imp);
         let pred: Vec<f64> = probe
@@ -130,18 +134,19 @@ impl Accumulator {
             }
             out
         };
-        // Factor-major sums to padded rows of means.
-        let mean_rows = |sums: &[f64]| -> Vec<f32> {
-            let n = sums.len() / rank.max(1);
+        // Factor-major values to padded rows.
+        let factor_major_rows = |v: &[f64]| -> Vec<f32> {
+            let n = v.len() / rank.max(1);
             let mut out = vec![0f32; n * stride];
             for f in 0..rank {
                 for r in 0..n {
-                    out[r * stride + f] = (sums[f * n + r] / k) as f32;
+                    out[r * stride + f] = v[f * n + r] as f32;
                 }
             }
             out
         };
-        let item_factors = mean_rows(&self.y);
+        let means = |sums: &[f64]| -> Vec<f64> { sums.iter().map(|s| s / k).collect() };
+        let item_factors = factor_major_rows(&means(&self.y));
         let item_weights = f32s(self.w_imp.iter().map(|w| w / k).collect());
         let user_sums = (0..user.n_rows())
             .map(|r| {
@@ -174,7 +179,7 @@ impl Accumulator {
                 implicit: Some(Implicit {
                     item_factors,
                     item_weights,
-                    user_factors: mean_rows(&self.v_own),
+                    user_factors: factor_major_rows(&self.v_own.mean(k)),
                     user_sums,
                 }),
                 spread: Some(Spread {
@@ -182,6 +187,8 @@ impl Accumulator {
                     item_bias: f32s(self.c_item.std_dev(k)),
                     user_factors: rows(&self.a.std_dev(k)),
                     item_factors: rows(&self.b.std_dev(k)),
+                    user_own_bias: f32s(self.w_own.std_dev(k)),
+                    user_own_factors: factor_major_rows(&self.v_own.std_dev(k)),
                     noise_std_dev: (k / self.alpha.max(f64::MIN_POSITIVE)).sqrt() as f32,
                 }),
             },
