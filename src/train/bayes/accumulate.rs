@@ -123,28 +123,23 @@ impl Accumulator {
         let rank = self.rank;
         let stride = stride_for(rank);
         let f32s = |v: Vec<f64>| -> Vec<f32> { v.into_iter().map(|x| x as f32).collect() };
-        // Row-major `rank` per row to padded rows of `stride`.
-        let rows = |v: &[f64]| -> Vec<f32> {
+        // `rank` values per row, row-major or factor-major, to padded rows.
+        let padded = |v: &[f64], factor_major: bool| -> Vec<f32> {
             let n = v.len() / rank.max(1);
             let mut out = vec![0f32; n * stride];
-            for r in 0..n {
-                for f in 0..rank {
-                    out[r * stride + f] = v[r * rank + f] as f32;
+            for (r, row) in out.chunks_exact_mut(stride).enumerate() {
+                for (f, x) in row[..rank].iter_mut().enumerate() {
+                    *x = v[if factor_major {
+                        f * n + r
+                    } else {
+                        r * rank + f
+                    }] as f32;
                 }
             }
             out
         };
-        // Factor-major values to padded rows.
-        let factor_major_rows = |v: &[f64]| -> Vec<f32> {
-            let n = v.len() / rank.max(1);
-            let mut out = vec![0f32; n * stride];
-            for f in 0..rank {
-                for r in 0..n {
-                    out[r * stride + f] = v[f * n + r] as f32;
-                }
-            }
-            out
-        };
+        let rows = |v: &[f64]| padded(v, false);
+        let factor_major_rows = |v: &[f64]| padded(v, true);
         let means = |sums: &[f64]| -> Vec<f64> { sums.iter().map(|s| s / k).collect() };
         let item_factors = factor_major_rows(&means(&self.y));
         let item_weights = f32s(self.w_imp.iter().map(|w| w / k).collect());
