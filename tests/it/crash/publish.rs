@@ -184,9 +184,11 @@ impl Loop {
 
     fn spawn_retrain(&self) -> JoinHandle<Result<Value, CallError>> {
         let socket = self.d.socket();
+        // A kill at a random moment may come before the connection: the
+        // daemon is then gone before the request, which is an answer too.
         std::thread::spawn(move || {
             Client::connect(&socket)
-                .unwrap()
+                .map_err(|e| CallError::Io(std::io::Error::other(e.to_string())))?
                 .call_json("retrain", json!({ "force": true }))
         })
     }
