@@ -65,8 +65,8 @@ impl Model {
     /// noise precision `alpha`, against the implicit terms `t`: the score
     /// of item i is `μ + c_i + k + ⟨z, b_i⟩ + w + ⟨v, z + b_i⟩`, so the
     /// normal equations are `(P + α XᵀX) θ = P θ̄ + α Xᵀy` with rows
-    /// `x_i = [1, z + b_i]`, solved by Cholesky in f64. The result is
-    /// `(w + k + ⟨v, z⟩, v + z)`.
+    /// `x_i = [1, z + b_i]`, solved by Cholesky in f64, then
+    /// [`Model::assemble`]d.
     pub(super) fn solve(
         &self,
         t: &FoldInTerms,
@@ -101,13 +101,20 @@ impl Model {
             b[i] += prior.precision[i] * prior.mean[i];
         }
         let w = cholesky_solve(&mut a, &mut b, dim).unwrap_or_else(|| prior.mean.clone());
-        let (own, v) = (w[0], &w[1..]);
+        self.assemble(t, &w)
+    }
+
+    /// The bias and vector (`stride` floats) of a user whose own part is
+    /// `own` = (w, v), against the implicit terms `t`:
+    /// `(w + k + ⟨v, z⟩, v + z)`.
+    pub(super) fn assemble(&self, t: &FoldInTerms, own: &[f64]) -> (f32, Vec<f32>) {
+        let (w, v) = (own[0], &own[1..]);
         let vz: f64 = v.iter().zip(&t.z).map(|(v, z)| v * z).sum();
         let mut factors = vec![0f32; self.stride()];
         for ((f, &v), z) in factors.iter_mut().zip(v).zip(&t.z) {
             *f = (v + z) as f32;
         }
-        ((own + t.k + vz) as f32, factors)
+        ((w + t.k + vz) as f32, factors)
     }
 
     /// The predicted rating of `item` for a folded-in user, clipped.

@@ -20,10 +20,11 @@ impl Model {
         self.file.has(Kind::UserBiasSpread)
     }
 
-    /// Movie `item`'s implicit factor vector y_j and weight w_j.
+    /// Movie `item`'s implicit factor vector y_j (`n_factors` floats) and
+    /// weight w_j.
     fn implicit_movie(&self, item: u32) -> (&[f32], f32) {
         (
-            self.row(Kind::ImplicitFactors, item),
+            &self.row(Kind::ImplicitFactors, item)[..self.n_factors()],
             self.file.f32s(Kind::ImplicitWeights)[item as usize],
         )
     }
@@ -60,13 +61,9 @@ impl Model {
         added.sort_unstable();
         added.dedup();
         let dim = self.n_factors();
-        let (terms, own) = self.user_part(user).with_movies(
-            added.iter().map(|&i| {
-                let (y, w) = self.implicit_movie(i);
-                (&y[..dim], w)
-            }),
-            dim,
-        );
+        let (terms, own) = self
+            .user_part(user)
+            .with_movies(added.iter().map(|&i| self.implicit_movie(i)), dim);
         let noise = self.metadata().noise_std_dev.filter(|s| *s > 0.0);
         let (bias, factors) = match noise {
             Some(noise) if self.has_spread() => {
@@ -84,15 +81,7 @@ impl Model {
                 };
                 self.solve(&terms, &since, &prior, 1.0 / (noise * noise))
             }
-            _ => self.solve(
-                &terms,
-                &[],
-                &Belief {
-                    precision: vec![1.0; dim + 1],
-                    mean: own,
-                },
-                0.0,
-            ),
+            _ => self.assemble(&terms, &own),
         };
         let mut rated = known.to_vec();
         rated.extend_from_slice(&added);
@@ -112,11 +101,7 @@ impl Model {
         if !self.has_implicit() {
             return FoldInTerms::of(std::iter::empty(), dim);
         }
-        let movies = rated.iter().map(|&i| {
-            let (y, w) = self.implicit_movie(i);
-            (&y[..dim], w)
-        });
-        FoldInTerms::of(movies, dim)
+        FoldInTerms::of(rated.iter().map(|&i| self.implicit_movie(i)), dim)
     }
 
     /// The posterior standard deviation of the predicted rating of `item`
@@ -185,13 +170,9 @@ mod tests {
         // values are taken in (a model without the spread).
         let since = [(20, 5.0), (5, 1.0), (33, 5.0), (20, 5.0), (400, 3.0)];
         let dim = m.n_factors();
-        let (terms, own) = m.user_part(u).with_movies(
-            [20u32, 33].iter().map(|&i| {
-                let (y, w) = m.implicit_movie(i);
-                (&y[..dim], w)
-            }),
-            dim,
-        );
+        let (terms, own) = m
+            .user_part(u)
+            .with_movies([20u32, 33].iter().map(|&i| m.implicit_movie(i)), dim);
         let v: Vec<f32> = own[1..].iter().map(|&x| x as f32).collect();
         let (_, c_before) = definition(&m, m.row(Kind::UserOwnFactors, u), &[1, 5, 9]);
         let w_u = f64::from(m.user_bias(u)) - c_before;
@@ -206,11 +187,7 @@ mod tests {
         // implicit part alone puts them, and the vector moves.
         let f = m.updated_user(u, &since).unwrap();
         assert_eq!(f.rated, vec![1, 5, 9, 20, 33]);
-        let prior = Belief {
-            precision: vec![1.0; dim + 1],
-            mean: own.clone(),
-        };
-        let implicit_only = m.solve(&terms, &[], &prior, 0.0);
+        let implicit_only = m.assemble(&terms, &own);
         let implicit_only = Folded {
             bias: implicit_only.0,
             factors: implicit_only.1,

@@ -80,12 +80,14 @@ impl Served {
         known: Known,
     ) -> Result<Answer<'s>, NotInModel> {
         let m = &self.model;
-        let mut exclude: Vec<u32> = known
+        // Their ratings since the model, of movies it has: (item, rating).
+        let since: Vec<(u32, f32)> = known
             .recent
             .iter()
             .flatten()
-            .filter_map(|&(movie, _)| m.item_index(movie))
+            .filter_map(|&(movie, r)| Some((m.item_index(movie)?, r)))
             .collect();
+        let mut exclude: Vec<u32> = since.iter().map(|r| r.0).collect();
         let row = if known.erased {
             None
         } else {
@@ -100,12 +102,6 @@ impl Served {
                 });
             }
             Some(u) => {
-                let since: Vec<(u32, f32)> = known
-                    .recent
-                    .iter()
-                    .flatten()
-                    .filter_map(|&(movie, r)| Some((m.item_index(movie)?, r)))
-                    .collect();
                 exclude.extend_from_slice(m.rated_items(u));
                 match m.updated_user(u, &since) {
                     Some(f) => Strategy::ModelUpdated(u, f),

@@ -99,7 +99,9 @@ pub fn std_dev_check(model: &Factors, test: &Ratings, sampled: &[f64]) -> Option
     let spread = model.spread.as_ref()?;
     let noise = f64::from(spread.noise_std_dev);
     let s = model.stride;
-    let row = |v: &[f32], r: u32| -> Vec<f32> { v[r as usize * s..(r as usize + 1) * s].to_vec() };
+    fn row(v: &[f32], r: u32, s: usize) -> &[f32] {
+        &v[r as usize * s..(r as usize + 1) * s]
+    }
     let (mut pairs, mut inside) = (Vec::new(), 0usize);
     for (k, &sampled) in sampled.iter().enumerate().take(test.len()) {
         let (u, i) = (test.users[k], test.items[k]);
@@ -109,13 +111,13 @@ pub fn std_dev_check(model: &Factors, test: &Ratings, sampled: &[f64]) -> Option
         let reported = f64::from(Spread::rating_std_dev(
             (
                 spread.user_bias[u as usize],
-                &row(&model.user_factors, u),
-                &row(&spread.user_factors, u),
+                row(&model.user_factors, u, s),
+                row(&spread.user_factors, u, s),
             ),
             (
                 spread.item_bias[i as usize],
-                &row(&model.item_factors, i),
-                &row(&spread.item_factors, i),
+                row(&model.item_factors, i, s),
+                row(&spread.item_factors, i, s),
             ),
         ));
         let err = f64::from(test.values[k] - model.estimate(Some(u), Some(i)));
