@@ -65,19 +65,28 @@ struct Sample {
     /// Of which mapped files: the model versions.
     file_kb: u64,
     fds: usize,
+    /// Whether a retrain was in flight: its working set is not growth.
+    retraining: bool,
+}
+
+/// The samples from `from` for `span`: those taken with no retrain in
+/// flight if there are any, else all of them (on a busy machine the
+/// training threads, in the idle class, may run for a whole span).
+fn quiet(samples: &[Sample], from: Duration, span: Duration) -> Vec<&Sample> {
+    let inside: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.at >= from && s.at < from + span)
+        .collect();
+    let idle: Vec<&Sample> = inside.iter().copied().filter(|s| !s.retraining).collect();
+    let chosen = if idle.is_empty() { inside } else { idle };
+    assert!(!chosen.is_empty(), "no samples from {from:?}: {samples:?}");
+    chosen
 }
 
 /// The samples of `WINDOW` from `from` as one: the median RSS and mapped
 /// files, the most descriptors.
 fn window(samples: &[Sample], from: Duration) -> Sample {
-    let inside: Vec<&Sample> = samples
-        .iter()
-        .filter(|s| s.at >= from && s.at < from + WINDOW)
-        .collect();
-    assert!(
-        inside.len() >= 4,
-        "too few samples with no retrain running from {from:?}: {samples:?}"
-    );
+    let inside = quiet(samples, from, WINDOW);
     let median = |key: fn(&Sample) -> u64| {
         let mut v: Vec<u64> = inside.iter().map(|s| key(s)).collect();
         v.sort_unstable();
@@ -88,20 +97,20 @@ fn window(samples: &[Sample], from: Duration) -> Sample {
         rss_kb: median(|s| s.rss_kb),
         file_kb: median(|s| s.file_kb),
         fds: inside.iter().map(|s| s.fds).max().unwrap(),
+        retraining: inside.iter().all(|s| s.retraining),
     }
 }
 
 /// The lowest RSS sampled in `FLOOR_SPAN` from `from`.
 fn floor(samples: &[Sample], from: Duration) -> u64 {
-    samples
+    quiet(samples, from, FLOOR_SPAN)
         .iter()
-        .filter(|s| s.at >= from && s.at < from + FLOOR_SPAN)
         .map(|s| s.rss_kb)
         .min()
         .expect("samples in the span")
 }
 
-fn sample(pid: i32, at: Duration) -> Sample {
+fn sample(pid: i32, at: Duration, retraining: bool) -> Sample {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let kb = |key: &str| -> u64 {
         status
@@ -118,6 +127,7 @@ fn sample(pid: i32, at: Duration) -> Sample {
         rss_kb: kb("VmRSS:"),
         file_kb: kb("RssFile:"),
         fds,
+        retraining,
     }
 }
 
@@ -192,7 +202,7 @@ fn run_client(d: &Daemon, shape: Shape, client: usize, seed: u64, until: Instant
 /// What the retrains and the process did.
 #[derive(Default)]
 struct Control {
-    /// Taken while no retrain ran: a retrain's own buffers are not growth.
+    /// One every tick, marked when a retrain was in flight.
     samples: Vec<Sample>,
     published: u64,
     busy: u64,
@@ -217,7 +227,7 @@ fn collect(running: &mut Vec<Retrain<'_>>, out: &mut Control) {
 
 /// Start a retrain every `PERIOD` (on its own connection and thread: one
 /// still running answers `busy`) and SIGHUP half a period later, until
-/// `until`; sample the process every `TICK` while no retrain is in flight.
+/// `until`; sample the process every `TICK`.
 fn run_control(d: &Daemon, started: Instant, until: Instant) -> Control {
     let mut out = Control::default();
     std::thread::scope(|s| {
@@ -225,9 +235,9 @@ fn run_control(d: &Daemon, started: Instant, until: Instant) -> Control {
         let (mut next_retrain, mut next_hup) = (started, started + PERIOD / 2);
         while Instant::now() < until {
             collect(&mut running, &mut out);
-            if running.is_empty() {
-                out.samples.push(sample(d.pid(), started.elapsed()));
-            }
+            let retraining = !running.is_empty();
+            out.samples
+                .push(sample(d.pid(), started.elapsed(), retraining));
             if Instant::now() >= next_retrain {
                 running.push(s.spawn(|| d.call("retrain", json!({"force": true}))));
                 next_retrain += PERIOD;
@@ -367,7 +377,7 @@ fn soak_32_clients_with_retrains_and_sighups() {
          RSS floor of {} s {} kB after warm-up, {} kB at the end ({:+.2}%); \
          mapped files {} / {} / {} kB; model files mapped at the end {}; \
          fds {} at start, {} after warm-up, {} at the end; \
-         RSS in kB (median of {} s windows): {}",
+         {} samples, {} with a retrain in flight; RSS in kB (median of {} s windows): {}",
         requests as f64 / elapsed,
         percentile(&all, 0.5),
         percentile(&all, 0.99),
@@ -389,6 +399,8 @@ fn soak_32_clients_with_retrains_and_sighups() {
         first.fds,
         base.fds,
         end.fds,
+        samples.len(),
+        samples.iter().filter(|s| s.retraining).count(),
         WINDOW.as_secs(),
         curve.join(", "),
     );
