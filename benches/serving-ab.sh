@@ -11,6 +11,9 @@
 # To compare a setting on one build, give the same dir twice and NEW_CONFIG,
 # config text (printf's escapes) appended to NEW's config; with SCRAPE_URL
 # set, NEW's runs have it fetched every second (e.g. a [metrics] endpoint).
+# OLD_ALGORITHM and NEW_ALGORITHM (default: the default model) pick the model
+# each side serves, trained by NEW's `recd train --algorithm`: the same dir
+# twice with OLD_ALGORITHM=svd NEW_ALGORITHM=bayes_svdpp compares the models.
 set -euo pipefail
 old=$(realpath "$1") new=$(realpath "$2") rounds=${3:-5} rate=${4:-30000} secs=${5:-4}
 split=${RECD_DATASETS:?set RECD_DATASETS}/ml-1m-part
@@ -22,7 +25,11 @@ trap cleanup EXIT
 mkdir -p "$work/data"
 ln -s "$split/split90/train.dat" "$work/data/ratings.dat"
 ln -s "$split/movies.dat" "$work/data/movies.dat"
-"$new/recd" train --no-database --dataset "$work/data" --models-dir "$work/models" >/dev/null
+for label in old new; do
+    var=${label^^}_ALGORITHM
+    "$new/recd" train --no-database --dataset "$work/data" --models-dir "$work/$label-models" \
+        ${!var:+--algorithm "${!var}"} >/dev/null
+done
 
 tick=$(getconf CLK_TCK)
 cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
@@ -34,7 +41,7 @@ run() { # label bin_dir
 [paths]
 dataset = "$work/data"
 dataset_url = ""
-models_dir = "$work/models"
+models_dir = "$work/$label-models"
 state_dir = "$dir/state"
 [daemon]
 socket = "$dir/recd.sock"
