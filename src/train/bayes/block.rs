@@ -14,7 +14,7 @@
 //! ratings plus two over the block's entries. A feature no row holds (a
 //! movie whose only ratings were held out) is drawn from its prior.
 
-use super::cases::{Change, Sums};
+use super::cases::{wide, Change, Real, Sums};
 use super::draw::{from_precision, Stream};
 use crate::train::csr::Csr;
 
@@ -252,7 +252,7 @@ impl Block {
             *o = Change {
                 old: 0.0,
                 new: 0.0,
-                c: new - old,
+                c: (new - old) as Real,
             };
         }
     }
@@ -273,10 +273,10 @@ impl Block {
         let rows = &mut self.rows;
         rows.clear();
         rows.extend((0..n).map(|r| Row {
-            q: q[r],
-            qs: qs[r],
-            x: self.norm[r],
-            count: self.count[r],
+            q: q[r] as Real,
+            qs: qs[r] as Real,
+            x: self.norm[r] as Real,
+            count: self.count[r] as Real,
             g: sums[r],
         }));
         // A feature of value `x` in row `r` has the rating-wise derivative
@@ -287,34 +287,36 @@ impl Block {
         let v = &mut self.v_ind[f * n..(f + 1) * n];
         for (r, (row, v)) in rows.iter_mut().zip(v.iter_mut()).enumerate() {
             let old = *v;
-            let (quad, lin) = row.terms(1.0, old);
+            let (quad, lin) = row.terms(1.0, old as Real);
+            let (quad, lin) = (wide(quad), wide(lin));
             *v = from_precision(
                 prior.lambda + alpha * quad,
                 alpha * (lin + old * quad) + prior.lambda * prior.mu,
                 z.normal(r as u64),
             );
-            row.update(1.0, old, *v);
+            row.update(1.0, old as Real, *v as Real);
         }
         let prior = self.prior_v[2 * f + 1];
         let v = &mut self.v_imp[f * m..(f + 1) * m];
         for (j, v) in v.iter_mut().enumerate() {
             let holders = self.holders.row(j);
             let old = *v;
+            let old_r = old as Real;
             // Two sums in turn, so that each addition need not wait for
             // the one before.
-            let mut acc = [(0.0, 0.0); 2];
+            let mut acc = [(0.0f64, 0.0f64); 2];
             let mut pairs = holders.chunks_exact(2);
             for pair in &mut pairs {
                 for (acc, &r) in acc.iter_mut().zip(pair) {
                     let row = &rows[r as usize];
-                    let (a, b) = row.terms(row.x, old);
-                    (acc.0, acc.1) = (acc.0 + a, acc.1 + b);
+                    let (a, b) = row.terms(row.x, old_r);
+                    (acc.0, acc.1) = (acc.0 + wide(a), acc.1 + wide(b));
                 }
             }
             for &r in pairs.remainder() {
                 let row = &rows[r as usize];
-                let (a, b) = row.terms(row.x, old);
-                (acc[0].0, acc[0].1) = (acc[0].0 + a, acc[0].1 + b);
+                let (a, b) = row.terms(row.x, old_r);
+                (acc[0].0, acc[0].1) = (acc[0].0 + wide(a), acc[0].1 + wide(b));
             }
             let (quad, lin) = (acc[0].0 + acc[1].0, acc[0].1 + acc[1].1);
             let new = from_precision(
@@ -325,30 +327,31 @@ impl Block {
             *v = new;
             for &r in holders {
                 let row = &mut rows[r as usize];
-                row.update(row.x, old, new);
+                row.update(row.x, old_r, new as Real);
             }
         }
         for (r, row) in rows.iter().enumerate() {
-            let (q0, qs0) = (q[r], qs[r]);
+            let (q0, qs0) = (q[r] as Real, qs[r] as Real);
             out[r] = Change {
                 old: q0,
                 new: row.q,
                 c: 0.5 * ((row.q * row.q - row.qs) - (q0 * q0 - qs0)),
             };
-            (q[r], qs[r]) = (row.q, row.qs);
+            (q[r], qs[r]) = (wide(row.q), wide(row.qs));
         }
     }
 }
 
-/// A row's state while one factor of its block is drawn.
+/// A row's state while one factor of its block is drawn: eight [`Real`]s,
+/// one cache line in f64.
 #[derive(Debug, Clone, Copy, Default)]
 #[repr(align(64))]
 pub struct Row {
-    q: f64,
-    qs: f64,
+    q: Real,
+    qs: Real,
     /// The value of the row's implicit features.
-    x: f64,
-    count: f64,
+    x: Real,
+    count: Real,
     g: Sums,
 }
 
@@ -356,7 +359,7 @@ impl Row {
     /// The row's contributions to Σ h² and Σ h e (without the `old·quad`
     /// part) of a feature of value `x`, factor `old`.
     #[inline]
-    fn terms(&self, x: f64, old: f64) -> (f64, f64) {
+    fn terms(&self, x: Real, old: Real) -> (Real, Real) {
         let hb = self.q - x * old;
         let g = &self.g;
         (
@@ -368,7 +371,7 @@ impl Row {
     /// A feature of value `x` moved from `old` to `new`: the row's sums
     /// follow.
     #[inline]
-    fn update(&mut self, x: f64, old: f64, new: f64) {
+    fn update(&mut self, x: Real, old: Real, new: Real) {
         let hb = self.q - x * old;
         let d = (new - old) * x;
         let g = &mut self.g;

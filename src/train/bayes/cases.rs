@@ -16,29 +16,43 @@ use std::ops::Range;
 
 use crate::train::csr::offsets;
 
+/// The precision of the per-rating residuals and of the rows' working sums
+/// while a factor is drawn; the parameters, the draws and the sums over a
+/// feature's rows stay in f64. Chosen by measurement (docs/benchmarks.md):
+/// with f32 here (and [`super::block::Row`] aligned to 32 bytes) split90's
+/// RMSE was the same to five places and a fit was no faster.
+pub type Real = f64;
+
+/// A [`Real`] in f64 (the identity while `Real` is f64).
+#[inline]
+#[allow(clippy::useless_conversion)]
+pub fn wide(x: Real) -> f64 {
+    f64::from(x)
+}
+
 /// How the prediction of the ratings of a row changed since `e` was last
 /// written: for a rating (u, i) the prediction grew by
 /// `u.c + i.c + u.new * i.new - u.old * i.old`.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Change {
-    pub old: f64,
-    pub new: f64,
-    pub c: f64,
+    pub old: Real,
+    pub new: Real,
+    pub c: Real,
 }
 
 impl Change {
     /// No change of a row whose factor sum is `q`.
     pub fn none(q: f64) -> Change {
         Change {
-            old: q,
-            new: q,
+            old: q as Real,
+            new: q as Real,
             c: 0.0,
         }
     }
 }
 
 #[inline]
-fn pending(u: &Change, i: &Change) -> f64 {
+fn pending(u: &Change, i: &Change) -> Real {
     u.c + i.c + u.new * i.new - u.old * i.old
 }
 
@@ -46,15 +60,15 @@ fn pending(u: &Change, i: &Change) -> f64 {
 /// block's factor sum of each rating.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Sums {
-    pub e: f64,
-    pub eq: f64,
-    pub s: f64,
-    pub s2: f64,
+    pub e: Real,
+    pub eq: Real,
+    pub s: Real,
+    pub s2: Real,
 }
 
 impl Sums {
     #[inline]
-    fn add(&mut self, e: f64, o: f64) {
+    fn add(&mut self, e: Real, o: Real) {
         self.e += e;
         self.eq += e * o;
         self.s += o;
@@ -110,10 +124,10 @@ impl Cases {
         own_u: &[f64],
         own_i: &[f64],
         (qu, qi, rank): (&[f64], &[f64], usize),
-        e: &mut [f64],
+        e: &mut [Real],
         out: &mut [(f64, f64)],
     ) {
-        self.by_users(e, out, &|u, e: &mut [f64], ks: Range<usize>| {
+        self.by_users(e, out, &|u, e: &mut [Real], ks: Range<usize>| {
             let a = &qu[u * rank..(u + 1) * rank];
             let (mut s, mut s2) = (0.0, 0.0);
             for (e, k) in e.iter_mut().zip(ks) {
@@ -121,7 +135,7 @@ impl Cases {
                 let b = &qi[i * rank..(i + 1) * rank];
                 let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
                 let r = f64::from(self.values[k]) - base - own_u[u] - own_i[i] - dot;
-                *e = r;
+                *e = r as Real;
                 s += r;
                 s2 += r * r;
             }
@@ -135,15 +149,15 @@ impl Cases {
         &self,
         (cu, ci): (&[Change], &[Change]),
         oq: &[f64],
-        e: &mut [f64],
+        e: &mut [Real],
         out: &mut [Sums],
     ) {
-        self.by_users(e, out, &|u, e: &mut [f64], ks: Range<usize>| {
+        self.by_users(e, out, &|u, e: &mut [Real], ks: Range<usize>| {
             let mut g = Sums::default();
             for (e, k) in e.iter_mut().zip(ks) {
                 let i = self.items[k] as usize;
                 *e -= pending(&cu[u], &ci[i]);
-                g.add(*e, oq[i]);
+                g.add(*e, oq[i] as Real);
             }
             g
         });
@@ -156,14 +170,14 @@ impl Cases {
         &self,
         (cu, ci): (&[Change], &[Change]),
         oq: &[f64],
-        e: &mut [f64],
+        e: &mut [Real],
         out: &mut [Sums],
     ) {
-        let work = |rows: Range<usize>, e: &mut [f64], acc: &mut [Sums]| {
+        let work = |rows: Range<usize>, e: &mut [Real], acc: &mut [Sums]| {
             acc.fill(Sums::default());
             let start = self.by_user[rows.start];
             for u in rows {
-                let (cu, o) = (&cu[u], oq[u]);
+                let (cu, o) = (&cu[u], oq[u] as Real);
                 let ks = self.by_user[u]..self.by_user[u + 1];
                 for (e, &i) in e[ks.start - start..ks.end - start]
                     .iter_mut()
@@ -190,12 +204,12 @@ impl Cases {
 
     /// Run `row(u, e of u's ratings, their indices)` for every user, the
     /// chunks on their threads, each result into `out[u]`.
-    fn by_users<T, F>(&self, e: &mut [f64], out: &mut [T], row: &F)
+    fn by_users<T, F>(&self, e: &mut [Real], out: &mut [T], row: &F)
     where
         T: Send,
-        F: Fn(usize, &mut [f64], Range<usize>) -> T + Sync,
+        F: Fn(usize, &mut [Real], Range<usize>) -> T + Sync,
     {
-        let work = |rows: Range<usize>, e: &mut [f64], out: &mut [T]| {
+        let work = |rows: Range<usize>, e: &mut [Real], out: &mut [T]| {
             let start = self.by_user[rows.start];
             for (u, o) in rows.zip(out) {
                 let ks = self.by_user[u]..self.by_user[u + 1];
@@ -214,10 +228,10 @@ impl Cases {
     /// Run `work(users, e of their ratings, part)` for each chunk of users
     /// with the next of `parts`: the last chunk here, the others on threads
     /// of their own.
-    fn on_chunks<P, F>(&self, e: &mut [f64], parts: impl Iterator<Item = P>, work: &F)
+    fn on_chunks<P, F>(&self, e: &mut [Real], parts: impl Iterator<Item = P>, work: &F)
     where
         P: Send,
-        F: Fn(Range<usize>, &mut [f64], P) + Sync,
+        F: Fn(Range<usize>, &mut [Real], P) + Sync,
     {
         std::thread::scope(|scope| {
             let mut rest = e;

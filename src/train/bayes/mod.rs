@@ -34,7 +34,7 @@ use std::time::Instant;
 
 use accumulate::Accumulator;
 use block::{Block, HyperPrior};
-use cases::{Cases, Change, Sums};
+use cases::{wide, Cases, Change, Real, Sums};
 use draw::{from_precision, gamma, Stream};
 
 use super::sgd::{Cancelled, EpochReport, TrainData};
@@ -141,7 +141,7 @@ struct Sampler {
     /// The noise precision of the last sweep.
     alpha: f64,
     /// `y - ŷ` in the cases' user order, before the pending changes.
-    e: Vec<f64>,
+    e: Vec<Real>,
     /// The pending changes of the user and movie rows.
     pending: (Vec<Change>, Vec<Change>),
     rng: Rng,
@@ -239,13 +239,13 @@ impl Sampler {
             .map(|(s, c)| s.0 - c * dw0)
             .collect();
         user.draw_linear(&sum_u, alpha, Stream::new(self.seed, sweep, 3), cu);
-        cu.iter_mut().for_each(|c| c.c += dw0);
+        cu.iter_mut().for_each(|c| c.c += dw0 as Real);
         ci.fill(Change::default());
         let mut sums_i = vec![Sums::default(); ni];
         self.cases
             .gather_items((&cu[..], &ci[..]), &vec![0.0; nu], &mut self.e, &mut sums_i);
         cu.fill(Change::default());
-        let sum_i: Vec<f64> = sums_i.iter().map(|g| g.e).collect();
+        let sum_i: Vec<f64> = sums_i.iter().map(|g| wide(g.e)).collect();
         item.draw_linear(&sum_i, alpha, Stream::new(self.seed, sweep, 4), ci);
 
         let mut sums_u = vec![Sums::default(); nu];
