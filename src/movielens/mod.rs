@@ -7,6 +7,7 @@
 
 mod error;
 pub mod ratings_file;
+mod reader;
 
 pub use error::DatasetError;
 

@@ -1,13 +1,15 @@
-//! Streaming parser for one ratings file in any of the MovieLens layouts.
+//! Parser for one ratings file in any of the MovieLens layouts.
 //!
-//! It owns the byte-level work: splitting lines, fields and numbers, and
-//! naming the file, line and fault when a line is malformed. It never
+//! It owns the byte-level work: splitting fields and numbers, and naming the
+//! file, line and fault when a line is malformed; [`read`] (in `reader`)
+//! streams a file through it on every core. It never
 //! allocates per line and never panics on a file's contents; it knows nothing
 //! of id maps or training.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+pub use super::reader::read;
 use super::DatasetError;
 
 /// How the fields of a ratings line are separated.
@@ -57,8 +59,6 @@ pub struct Record {
     pub timestamp: i64,
 }
 
-const CHUNK: usize = 1 << 20;
-
 /// Read `path` and call `sink` for every rating in it.
 pub fn read_path(
     path: &Path,
@@ -72,75 +72,11 @@ pub fn read_path(
     read(file, path, layout, sink)
 }
 
-/// Parse ratings from `reader`; `path` only names the source in errors.
-/// With no `layout`, it is sniffed from the first line. Returns the number of
-/// ratings passed to `sink`.
-pub fn read(
-    mut reader: impl Read,
+pub(super) fn read_some(
+    reader: &mut impl Read,
+    into: &mut [u8],
     path: &Path,
-    mut layout: Option<Layout>,
-    mut sink: impl FnMut(Record),
-) -> Result<u64, DatasetError> {
-    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK * 2);
-    let mut line_no: u64 = 0;
-    let mut count: u64 = 0;
-    let mut eof = false;
-    while !eof {
-        let start = buf.len();
-        buf.resize(start + CHUNK, 0);
-        let n = read_some(&mut reader, &mut buf[start..], path)?;
-        buf.truncate(start + n);
-        eof = n == 0;
-        // Lines are parsed only when complete; at end of file the last one may
-        // lack its newline.
-        let complete = if eof {
-            buf.len()
-        } else {
-            match buf.iter().rposition(|&b| b == b'\n') {
-                Some(p) => p + 1,
-                None => continue,
-            }
-        };
-        for raw in buf[..complete].split(|&b| b == b'\n') {
-            line_no += 1;
-            let line = trim(raw);
-            if line.is_empty() {
-                continue;
-            }
-            let lay = match layout {
-                Some(l) => l,
-                None => {
-                    let l = Layout::sniff(line).ok_or_else(|| malformed(path, line_no,
-                        "cannot tell the layout: expected fields separated by '::', a tab or a comma".into()))?;
-                    layout = Some(l);
-                    l
-                }
-            };
-            if lay == Layout::Csv
-                && line_no == 1
-                && line.first().is_some_and(|b| !b.is_ascii_digit())
-            {
-                continue; // header
-            }
-            let record = parse_line(line, lay).map_err(|what| malformed(path, line_no, what))?;
-            sink(record);
-            count += 1;
-        }
-        // The split above counts one line past the last newline.
-        if !eof {
-            line_no -= 1;
-        }
-        buf.drain(..complete);
-    }
-    if count == 0 {
-        return Err(DatasetError::Empty {
-            path: path.to_owned(),
-        });
-    }
-    Ok(count)
-}
-
-fn read_some(reader: &mut impl Read, into: &mut [u8], path: &Path) -> Result<usize, DatasetError> {
+) -> Result<usize, DatasetError> {
     loop {
         match reader.read(into) {
             Ok(n) => return Ok(n),
@@ -155,7 +91,7 @@ fn read_some(reader: &mut impl Read, into: &mut [u8], path: &Path) -> Result<usi
     }
 }
 
-fn malformed(path: &Path, line: u64, what: String) -> DatasetError {
+pub(super) fn malformed(path: &Path, line: u64, what: String) -> DatasetError {
     DatasetError::Malformed {
         path: PathBuf::from(path),
         line,
