@@ -14,6 +14,13 @@ fn parse(text: &[u8], cut: (usize, usize)) -> Result<Vec<Record>, String> {
         .map_err(|e| e.to_string())
 }
 
+/// `text` fails with `want` however it is cut.
+fn fails_with(text: &[u8], cuts: &[(usize, usize)], want: &str) {
+    for &cut in cuts {
+        assert_eq!(parse(text, cut).unwrap_err(), want, "{cut:?}");
+    }
+}
+
 fn lines(n: u32, bad: &[u32]) -> Vec<u8> {
     let mut text = String::new();
     for i in 1..=n {
@@ -47,25 +54,17 @@ fn pieces_shorter_than_a_line_still_cut_at_newlines() {
         assert_eq!(parse(&text, cut).unwrap(), whole, "{cut:?}");
     }
     let text = lines(300, &[123, 200]);
-    for cut in [(2, 1), (3, 5), (8, 30)] {
-        assert_eq!(
-            parse(&text, cut).unwrap_err(),
-            "r.dat:123: rating 'x' is not a number",
-            "{cut:?}"
-        );
-    }
+    fails_with(
+        &text,
+        &[(2, 1), (3, 5), (8, 30)],
+        "r.dat:123: rating 'x' is not a number",
+    );
 }
 
 #[test]
 fn the_first_bad_line_in_the_file_is_named_whatever_the_cut() {
     let text = lines(10_000, &[7_777, 9_000]);
-    for cut in CUTS {
-        assert_eq!(
-            parse(&text, cut).unwrap_err(),
-            "r.dat:7777: rating 'x' is not a number",
-            "{cut:?}"
-        );
-    }
+    fails_with(&text, &CUTS, "r.dat:7777: rating 'x' is not a number");
 }
 
 #[test]
@@ -105,26 +104,22 @@ fn a_csv_header_is_skipped_on_the_first_line_only() {
         assert_eq!(parse(&text, cut).unwrap().len(), 3_000, "{cut:?}");
     }
     text.extend_from_slice(b"userId,movieId,rating,timestamp\n");
-    for cut in CUTS {
-        assert_eq!(
-            parse(&text, cut).unwrap_err(),
-            "r.dat:3002: user id 'userId' is not a whole number",
-            "{cut:?}"
-        );
-    }
+    fails_with(
+        &text,
+        &CUTS,
+        "r.dat:3002: user id 'userId' is not a whole number",
+    );
 }
 
 #[test]
 fn blank_lines_before_the_first_rating_keep_the_count() {
     let mut text = vec![b'\n'; 5_000];
     text.extend_from_slice(b"1::2::3::4\nhello\n");
-    for cut in CUTS {
-        assert_eq!(
-            parse(&text, cut).unwrap_err(),
-            "r.dat:5002: missing field 'movie' (expected user, movie, rating, timestamp)",
-            "{cut:?}"
-        );
-    }
+    fails_with(
+        &text,
+        &CUTS,
+        "r.dat:5002: missing field 'movie' (expected user, movie, rating, timestamp)",
+    );
     let mut text = vec![b'\n'; 5_000];
     text.extend_from_slice(b"hello\n");
     for cut in CUTS {
