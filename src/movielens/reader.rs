@@ -106,11 +106,7 @@ fn parse_batches(
             match buf[start..].iter().rposition(|&b| b == b'\n') {
                 Some(p) => start + p + 1,
                 None if buf.len() > MAX_LINE => {
-                    return Err(malformed(
-                        path,
-                        lines_before + 1,
-                        format!("the line is longer than {MAX_LINE} bytes"),
-                    ))
+                    return Err(malformed(path, lines_before + 1, too_long()))
                 }
                 None => continue,
             }
@@ -140,10 +136,10 @@ fn parse_batches(
         let mut records = Vec::with_capacity(parsed.len());
         for p in parsed {
             if let Some((line, what)) = p.error {
-                // What came before the bad line goes first.
-                if !records.is_empty() {
-                    send(Ok(records));
-                }
+                // What came before the bad line goes first, as it would
+                // have in a sequential parse.
+                records.push(p.records);
+                send(Ok(records));
                 return Err(malformed(path, lines_before + line, what));
             }
             lines_before += p.lines;
@@ -155,6 +151,10 @@ fn parse_batches(
         buf.drain(..complete);
     }
     Ok(())
+}
+
+fn too_long() -> String {
+    format!("the line is longer than {MAX_LINE} bytes")
 }
 
 /// The layout of the first non-blank line of `text`, if it has one.
@@ -224,6 +224,10 @@ impl Piece {
         let mut out = Piece::blank(text);
         out.records.reserve(text.len() / 24);
         for (k, raw) in text.split(|&b| b == b'\n').enumerate() {
+            if raw.len() > MAX_LINE {
+                out.error = Some((k as u64 + 1, too_long()));
+                break;
+            }
             let line = trim(raw);
             if line.is_empty() {
                 continue;

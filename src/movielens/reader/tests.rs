@@ -85,12 +85,32 @@ fn endless_bytes_without_a_newline_are_refused_not_buffered() {
         );
         assert_eq!(out, 0);
     }
-    let mut text = b"1::2::3::4\n".to_vec();
-    text.extend(std::iter::repeat_n(b'1', 3 << 20));
-    text.push(b'\n');
+    // A long line that ends, even one that would parse (leading zeros),
+    // is refused the same however the batches fall.
+    let mut text = b"1::2::3::4\n1::2::3::".to_vec();
+    text.extend(std::iter::repeat_n(b'0', 2 << 20));
+    text.extend_from_slice(b"4\n5::6::4::8\n");
+    let mut cuts = CUTS.to_vec();
+    cuts.push((8, 4 << 20));
+    fails_with(
+        &text,
+        &cuts,
+        &format!("r.dat:2: the line is longer than {MAX_LINE} bytes"),
+    );
+}
+
+#[test]
+fn the_ratings_before_a_bad_line_reach_the_sink() {
+    let text = lines(10_000, &[7_777]);
+    let good = (1..7_777).filter(|i| i % 11 != 0).count();
     for cut in CUTS {
-        let e = parse(&text, cut).unwrap_err();
-        assert!(e.starts_with("r.dat:2: "), "{cut:?}: {e}");
+        let mut seen = Vec::new();
+        let e = read_with(&text[..], Path::new("r.dat"), None, cut, |r| {
+            seen.push(r.user)
+        });
+        assert!(e.is_err(), "{cut:?}");
+        assert_eq!(seen.len(), good, "{cut:?}");
+        assert_eq!(seen.last(), Some(&7_776), "{cut:?}");
     }
 }
 
