@@ -93,7 +93,7 @@ fn forget_suite(mut d: Daemon, target: Target) {
     assert_eq!((e.user.as_str(), e.ratings_deleted), ("app-alice", 20));
     let uid = i64::from(nix::unistd::geteuid().as_raw());
     assert_eq!(e.by_uid, Some(uid));
-    assert!(d.log_text().contains("erased a user's ratings"));
+    assert!(d.wait_log("erased a user's ratings"), "{}", d.log_text());
     // And in the history, which never holds the ratings.
     let history = d.call("history", json!({"limit": 5})).unwrap();
     let listed = &history["erasures"][0];

@@ -52,6 +52,7 @@ pub fn start(trained: bool, http_keys: &str, daemon_keys: &str) -> (Daemon, Stri
         sections: &sections,
         ..Setup::default()
     });
+    d.wait_serving();
     (d, format!("http://{address}"))
 }
 

@@ -183,6 +183,7 @@ fn old_endpoints_refuse_as_the_old_system_did() {
         sections: &sections,
         ..Setup::default()
     });
+    d.wait_serving();
     let base = format!("http://{address}");
     let a = agent();
     let post = |path: &str, token: Option<&str>, body: Value| {
@@ -231,6 +232,7 @@ fn tls_serves_https_with_the_configured_certificate() {
         sections: &sections,
         ..Setup::default()
     });
+    d.wait_serving();
     let roots = vec![ureq::tls::Certificate::from_der(key.cert.der()).to_owned()];
     let config = ureq::Agent::config_builder()
         .http_status_as_error(false)

@@ -36,6 +36,7 @@ fn start(trained: bool, dataset_keys: &str, more: &str) -> (Daemon, SocketAddr) 
         sections: &sections,
         ..Setup::default()
     });
+    d.wait_serving();
     (d, address)
 }
 

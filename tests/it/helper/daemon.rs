@@ -175,6 +175,30 @@ impl Daemon {
         }
     }
 
+    /// Wait until the daemon answers `health`: past [`Daemon::wait_ready`]
+    /// (the socket is bound at once), its other listeners (HTTP, metrics)
+    /// are bound too.
+    pub fn wait_serving(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while let Err(e) = self.call("health", serde_json::json!({})) {
+            assert!(Instant::now() < deadline, "recd does not answer: {e}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Wait up to 10 s for `needle` in the log (lines are written by a
+    /// background thread); whether it came.
+    pub fn wait_log(&self, needle: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.log_text().contains(needle) {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
+    }
+
     pub fn client(&self) -> Client {
         Client::connect(&self.socket()).expect("connects")
     }
