@@ -10,10 +10,29 @@
 //! per core. So the daemon caps the arenas at the number of cores it may
 //! use, and hands a retrain's freed memory back when the retrain ends. An
 //! operator's `MALLOC_ARENA_MAX` wins.
+//!
+//! glibc also raises its mmap threshold to the size of each large block
+//! freed (up to 32 MiB), after which blocks of a retrain's size (a ratings
+//! file's read buffer, a training array) come from the arenas, where live
+//! small objects can pin their pages. The daemon fixes the threshold at
+//! 1 MiB, so such blocks are always mapped and go back to the system when
+//! freed. An operator's `MALLOC_MMAP_THRESHOLD_` wins.
+
+/// The fixed mmap threshold: blocks from this size up are mapped.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MMAP_THRESHOLD: libc::c_int = 1 << 20;
 
 /// Cap glibc's arenas at the number of cores the process may use (at
-/// least 2), unless `MALLOC_ARENA_MAX` is set. Call before threads start.
+/// least 2), unless `MALLOC_ARENA_MAX` is set, and fix its mmap threshold
+/// unless `MALLOC_MMAP_THRESHOLD_` is set. Call before threads start.
 pub fn cap_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+        // SAFETY: mallopt only sets the allocator's own parameter.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+        }
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
