@@ -48,8 +48,8 @@ impl Row {
     }
 }
 
-fn fit_recd(split: &common::Split, params: &Params, row: &mut Row) -> Factors {
-    let t = &split.train;
+fn fit_recd(split: &mut common::Split, params: &Params, row: &mut Row) -> Factors {
+    let t = &mut split.train;
     let start = Instant::now();
     let f = recd::train::fit(t.train_data(), params, &AtomicBool::new(false), &mut |_| {})
         .expect("not cancelled");
@@ -135,7 +135,7 @@ fn python(split: &common::Split, script: &str, args: &[String], passes: usize) -
 
 fn main() {
     let runs = common::option("--runs", 5usize);
-    let Some(split) = common::split90() else {
+    let Some(mut split) = common::split90() else {
         return;
     };
     println!(
@@ -163,11 +163,11 @@ fn main() {
     let (mut ours_b, mut ours_b16) = (Row::default(), Row::default());
     let mut model = None;
     for _ in 0..runs {
-        model = Some(fit_recd(&split, &defaults, &mut ours));
+        model = Some(fit_recd(&mut split, &defaults, &mut ours));
         fit_libmf(&split, &mut lib);
-        fit_recd(&split, &surprise_knobs, &mut ours_s);
-        fit_recd(&split, &bayes, &mut ours_b);
-        fit_recd(&split, &bayes_16, &mut ours_b16);
+        fit_recd(&mut split, &surprise_knobs, &mut ours_s);
+        fit_recd(&mut split, &bayes, &mut ours_b);
+        fit_recd(&mut split, &bayes_16, &mut ours_b16);
     }
     let py_runs = runs.min(3).to_string();
     let sur = python(
@@ -270,7 +270,7 @@ fn main() {
 
 /// Mean RMSE over ML-100K's five folds, one fit each.
 fn folds(svd: &Params, bayes: &Params) {
-    let Some(folds) = common::ml100k_folds() else {
+    let Some(mut folds) = common::ml100k_folds() else {
         return;
     };
     let mut rows: Vec<(String, Vec<f64>)> = vec![
@@ -282,7 +282,7 @@ fn folds(svd: &Params, bayes: &Params) {
         ),
         ("Surprise SVD, defaults".into(), vec![]),
     ];
-    for fold in &folds {
+    for fold in &mut folds {
         for (params, row) in [svd, bayes].into_iter().zip(0..) {
             let mut r = Row::default();
             fit_recd(fold, params, &mut r);

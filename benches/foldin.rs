@@ -30,13 +30,13 @@ fn rmse(errors: &[f64]) -> f64 {
     (errors.iter().map(|e| e * e).sum::<f64>() / errors.len().max(1) as f64).sqrt()
 }
 
-fn fit(train: &Dataset, ratings: &Ratings, params: &Params) -> Factors {
+fn fit(train: &Dataset, ratings: &mut Ratings, params: &Params) -> Factors {
     let data = TrainData {
         n_users: train.users.len(),
         n_items: train.movies.len(),
-        users: &ratings.users,
-        items: &ratings.items,
-        values: &ratings.values,
+        users: &mut ratings.users,
+        items: &mut ratings.items,
+        values: &mut ratings.values,
     };
     recd::train::fit(data, params, &AtomicBool::new(false), &mut |_| {}).expect("not cancelled")
 }
@@ -44,12 +44,12 @@ fn fit(train: &Dataset, ratings: &Ratings, params: &Params) -> Factors {
 /// Fit on `ratings` and open the model, as served.
 fn served(
     train: &Dataset,
-    ratings: Ratings,
+    mut ratings: Ratings,
     params: &Params,
     dir: &std::path::Path,
     name: &str,
 ) -> Served {
-    let factors = fit(train, &ratings, params);
+    let factors = fit(train, &mut ratings, params);
     let path = dir.join(name);
     let set = Dataset {
         ratings,

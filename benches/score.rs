@@ -21,7 +21,7 @@ const CALLS: usize = 20_000;
 
 fn main() {
     let rounds = common::option("--rounds", 7usize);
-    let Some(common::Split { train, .. }) = common::split90() else {
+    let Some(common::Split { mut train, .. }) = common::split90() else {
         return;
     };
     let params = Params::default();

@@ -17,6 +17,13 @@ pub fn mix64(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+/// FNV-1a, 64-bit: a fixed hash of bytes (a string's stable key).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 impl Rng {
     pub fn new(seed: u64) -> Rng {
         let mut x = seed;

@@ -60,6 +60,9 @@ pub struct Training {
     /// A run still going after this long is cancelled (`max_duration_secs`;
     /// 0 for no limit).
     pub max_duration: Option<Duration>,
+    /// Keep a binary copy of the base dataset's ratings in the state
+    /// directory, read instead of the text while the file is unchanged.
+    pub dataset_cache: bool,
 }
 
 impl Training {
@@ -81,6 +84,7 @@ impl Default for Training {
             min_new_ratings: 100,
             max_rmse_increase: 0.02,
             max_duration: Some(Duration::from_secs(6 * 3600)),
+            dataset_cache: true,
         }
     }
 }
@@ -272,6 +276,7 @@ enum Gate {
     MinNewRatings,
     MaxRmseIncrease,
     MaxDurationSecs,
+    DatasetCache,
 }
 
 /// A key of `[training]`.
@@ -374,6 +379,7 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for ParamKeys<'_, A> {
                     let secs: u64 = self.map.next_value()?;
                     t.max_duration = (secs > 0).then(|| Duration::from_secs(secs));
                 }
+                Key::Gate(Gate::DatasetCache) => t.dataset_cache = self.map.next_value()?,
                 Key::Param(key) => {
                     t.params_set.push(key.clone());
                     return seed.deserialize(key.into_deserializer()).map(Some);

@@ -51,6 +51,26 @@ fn errors_name_the_key() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("unknown field `n_factor`"), "{e}");
+    // The dataset's binary copy: on by default, in the state directory.
+    let on = parse("[paths]\nstate_dir = \"st\"\n").unwrap();
+    let opts = crate::train::pipeline::Options::from_config(&on);
+    assert_eq!(
+        opts.dataset_cache,
+        Some(PathBuf::from("/etc/recd/st/dataset.cache"))
+    );
+    let off = parse("[training]\ndataset_cache = false\n").unwrap();
+    assert!(!off.training.dataset_cache);
+    assert_eq!(
+        crate::train::pipeline::Options::from_config(&off).dataset_cache,
+        None
+    );
+    let e = parse("[training]\ndataset_cache = \"yes\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("dataset_cache") && e.contains("invalid type"),
+        "{e}"
+    );
     let e = parse("[training]\nn_factors = \"many\"\n")
         .unwrap_err()
         .to_string();
@@ -121,6 +141,7 @@ fn the_repository_config_parses_and_documents_every_key() {
         "holdout_fraction",
         "min_new_ratings",
         "max_rmse_increase",
+        "dataset_cache",
         "keep_backups",
         "socket",
         "admin_group",

@@ -13,12 +13,27 @@ impl Csr {
     /// Rows `rows[k]` holding `cols[k]`, each row's columns sorted and without
     /// repeats.
     pub fn build(n_rows: usize, rows: &[u32], cols: &[u32]) -> Csr {
-        let offsets = offsets(n_rows, rows);
-        let mut out = vec![0u32; rows.len()];
+        Csr::build_parts(n_rows, &[(rows, cols)])
+    }
+
+    /// As [`Csr::build`], from pairs held in several parts.
+    pub fn build_parts(n_rows: usize, parts: &[(&[u32], &[u32])]) -> Csr {
+        let mut offsets = vec![0usize; n_rows + 1];
+        for &(rows, _) in parts {
+            for &r in rows {
+                offsets[r as usize + 1] += 1;
+            }
+        }
+        for r in 0..n_rows {
+            offsets[r + 1] += offsets[r];
+        }
+        let mut out = vec![0u32; offsets[n_rows]];
         let mut next = offsets.clone();
-        for (&r, &c) in rows.iter().zip(cols) {
-            out[next[r as usize]] = c;
-            next[r as usize] += 1;
+        for &(rows, cols) in parts {
+            for (&r, &c) in rows.iter().zip(cols) {
+                out[next[r as usize]] = c;
+                next[r as usize] += 1;
+            }
         }
         // Sort and drop repeats per row, compacting in place.
         let mut w = 0;

@@ -18,30 +18,17 @@ pub fn in_holdout(user_key: u64, movie: u32, fraction: f64, seed: u64) -> bool {
     ((h >> 11) as f64 / (1u64 << 53) as f64) < fraction
 }
 
-/// Split `ratings` into train and holdout parts.
+/// Split `ratings` into train and holdout parts, in place: the holdout is
+/// moved out, the rest stays where it was, in its order.
 pub fn split(
-    ratings: &Ratings,
+    mut ratings: Ratings,
     user_key: impl Fn(u32) -> u64,
     movie_id: impl Fn(u32) -> u32,
     fraction: f64,
     seed: u64,
 ) -> (Ratings, Ratings) {
-    let mut train = Ratings::default();
-    let mut test = Ratings::default();
-    for ((&u, &i), &r) in ratings
-        .users
-        .iter()
-        .zip(&ratings.items)
-        .zip(&ratings.values)
-    {
-        let side = if in_holdout(user_key(u), movie_id(i), fraction, seed) {
-            &mut test
-        } else {
-            &mut train
-        };
-        side.push(u, i, r);
-    }
-    (train, test)
+    let test = ratings.split_off_where(|u, i| in_holdout(user_key(u), movie_id(i), fraction, seed));
+    (ratings, test)
 }
 
 /// RMSE and MAE of clipped predictions. `users`/`items` of the test set are

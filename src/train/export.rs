@@ -40,27 +40,34 @@ impl Tables {
                 .collect(),
             dataset.movies.ids().to_vec(),
             &dataset.catalogue,
-            all,
+            vec![all.clone()],
         )
     }
 
     /// As [`Tables::build`], for users and movies named explicitly: the id
-    /// of each user index and the movie id of each item index.
+    /// of each user index and the movie id of each item index. The ratings
+    /// come in parts (a retrain's train and holdout sets), consumed as they
+    /// are read: their values are let go before the rated items are listed,
+    /// and the rest once they are.
     pub fn build_from(
         user_ids: Vec<String>,
         movie_ids: Vec<u32>,
         catalogue: &std::collections::HashMap<u32, super::dataset::Movie>,
-        all: &Ratings,
+        mut parts: Vec<Ratings>,
     ) -> Tables {
         let n_users = user_ids.len();
         let n_items = movie_ids.len();
-        let (rated_offsets, rated_items) = rated_csr(all, n_users);
         let mut item_counts = vec![0u32; n_items];
         let mut sums = vec![0f64; n_items];
-        for (&i, &r) in all.items.iter().zip(&all.values) {
-            item_counts[i as usize] += 1;
-            sums[i as usize] += f64::from(r);
+        for part in &mut parts {
+            for (&i, &r) in part.items.iter().zip(&part.values) {
+                item_counts[i as usize] += 1;
+                sums[i as usize] += f64::from(r);
+            }
+            part.values = Vec::new();
         }
+        let (rated_offsets, rated_items) = rated_csr(&parts, n_users);
+        drop(parts);
         let item_means = sums
             .iter()
             .zip(&item_counts)
@@ -124,8 +131,9 @@ impl Tables {
 }
 
 /// Item indices rated by each user, ascending and without repeats.
-fn rated_csr(all: &Ratings, n_users: usize) -> (Vec<u64>, Vec<u32>) {
-    let (offsets, items) = Csr::build(n_users, &all.users, &all.items).into_parts();
+fn rated_csr(parts: &[Ratings], n_users: usize) -> (Vec<u64>, Vec<u32>) {
+    let pairs: Vec<(&[u32], &[u32])> = parts.iter().map(|p| (&p.users[..], &p.items[..])).collect();
+    let (offsets, items) = Csr::build_parts(n_users, &pairs).into_parts();
     (offsets.into_iter().map(|o| o as u64).collect(), items)
 }
 
@@ -149,9 +157,13 @@ mod tests {
         for (u, i) in [(1, 5), (0, 3), (1, 2), (1, 5), (0, 1)] {
             r.push(u, i, 4.0);
         }
-        let (offs, items) = rated_csr(&r, 3);
+        let (offs, items) = rated_csr(&[r.clone()], 3);
         assert_eq!(offs, vec![0, 2, 4, 4]);
         assert_eq!(items, vec![1, 3, 2, 5]);
+        // A retrain's train and holdout parts list as their union.
+        let held = r.split_off_where(|u, i| (u, i) == (1, 5) || (u, i) == (0, 1));
+        assert_eq!((r.len(), held.len()), (2, 3));
+        assert_eq!(rated_csr(&[r, held], 3), (offs, items));
     }
 
     /// Train on a small set and write the model; once and again.
@@ -174,7 +186,7 @@ mod tests {
             title: "Seven (1995)".into(),
             genres: "Drama".into(),
         };
-        let d = Dataset {
+        let mut d = Dataset {
             dir: "tiny".into(),
             format: Format::Dat,
             users,
@@ -183,7 +195,7 @@ mod tests {
             catalogue: [(7, movie)].into_iter().collect(),
         };
         let meta = crate::model::tests::tiny_meta("v", 1.0);
-        let write = || {
+        let mut write = || {
             let stop = std::sync::atomic::AtomicBool::new(false);
             let f = crate::train::fit(d.train_data(), &meta.params, &stop, &mut |_| {}).unwrap();
             let mut out = std::io::Cursor::new(Vec::new());

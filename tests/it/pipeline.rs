@@ -15,6 +15,7 @@ const TOLERANCE: f64 = 0.02;
 fn options(dir: &Path, params: Params, force: bool) -> Options {
     Options {
         dataset: dir.join("data"),
+        dataset_cache: Some(dir.join("dataset.cache")),
         models_dir: dir.join("models"),
         params,
         holdout_fraction: 0.1,

@@ -28,22 +28,22 @@ fn synthetic(
     (us, is, vs)
 }
 
-fn data<'a>(nu: u32, ni: u32, r: &'a (Vec<u32>, Vec<u32>, Vec<f32>)) -> TrainData<'a> {
+fn data<'a>(nu: u32, ni: u32, r: &'a mut (Vec<u32>, Vec<u32>, Vec<f32>)) -> TrainData<'a> {
     TrainData {
         n_users: nu as usize,
         n_items: ni as usize,
-        users: &r.0,
-        items: &r.1,
-        values: &r.2,
+        users: &mut r.0,
+        items: &mut r.1,
+        values: &mut r.2,
     }
 }
 
 #[test]
 fn incremental_caches_and_residuals_match_a_fresh_computation() {
-    let r = synthetic(40, 30, 12, 0.3, 3);
+    let mut r = synthetic(40, 30, 12, 0.3, 3);
     for threads in [1, 3] {
         let mut s = Sampler::new(
-            data(40, 30, &r),
+            data(40, 30, &mut r),
             &Settings {
                 threads,
                 ..settings(1)
@@ -122,7 +122,7 @@ fn the_posterior_recovers_a_low_rank_model_and_exports_it_as_a_dot_product() {
     let never = AtomicBool::new(false);
     let mut sweeps = 0;
     let post = fit(
-        data(nu, ni, &train),
+        data(nu, ni, &mut train),
         probe,
         &settings(1),
         &never,
@@ -158,15 +158,15 @@ fn the_posterior_recovers_a_low_rank_model_and_exports_it_as_a_dot_product() {
 
 #[test]
 fn a_seed_and_a_thread_count_fix_the_posterior() {
-    let all = synthetic(50, 40, 10, 0.3, 2);
+    let mut all = synthetic(50, 40, 10, 0.3, 2);
     let never = AtomicBool::new(false);
-    let run = |seed, threads| {
+    let mut run = |seed, threads| {
         let mut s = settings(seed);
         s.sweeps = 5;
         s.burn_in = 2;
         s.threads = threads;
         fit(
-            data(50, 40, &all),
+            data(50, 40, &mut all),
             Probe::default(),
             &s,
             &never,
@@ -182,10 +182,10 @@ fn a_seed_and_a_thread_count_fix_the_posterior() {
 
 #[test]
 fn a_cancelled_fit_stops() {
-    let all = synthetic(20, 20, 5, 0.3, 2);
+    let mut all = synthetic(20, 20, 5, 0.3, 2);
     let cancel = AtomicBool::new(true);
     let got = fit(
-        data(20, 20, &all),
+        data(20, 20, &mut all),
         Probe::default(),
         &settings(1),
         &cancel,

@@ -5,7 +5,9 @@
 
 use std::collections::HashMap;
 
-/// Ratings as parallel arrays of dense indices (12 bytes a rating).
+/// Ratings as parallel arrays of dense indices (12 bytes a rating). A
+/// retrain keeps one such set from loading to export: it is split, reordered
+/// for training and read for the model's tables in place, never copied.
 #[derive(Debug, Default, Clone)]
 pub struct Ratings {
     pub users: Vec<u32>,
@@ -26,6 +28,32 @@ impl Ratings {
         self.users.push(user);
         self.items.push(item);
         self.values.push(value);
+    }
+
+    /// Move the ratings `take` picks into a new set, in their order, and
+    /// keep the others here, in theirs: each rating stays in memory once,
+    /// and the space the moved ones held goes back to the allocator.
+    pub fn split_off_where(&mut self, mut take: impl FnMut(u32, u32) -> bool) -> Ratings {
+        let mut taken = Ratings::default();
+        let mut kept = 0;
+        for k in 0..self.len() {
+            let (u, i, v) = (self.users[k], self.items[k], self.values[k]);
+            if take(u, i) {
+                taken.push(u, i, v);
+            } else {
+                self.users[kept] = u;
+                self.items[kept] = i;
+                self.values[kept] = v;
+                kept += 1;
+            }
+        }
+        self.users.truncate(kept);
+        self.items.truncate(kept);
+        self.values.truncate(kept);
+        self.users.shrink_to_fit();
+        self.items.shrink_to_fit();
+        self.values.shrink_to_fit();
+        taken
     }
 }
 
@@ -63,6 +91,20 @@ impl Interner {
             }
             idx
         }
+    }
+
+    /// The interner that gives `ids[k]` index `k`; None if an id repeats.
+    pub fn from_ids(ids: Vec<u32>) -> Option<Interner> {
+        let mut interner = Interner::default();
+        for &id in &ids {
+            let before = interner.ids.len();
+            interner.intern(id);
+            if interner.ids.len() == before {
+                return None;
+            }
+        }
+        debug_assert_eq!(interner.ids, ids);
+        Some(interner)
     }
 
     pub fn get(&self, id: u32) -> Option<u32> {

@@ -7,6 +7,7 @@
 //! no ratings file, an empty set or a malformed line is an error naming the
 //! file.
 
+pub mod cache;
 mod catalogue;
 mod index;
 
@@ -80,50 +81,84 @@ impl Dataset {
         let format = Format::detect(dir)?;
         let catalogue = load_catalogue_of(dir, format)?;
         let (name, layout) = format.ratings_file();
-        let mut users = Interner::default();
-        let mut movies = Interner::default();
-        let mut ratings = Ratings::default();
-        ratings_file::read_path(&dir.join(name), Some(layout), |r: Record| {
-            ratings.push(users.intern(r.user), movies.intern(r.movie), r.rating);
+        let arrays = parse(&dir.join(name), Some(layout))?;
+        Ok(Dataset::of(dir, format, arrays, catalogue))
+    }
+
+    /// [`Dataset::load`], through the binary copy at `copy`: read from it
+    /// when it was made from this very ratings file, else parsed and
+    /// written to it. Also says which, for the run's report.
+    pub fn load_cached(dir: &Path, copy: &Path) -> Result<(Dataset, String), DatasetError> {
+        let format = Format::detect(dir)?;
+        let catalogue = load_catalogue_of(dir, format)?;
+        let (name, layout) = format.ratings_file();
+        let file = dir.join(name);
+        let stamp = cache::Stamp::of(&file, format).map_err(|source| DatasetError::Io {
+            path: file.clone(),
+            source,
         })?;
-        Ok(Dataset {
+        let (arrays, note) = match cache::read(copy, stamp) {
+            Ok(arrays) => (
+                arrays,
+                format!("read from the binary copy {}", copy.display()),
+            ),
+            Err(why) => {
+                let arrays = parse(&file, Some(layout))?;
+                let note = match cache::write(copy, stamp, &arrays) {
+                    Ok(()) => format!("parsed; binary copy {why}: written to {}", copy.display()),
+                    Err(e) => format!(
+                        "parsed; binary copy {why}: cannot write {}: {e}",
+                        copy.display()
+                    ),
+                };
+                (arrays, note)
+            }
+        };
+        Ok((Dataset::of(dir, format, arrays, catalogue), note))
+    }
+
+    fn of(dir: &Path, format: Format, a: cache::Arrays, catalogue: HashMap<u32, Movie>) -> Dataset {
+        Dataset {
             dir: dir.to_owned(),
             format,
-            users,
-            movies,
-            ratings,
+            users: a.users,
+            movies: a.movies,
+            ratings: a.ratings,
             catalogue,
-        })
+        }
     }
 
     /// Load a single ratings file (any layout, sniffed), for `recd eval`.
     pub fn load_ratings_file(path: &Path) -> Result<Dataset, DatasetError> {
-        let mut users = Interner::default();
-        let mut movies = Interner::default();
-        let mut ratings = Ratings::default();
-        ratings_file::read_path(path, None, |r: Record| {
-            ratings.push(users.intern(r.user), movies.intern(r.movie), r.rating);
-        })?;
-        Ok(Dataset {
-            dir: path.to_owned(),
-            format: Format::Dat,
-            users,
-            movies,
-            ratings,
-            catalogue: HashMap::new(),
-        })
+        let arrays = parse(path, None)?;
+        Ok(Dataset::of(path, Format::Dat, arrays, HashMap::new()))
     }
 }
 
+/// The ratings of one file, under dense indices in first-seen order.
+fn parse(path: &Path, layout: Option<Layout>) -> Result<cache::Arrays, DatasetError> {
+    let mut a = cache::Arrays {
+        users: Interner::default(),
+        movies: Interner::default(),
+        ratings: Ratings::default(),
+    };
+    ratings_file::read_path(path, layout, |r: Record| {
+        a.ratings
+            .push(a.users.intern(r.user), a.movies.intern(r.movie), r.rating);
+    })?;
+    Ok(a)
+}
+
 impl Dataset {
-    /// The ratings as training input, in this dataset's index space.
-    pub fn train_data(&self) -> super::sgd::TrainData<'_> {
+    /// The ratings as training input, in this dataset's index space (the
+    /// SGD trainer leaves them in another order).
+    pub fn train_data(&mut self) -> super::sgd::TrainData<'_> {
         super::sgd::TrainData {
             n_users: self.users.len(),
             n_items: self.movies.len(),
-            users: &self.ratings.users,
-            items: &self.ratings.items,
-            values: &self.ratings.values,
+            users: &mut self.ratings.users,
+            items: &mut self.ratings.items,
+            values: &mut self.ratings.values,
         }
     }
 

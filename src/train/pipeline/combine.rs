@@ -1,15 +1,15 @@
 //! The dataset's ratings and the database's under one set of dense indices:
 //! dataset users as `ml:ID`, database users under their own ids, database
-//! movies interned after the dataset's. It copies the dataset's ratings
-//! only when the database adds some.
+//! movies interned after the dataset's. The dataset's ratings are moved,
+//! not copied, and the database's appended to them.
 
 use crate::train::dataset::{Dataset, Interner, Ratings};
 use crate::train::export::dataset_user;
 
 /// The dataset's ratings and the database's, under one set of dense user
 /// and item indices.
-pub(super) struct Combined<'a> {
-    pub(super) ratings: std::borrow::Cow<'a, Ratings>,
+pub(super) struct Combined {
+    pub(super) ratings: Ratings,
     /// The model's id of each user index: `ml:ID` for dataset users, the
     /// application's id for database users.
     pub(super) user_ids: Vec<String>,
@@ -20,10 +20,11 @@ pub(super) struct Combined<'a> {
     pub(super) database_users: usize,
 }
 
-pub(super) fn combine<'a>(dataset: &'a Dataset, db: &[crate::store::Stored]) -> Combined<'a> {
+/// The dataset is left without its ratings.
+pub(super) fn combine(dataset: &mut Dataset, db: &[crate::store::Stored]) -> Combined {
     let ids = dataset.users.ids();
     let mut c = Combined {
-        ratings: std::borrow::Cow::Borrowed(&dataset.ratings),
+        ratings: std::mem::take(&mut dataset.ratings),
         user_ids: ids.iter().map(|&id| dataset_user(id)).collect(),
         user_keys: ids.iter().map(|&id| u64::from(id)).collect(),
         movies: dataset.movies.clone(),
@@ -33,18 +34,13 @@ pub(super) fn combine<'a>(dataset: &'a Dataset, db: &[crate::store::Stored]) -> 
     for r in db {
         let u = *index.entry(r.user.as_str()).or_insert_with(|| {
             c.user_ids.push(r.user.clone());
-            c.user_keys.push(fnv1a(r.user.as_bytes()) | 1 << 63);
+            c.user_keys
+                .push(crate::rng::fnv1a(r.user.as_bytes()) | 1 << 63);
             (c.user_ids.len() - 1) as u32
         });
         let i = c.movies.intern(r.movie);
-        c.ratings.to_mut().push(u, i, r.rating);
+        c.ratings.push(u, i, r.rating);
     }
     c.database_users = index.len();
     c
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }

@@ -42,7 +42,7 @@ pub fn eval_files(
     test: &std::path::Path,
     params: &Params,
 ) -> Result<EvalReport, PipelineError> {
-    let train_set = Dataset::load_ratings_file(train)?;
+    let mut train_set = Dataset::load_ratings_file(train)?;
     let test_set = Dataset::load_ratings_file(test)?;
     let mapped = train_set.reindex(&test_set);
     let data = train_set.train_data();

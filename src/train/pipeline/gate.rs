@@ -180,7 +180,7 @@ mod tests {
             users.iter().map(|&u| u.to_owned()).collect(),
             movies.to_vec(),
             &HashMap::new(),
-            &rated,
+            vec![rated],
         );
         let meta = crate::model::tests::tiny_meta("current", 0.5);
         let mut out = std::fs::File::create(&path).unwrap();
@@ -286,8 +286,8 @@ mod tests {
             .collect();
         let movies = dataset.movies.ids();
         let keys = dataset.users.ids();
-        let (train, test) = eval::split(
-            &dataset.ratings,
+        let (mut train, test) = eval::split(
+            dataset.ratings.clone(),
             |u| u64::from(keys[u as usize]),
             |i| movies[i as usize],
             0.2,
@@ -302,9 +302,9 @@ mod tests {
         let data = TrainData {
             n_users: user_ids.len(),
             n_items: movies.len(),
-            users: &train.users,
-            items: &train.items,
-            values: &train.values,
+            users: &mut train.users,
+            items: &mut train.items,
+            values: &mut train.values,
         };
         let never = std::sync::atomic::AtomicBool::new(false);
         let f = sgd::train(data, &params, &never, &mut |_| {}).unwrap();

@@ -39,6 +39,9 @@ use crate::store::{RunStatus, Trigger};
 #[derive(Debug, Clone)]
 pub struct Options {
     pub dataset: PathBuf,
+    /// The base dataset's binary copy (`training.dataset_cache`): None
+    /// parses the text every time.
+    pub dataset_cache: Option<PathBuf>,
     pub models_dir: PathBuf,
     pub params: Params,
     /// Share of ratings held out for evaluation (0 trains on everything).
@@ -75,6 +78,10 @@ impl Options {
     pub fn from_config(c: &crate::config::Config) -> Options {
         Options {
             dataset: c.paths.dataset.clone(),
+            dataset_cache: c
+                .training
+                .dataset_cache
+                .then(|| c.paths.state_dir.join("dataset.cache")),
             models_dir: c.paths.models_dir.clone(),
             params: c.training.params.clone(),
             holdout_fraction: c.training.holdout_fraction,
@@ -252,9 +259,13 @@ fn steps(
 ) -> Result<Outcome, PipelineError> {
     let mut stage = Stager { on_event, at: None };
     stage.start(Stage::LoadDataset);
-    let dataset = Dataset::load(&opts.dataset)?;
+    let (mut dataset, read) = match &opts.dataset_cache {
+        Some(copy) => Dataset::load_cached(&opts.dataset, copy)?,
+        None => (Dataset::load(&opts.dataset)?, "parsed".into()),
+    };
+    let dataset_ratings = dataset.ratings.len() as u64;
     stage.finish(format!(
-        "{} ratings, {} users, {} movies ({:?} format, {} titles)",
+        "{} ratings, {} users, {} movies ({:?} format, {} titles); {read}",
         dataset.ratings.len(),
         dataset.users.len(),
         dataset.movies.len(),
@@ -282,20 +293,20 @@ fn steps(
     });
 
     stage.start(Stage::Combine);
-    let combined = combine(&dataset, &db_ratings);
-    let all: &super::dataset::Ratings = &combined.ratings;
+    let mut combined = combine(&mut dataset, &db_ratings);
+    let scale = Scale::of(&combined.ratings.values);
+    let n_ratings = combined.ratings.len();
     let movies = combined.movies.ids();
-    let (train_set, test_set) = eval::split(
-        all,
+    let (mut train_set, test_set) = eval::split(
+        std::mem::take(&mut combined.ratings),
         |u| combined.user_keys[u as usize],
         |i| movies[i as usize],
         opts.holdout_fraction,
         opts.params.seed,
     );
-    let scale = Scale::of(&all.values);
     stage.finish(format!(
         "{} ratings ({} from the database, {} database users): {} to train, {} held out",
-        all.len(),
+        n_ratings,
         db_ratings.len(),
         combined.database_users,
         train_set.len(),
@@ -307,9 +318,9 @@ fn steps(
     let data = TrainData {
         n_users: combined.user_ids.len(),
         n_items: movies.len(),
-        users: &train_set.users,
-        items: &train_set.items,
-        values: &train_set.values,
+        users: &mut train_set.users,
+        items: &mut train_set.items,
+        values: &mut train_set.values,
     };
     let factors = super::fit(data, &opts.params, cancel, &mut |e| {
         (stage.on_event)(Event::Epoch(*e))
@@ -352,10 +363,10 @@ fn steps(
         metrics,
         holdout_fraction: opts.holdout_fraction,
         counts: Counts {
-            ratings: all.len() as u64,
+            ratings: n_ratings as u64,
             train_ratings: train_set.len() as u64,
             test_ratings: test_set.len() as u64,
-            dataset_ratings: dataset.ratings.len() as u64,
+            dataset_ratings,
             database_ratings: db_ratings.len() as u64,
             users: combined.user_ids.len() as u64,
             items: movies.len() as u64,
@@ -366,7 +377,13 @@ fn steps(
         training_seconds,
         noise_std_dev: factors.noise_std_dev(),
     };
-    let tables = Tables::build_from(combined.user_ids, movies.to_vec(), &dataset.catalogue, all);
+    let (user_ids, movies) = (combined.user_ids, movies.to_vec());
+    let tables = Tables::build_from(
+        user_ids,
+        movies,
+        &dataset.catalogue,
+        vec![train_set, test_set],
+    );
     let published = models.publish(
         &version,
         |out| tables.write(out, &meta, &factors, scale).map(drop),

@@ -5,15 +5,10 @@
 //! It owns the update rule's arithmetic and nothing else: no threads, no
 //! order of blocks, no allocation.
 
-use crate::numeric::{dot, LANES};
+use std::ops::Range;
 
-#[derive(Debug, Clone, Copy)]
-#[repr(C)]
-pub(super) struct Entry {
-    pub(super) u: u32,
-    pub(super) i: u32,
-    pub(super) r: f32,
-}
+use super::blocks::Layout;
+use crate::numeric::{dot, LANES};
 
 pub(super) struct Step {
     pub(super) mu: f32,
@@ -21,8 +16,17 @@ pub(super) struct Step {
     pub(super) reg: f32,
 }
 
+/// One block: the ratings of user rows `rows` of item stratum `si`, which
+/// [`Layout`] finds in `items` and `values` (every rating's item row and
+/// value), and the factor rows it owns: `p` and `bu` from row `rows.start`,
+/// `q` and `bi` from row `item_base`.
 pub(super) struct Job<'a> {
-    pub(super) entries: &'a [Entry],
+    pub(super) items: &'a [u32],
+    pub(super) values: &'a [f32],
+    pub(super) layout: &'a Layout,
+    pub(super) rows: Range<usize>,
+    pub(super) si: usize,
+    pub(super) item_base: u32,
     pub(super) p: &'a mut [f32],
     pub(super) bu: &'a mut [f32],
     pub(super) q: &'a mut [f32],
@@ -57,26 +61,34 @@ impl Kernel {
 
 fn sgd_portable(job: Job<'_>, stride: usize, step: &Step) -> f64 {
     let Job {
-        entries,
+        items,
+        values,
+        layout,
+        rows,
+        si,
+        item_base,
         p,
         bu,
         q,
         bi,
     } = job;
     let mut sq = 0f64;
-    for e in entries {
-        let (u, i) = (e.u as usize, e.i as usize);
+    for (u, row) in rows.enumerate() {
+        let seg = layout.segment(row, si);
         let pu = &mut p[u * stride..(u + 1) * stride];
-        let qi = &mut q[i * stride..(i + 1) * stride];
-        let err = e.r - (step.mu + bu[u] + bi[i] + dot(pu, qi));
-        sq += f64::from(err * err);
-        bu[u] += step.lr * (err - step.reg * bu[u]);
-        bi[i] += step.lr * (err - step.reg * bi[i]);
-        let (a, b) = (step.lr * err, 1.0 - step.lr * step.reg);
-        for (x, y) in pu.iter_mut().zip(qi.iter_mut()) {
-            let (px, qy) = (*x, *y);
-            *x = b * px + a * qy;
-            *y = b * qy + a * px;
+        for (&i, &r) in items[seg.clone()].iter().zip(&values[seg]) {
+            let i = (i - item_base) as usize;
+            let qi = &mut q[i * stride..(i + 1) * stride];
+            let err = r - (step.mu + bu[u] + bi[i] + dot(pu, qi));
+            sq += f64::from(err * err);
+            bu[u] += step.lr * (err - step.reg * bu[u]);
+            bi[i] += step.lr * (err - step.reg * bi[i]);
+            let (a, b) = (step.lr * err, 1.0 - step.lr * step.reg);
+            for (x, y) in pu.iter_mut().zip(qi.iter_mut()) {
+                let (px, qy) = (*x, *y);
+                *x = b * px + a * qy;
+                *y = b * qy + a * px;
+            }
         }
     }
     sq
@@ -87,7 +99,12 @@ fn sgd_portable(job: Job<'_>, stride: usize, step: &Step) -> f64 {
 unsafe fn sgd_avx2(job: Job<'_>, stride: usize, step: &Step) -> f64 {
     use std::arch::x86_64::*;
     let Job {
-        entries,
+        items,
+        values,
+        layout,
+        rows,
+        si,
+        item_base,
         p,
         bu,
         q,
@@ -95,57 +112,86 @@ unsafe fn sgd_avx2(job: Job<'_>, stride: usize, step: &Step) -> f64 {
     } = job;
     let lanes = stride / LANES;
     let mut sq = 0f64;
-    for e in entries {
-        let (u, i) = (e.u as usize, e.i as usize);
+    let end = rows.end;
+    for (u, row) in rows.enumerate() {
+        let seg = layout.segment(row, si);
+        // The next user's ratings are elsewhere: start fetching them now.
+        if row + 1 < end {
+            let next = layout.segment(row + 1, si).start;
+            if next < items.len() {
+                prefetch(items.as_ptr().add(next).cast());
+                prefetch(values.as_ptr().add(next).cast());
+            }
+        }
         let pu = &mut p[u * stride..(u + 1) * stride];
-        let qi = &mut q[i * stride..(i + 1) * stride];
-        let (pp, qp) = (pu.as_mut_ptr(), qi.as_mut_ptr());
-        // SAFETY (all loads and stores below): pu and qi are `stride` floats
-        // long and `lanes * LANES == stride`, so every access is in bounds.
-        // Two accumulators halve the FMA dependency chain of the dot product.
-        let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-        let mut k = 0;
-        while k + 1 < lanes {
-            acc0 = _mm256_fmadd_ps(
-                _mm256_loadu_ps(pp.add(k * LANES)),
-                _mm256_loadu_ps(qp.add(k * LANES)),
-                acc0,
-            );
-            acc1 = _mm256_fmadd_ps(
-                _mm256_loadu_ps(pp.add((k + 1) * LANES)),
-                _mm256_loadu_ps(qp.add((k + 1) * LANES)),
-                acc1,
-            );
-            k += 2;
-        }
-        if k < lanes {
-            acc0 = _mm256_fmadd_ps(
-                _mm256_loadu_ps(pp.add(k * LANES)),
-                _mm256_loadu_ps(qp.add(k * LANES)),
-                acc0,
-            );
-        }
-        let dot = hsum(_mm256_add_ps(acc0, acc1));
-        let err = e.r - (step.mu + bu[u] + bi[i] + dot);
-        sq += f64::from(err * err);
-        bu[u] += step.lr * (err - step.reg * bu[u]);
-        bi[i] += step.lr * (err - step.reg * bi[i]);
-        let a = _mm256_set1_ps(step.lr * err);
-        let b = _mm256_set1_ps(1.0 - step.lr * step.reg);
-        for k in 0..lanes {
-            let x = _mm256_loadu_ps(pp.add(k * LANES));
-            let y = _mm256_loadu_ps(qp.add(k * LANES));
-            _mm256_storeu_ps(
-                pp.add(k * LANES),
-                _mm256_fmadd_ps(b, x, _mm256_mul_ps(a, y)),
-            );
-            _mm256_storeu_ps(
-                qp.add(k * LANES),
-                _mm256_fmadd_ps(b, y, _mm256_mul_ps(a, x)),
-            );
+        let (seg_items, seg_values) = (&items[seg.clone()], &values[seg]);
+        for (k, (&i, &r)) in seg_items.iter().zip(seg_values).enumerate() {
+            // And the next item's row, while this one is updated.
+            if let Some(&next) = seg_items.get(k + 1) {
+                let row = q.as_ptr().add((next - item_base) as usize * stride);
+                for line in (0..stride).step_by(16) {
+                    prefetch(row.add(line).cast());
+                }
+            }
+            let i = (i - item_base) as usize;
+            let qi = &mut q[i * stride..(i + 1) * stride];
+            let (pp, qp) = (pu.as_mut_ptr(), qi.as_mut_ptr());
+            // SAFETY (all loads and stores below): pu and qi are `stride` floats
+            // long and `lanes * LANES == stride`, so every access is in bounds.
+            // Two accumulators halve the FMA dependency chain of the dot product.
+            let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            let mut k = 0;
+            while k + 1 < lanes {
+                acc0 = _mm256_fmadd_ps(
+                    _mm256_loadu_ps(pp.add(k * LANES)),
+                    _mm256_loadu_ps(qp.add(k * LANES)),
+                    acc0,
+                );
+                acc1 = _mm256_fmadd_ps(
+                    _mm256_loadu_ps(pp.add((k + 1) * LANES)),
+                    _mm256_loadu_ps(qp.add((k + 1) * LANES)),
+                    acc1,
+                );
+                k += 2;
+            }
+            if k < lanes {
+                acc0 = _mm256_fmadd_ps(
+                    _mm256_loadu_ps(pp.add(k * LANES)),
+                    _mm256_loadu_ps(qp.add(k * LANES)),
+                    acc0,
+                );
+            }
+            let dot = hsum(_mm256_add_ps(acc0, acc1));
+            let err = r - (step.mu + bu[u] + bi[i] + dot);
+            sq += f64::from(err * err);
+            bu[u] += step.lr * (err - step.reg * bu[u]);
+            bi[i] += step.lr * (err - step.reg * bi[i]);
+            let a = _mm256_set1_ps(step.lr * err);
+            let b = _mm256_set1_ps(1.0 - step.lr * step.reg);
+            for k in 0..lanes {
+                let x = _mm256_loadu_ps(pp.add(k * LANES));
+                let y = _mm256_loadu_ps(qp.add(k * LANES));
+                _mm256_storeu_ps(
+                    pp.add(k * LANES),
+                    _mm256_fmadd_ps(b, x, _mm256_mul_ps(a, y)),
+                );
+                _mm256_storeu_ps(
+                    qp.add(k * LANES),
+                    _mm256_fmadd_ps(b, y, _mm256_mul_ps(a, x)),
+                );
+            }
         }
     }
     sq
+}
+
+/// Ask for the cache line at `at` ahead of its use.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn prefetch(at: *const i8) {
+    use std::arch::x86_64::*;
+    // SAFETY: a prefetch is a hint; it never faults, whatever the address.
+    unsafe { _mm_prefetch(at, _MM_HINT_T0) }
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -17,9 +17,11 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+mod blocks;
 mod kernel;
 
-use kernel::{Entry, Job, Kernel, Step};
+use blocks::{Layout, Strata};
+use kernel::{Job, Kernel, Step};
 
 use crate::numeric::{stride_for, Factors, Params};
 use crate::rng::Rng;
@@ -38,67 +40,16 @@ pub struct EpochReport {
 #[error("training was cancelled")]
 pub struct Cancelled;
 
-/// Training input: parallel arrays of dense indices.
-#[derive(Debug, Clone, Copy)]
+/// Training input: parallel arrays of dense indices. The SGD trainer
+/// reorders them in place while it trains and leaves them in that order:
+/// the same ratings, in another order.
+#[derive(Debug)]
 pub struct TrainData<'a> {
     pub n_users: usize,
     pub n_items: usize,
-    pub users: &'a [u32],
-    pub items: &'a [u32],
-    pub values: &'a [f32],
-}
-
-/// Users or items split into strata, each a contiguous range of rows in the
-/// training order.
-struct Strata {
-    /// Training row of each dense index.
-    row_of: Vec<u32>,
-    /// `bounds[s]..bounds[s + 1]` are the rows of stratum `s`.
-    bounds: Vec<usize>,
-    stratum_of: Vec<u32>,
-}
-
-impl Strata {
-    /// Greedy balance: the busiest entities first, each to the stratum with
-    /// the fewest ratings so far, so that sub-epochs end together.
-    fn balance(counts: &[u32], n_strata: usize, rng: &mut Rng) -> Strata {
-        let mut order: Vec<u32> = (0..counts.len() as u32).collect();
-        rng.shuffle(&mut order);
-        order.sort_by_key(|&e| std::cmp::Reverse(counts[e as usize]));
-        let mut load = vec![0u64; n_strata];
-        let mut stratum_of = vec![0u32; counts.len()];
-        for &e in &order {
-            let s = (0..n_strata).min_by_key(|&s| load[s]).unwrap_or(0);
-            load[s] += u64::from(counts[e as usize]);
-            stratum_of[e as usize] = s as u32;
-        }
-        let mut bounds = vec![0usize; n_strata + 1];
-        for &s in &stratum_of {
-            bounds[s as usize + 1] += 1;
-        }
-        for s in 0..n_strata {
-            bounds[s + 1] += bounds[s];
-        }
-        let mut next = bounds.clone();
-        let row_of = stratum_of
-            .iter()
-            .map(|&s| {
-                let r = next[s as usize];
-                next[s as usize] += 1;
-                r as u32
-            })
-            .collect();
-        Strata {
-            row_of,
-            bounds,
-            stratum_of,
-        }
-    }
-
-    fn local(&self, e: u32) -> (usize, u32) {
-        let s = self.stratum_of[e as usize] as usize;
-        (s, self.row_of[e as usize] - self.bounds[s] as u32)
-    }
+    pub users: &'a mut [u32],
+    pub items: &'a mut [u32],
+    pub values: &'a mut [f32],
 }
 
 /// Fit the model. `on_epoch` is called after every epoch; `cancel` is polled
@@ -114,7 +65,7 @@ pub fn train(
 
 fn train_with(
     kernel: Kernel,
-    data: TrainData<'_>,
+    mut data: TrainData<'_>,
     params: &Params,
     cancel: &AtomicBool,
     on_epoch: &mut dyn FnMut(&EpochReport),
@@ -136,54 +87,122 @@ fn train_with(
 
     let mut user_counts = vec![0u32; data.n_users];
     let mut item_counts = vec![0u32; data.n_items];
-    for (&u, &i) in data.users.iter().zip(data.items) {
+    for (&u, &i) in data.users.iter().zip(data.items.iter()) {
         user_counts[u as usize] += 1;
         item_counts[i as usize] += 1;
     }
     let user_strata = Strata::balance(&user_counts, n_strata, &mut rng);
     let item_strata = Strata::balance(&item_counts, n_strata, &mut rng);
-    let blocks = make_blocks(data, &user_strata, &item_strata, n_strata, &mut rng);
+    drop((user_counts, item_counts));
 
-    // Initialise in dense-index order so that one thread and a seed give the
-    // same start whatever the strata.
-    let init = |n: usize, rng: &mut Rng| -> Vec<f32> {
+    // Initialise in dense-index order, each row where training keeps it, so
+    // that one thread and a seed give the same start whatever the strata.
+    let init = |n: usize, row_of: &[u32], rng: &mut Rng| -> Vec<f32> {
         let mut v = vec![0f32; n * stride];
-        for row in v.chunks_exact_mut(stride) {
-            for x in &mut row[..params.n_factors] {
+        for &r in row_of {
+            let r = r as usize;
+            for x in &mut v[r * stride..r * stride + params.n_factors] {
                 *x = (rng.normal() * f64::from(params.init_std_dev)) as f32;
             }
         }
         v
     };
-    let user_init = init(data.n_users, &mut rng);
-    let item_init = init(data.n_items, &mut rng);
-    let mut p = permute_rows(&user_init, &user_strata.row_of, stride);
-    let mut q = permute_rows(&item_init, &item_strata.row_of, stride);
+    let mut p = init(data.n_users, &user_strata.row_of, &mut rng);
+    let mut q = init(data.n_items, &item_strata.row_of, &mut rng);
     let mut bu = vec![0f32; data.n_users];
     let mut bi = vec![0f32; data.n_items];
 
-    let step = &Step {
+    let layout = blocks::arrange(&mut data, &user_strata, &item_strata, rng.next_u64());
+    let step = Step {
         mu: global_mean,
         lr: params.lr_all,
         reg: params.reg_all,
     };
-    for epoch in 0..params.n_epochs {
+    let rows = Rows {
+        p: &mut p,
+        bu: &mut bu,
+        q: &mut q,
+        bi: &mut bi,
+        stride,
+    };
+    let trained = epochs(
+        kernel,
+        &data,
+        &layout,
+        (&user_strata, &item_strata),
+        rows,
+        &step,
+        (params.n_epochs, start),
+        cancel,
+        on_epoch,
+    );
+    blocks::restore(&mut data, &item_strata);
+    trained?;
+
+    blocks::rows_to_dense(&mut p, &user_strata.row_of, stride);
+    blocks::rows_to_dense(&mut q, &item_strata.row_of, stride);
+    Ok(Factors {
+        n_factors: params.n_factors,
+        stride,
+        global_mean,
+        user_bias: user_strata.row_of.iter().map(|&r| bu[r as usize]).collect(),
+        item_bias: item_strata.row_of.iter().map(|&r| bi[r as usize]).collect(),
+        user_factors: p,
+        item_factors: q,
+        implicit: None,
+        spread: None,
+    })
+}
+
+/// The factor rows and biases being trained, in training-row order.
+struct Rows<'a> {
+    p: &'a mut [f32],
+    bu: &'a mut [f32],
+    q: &'a mut [f32],
+    bi: &'a mut [f32],
+    stride: usize,
+}
+
+/// The epochs, each of `n_strata` sub-epochs of disjoint blocks run side by
+/// side.
+#[allow(clippy::too_many_arguments)]
+fn epochs(
+    kernel: Kernel,
+    data: &TrainData<'_>,
+    layout: &Layout,
+    (user_strata, item_strata): (&Strata, &Strata),
+    rows: Rows<'_>,
+    step: &Step,
+    (n_epochs, start): (usize, Instant),
+    cancel: &AtomicBool,
+    on_epoch: &mut dyn FnMut(&EpochReport),
+) -> Result<(), Cancelled> {
+    let Rows {
+        p,
+        bu,
+        q,
+        bi,
+        stride,
+    } = rows;
+    let n_strata = user_strata.bounds.len() - 1;
+    for epoch in 0..n_epochs {
         let mut sq_err = 0f64;
         for sub in 0..n_strata {
             if cancel.load(Ordering::Relaxed) {
                 return Err(Cancelled);
             }
-            let mut p_parts = split_rows(&mut p, &user_strata.bounds, stride);
-            let mut bu_parts = split_rows(&mut bu, &user_strata.bounds, 1);
+            let mut p_parts = split_rows(&mut *p, &user_strata.bounds, stride);
+            let mut bu_parts = split_rows(&mut *bu, &user_strata.bounds, 1);
             let mut q_parts: Vec<Option<&mut [f32]>> =
-                split_rows(&mut q, &item_strata.bounds, stride)
+                split_rows(&mut *q, &item_strata.bounds, stride)
                     .into_iter()
                     .map(Some)
                     .collect();
-            let mut bi_parts: Vec<Option<&mut [f32]>> = split_rows(&mut bi, &item_strata.bounds, 1)
-                .into_iter()
-                .map(Some)
-                .collect();
+            let mut bi_parts: Vec<Option<&mut [f32]>> =
+                split_rows(&mut *bi, &item_strata.bounds, 1)
+                    .into_iter()
+                    .map(Some)
+                    .collect();
             let mut jobs = Vec::with_capacity(n_strata);
             for (t, (pt, but)) in p_parts.iter_mut().zip(bu_parts.iter_mut()).enumerate() {
                 let s = (t + sub) % n_strata;
@@ -191,7 +210,12 @@ fn train_with(
                     unreachable!("each item stratum is handed out once per sub-epoch");
                 };
                 jobs.push(Job {
-                    entries: &blocks[t * n_strata + s],
+                    items: data.items,
+                    values: data.values,
+                    layout,
+                    rows: user_strata.bounds[t]..user_strata.bounds[t + 1],
+                    si: s,
+                    item_base: item_strata.bounds[s] as u32,
                     p: pt,
                     bu: but,
                     q: qs,
@@ -202,94 +226,12 @@ fn train_with(
         }
         on_epoch(&EpochReport {
             epoch: epoch + 1,
-            n_epochs: params.n_epochs,
+            n_epochs,
             train_rmse: (sq_err / data.values.len().max(1) as f64).sqrt(),
             elapsed: start.elapsed(),
         });
     }
-
-    Ok(Factors {
-        n_factors: params.n_factors,
-        stride,
-        global_mean,
-        user_bias: user_strata.row_of.iter().map(|&r| bu[r as usize]).collect(),
-        item_bias: item_strata.row_of.iter().map(|&r| bi[r as usize]).collect(),
-        user_factors: unpermute_rows(&p, &user_strata.row_of, stride),
-        item_factors: unpermute_rows(&q, &item_strata.row_of, stride),
-        implicit: None,
-        spread: None,
-    })
-}
-
-fn make_blocks(
-    data: TrainData<'_>,
-    users: &Strata,
-    items: &Strata,
-    n: usize,
-    rng: &mut Rng,
-) -> Vec<Vec<Entry>> {
-    let mut blocks: Vec<Vec<Entry>> = vec![Vec::new(); n * n];
-    if n == 1 {
-        blocks[0].reserve_exact(data.values.len());
-    }
-    for ((&u, &i), &r) in data.users.iter().zip(data.items).zip(data.values) {
-        let (su, lu) = users.local(u);
-        let (si, li) = items.local(i);
-        blocks[su * n + si].push(Entry { u: lu, i: li, r });
-    }
-    // Within a block, users come in a random order and each user's ratings
-    // in a random order, but together: the user's row then stays in L1 while
-    // item rows stream past, which on large sets (rows beyond the caches)
-    // doubles the update rate at no cost in accuracy (docs/benchmarks.md).
-    for (b, block) in blocks.iter_mut().enumerate() {
-        let su = b / n;
-        let rows = users.bounds[su + 1] - users.bounds[su];
-        group_by_shuffled_user(block, rows, rng);
-    }
-    blocks
-}
-
-/// Counting-sort `block` by a random rank of its (local) users, then shuffle
-/// each user's run.
-fn group_by_shuffled_user(block: &mut Vec<Entry>, rows: usize, rng: &mut Rng) {
-    let mut rank: Vec<u32> = (0..rows as u32).collect();
-    rng.shuffle(&mut rank);
-    let mut start = vec![0usize; rows + 1];
-    for e in block.iter() {
-        start[rank[e.u as usize] as usize + 1] += 1;
-    }
-    for r in 0..rows {
-        start[r + 1] += start[r];
-    }
-    let mut sorted = vec![Entry { u: 0, i: 0, r: 0.0 }; block.len()];
-    let mut next = start.clone();
-    for e in block.iter() {
-        let slot = &mut next[rank[e.u as usize] as usize];
-        sorted[*slot] = *e;
-        *slot += 1;
-    }
-    for w in start.windows(2) {
-        rng.shuffle(&mut sorted[w[0]..w[1]]);
-    }
-    *block = sorted;
-}
-
-fn permute_rows(src: &[f32], row_of: &[u32], stride: usize) -> Vec<f32> {
-    let mut out = vec![0f32; src.len()];
-    for (e, &r) in row_of.iter().enumerate() {
-        let r = r as usize;
-        out[r * stride..(r + 1) * stride].copy_from_slice(&src[e * stride..(e + 1) * stride]);
-    }
-    out
-}
-
-fn unpermute_rows(src: &[f32], row_of: &[u32], stride: usize) -> Vec<f32> {
-    let mut out = vec![0f32; src.len()];
-    for (e, &r) in row_of.iter().enumerate() {
-        let r = r as usize;
-        out[e * stride..(e + 1) * stride].copy_from_slice(&src[r * stride..(r + 1) * stride]);
-    }
-    out
+    Ok(())
 }
 
 fn split_rows<'a>(mut data: &'a mut [f32], bounds: &[usize], stride: usize) -> Vec<&'a mut [f32]> {

@@ -49,13 +49,13 @@ fn low_rank(n_users: usize, n_items: usize, rank: usize, noise: f64, seed: u64) 
 }
 
 impl LowRank {
-    fn data(&self) -> TrainData<'_> {
+    fn data(&mut self) -> TrainData<'_> {
         TrainData {
             n_users: self.n_users,
             n_items: self.n_items,
-            users: &self.train.0,
-            items: &self.train.1,
-            values: &self.train.2,
+            users: &mut self.train.0,
+            items: &mut self.train.1,
+            values: &mut self.train.2,
         }
     }
 
@@ -88,9 +88,10 @@ fn fit(data: TrainData<'_>, p: &Params) -> Factors {
 #[test]
 fn recovers_a_low_rank_matrix_to_near_its_noise_level() {
     let noise = 0.3;
-    let lr = low_rank(400, 300, 4, noise, 11);
+    let mut lr = low_rank(400, 300, 4, noise, 11);
     for threads in [1, 2, 3] {
-        let rmse = lr.test_rmse(&fit(lr.data(), &params(threads)));
+        let f = fit(lr.data(), &params(threads));
+        let rmse = lr.test_rmse(&f);
         assert!(
             rmse < noise * 1.2,
             "{threads} threads: holdout RMSE {rmse:.4} vs noise {noise}"
@@ -114,7 +115,7 @@ fn recovers_a_low_rank_matrix_to_near_its_noise_level() {
 
 #[test]
 fn one_thread_and_a_seed_give_identical_models() {
-    let lr = low_rank(100, 80, 3, 0.3, 5);
+    let mut lr = low_rank(100, 80, 3, 0.3, 5);
     let p = Params {
         n_epochs: 5,
         ..params(1)
@@ -132,7 +133,7 @@ fn one_thread_and_a_seed_give_identical_models() {
 
 #[test]
 fn stratified_threads_are_deterministic_too() {
-    let lr = low_rank(100, 80, 3, 0.3, 5);
+    let mut lr = low_rank(100, 80, 3, 0.3, 5);
     let p = Params {
         n_epochs: 5,
         ..params(2)
@@ -140,9 +141,40 @@ fn stratified_threads_are_deterministic_too() {
     assert_eq!(fit(lr.data(), &p), fit(lr.data(), &p));
 }
 
+/// Training reorders the caller's arrays in place: afterwards they hold the
+/// same ratings under the same dense indices, and the same ratings in any
+/// order train the same model.
+#[test]
+fn training_keeps_the_ratings_and_ignores_their_order() {
+    let mut lr = low_rank(60, 50, 3, 0.3, 8);
+    let p = Params {
+        n_epochs: 3,
+        ..params(3)
+    };
+    let sorted = |t: &(Vec<u32>, Vec<u32>, Vec<f32>)| {
+        let mut v: Vec<_> = (0..t.0.len())
+            .map(|k| (t.0[k], t.1[k], t.2[k].to_bits()))
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    let before = sorted(&lr.train);
+    let first = fit(lr.data(), &p);
+    assert_eq!(sorted(&lr.train), before);
+    let mut rng = Rng::new(1);
+    let n = lr.train.0.len();
+    for k in (1..n).rev() {
+        let j = rng.below(k as u64 + 1) as usize;
+        lr.train.0.swap(k, j);
+        lr.train.1.swap(k, j);
+        lr.train.2.swap(k, j);
+    }
+    assert_eq!(fit(lr.data(), &p), first);
+}
+
 #[test]
 fn portable_and_vector_kernels_agree() {
-    let lr = low_rank(300, 200, 4, 0.3, 8);
+    let mut lr = low_rank(300, 200, 4, 0.3, 8);
     let p = params(2);
     let stop = AtomicBool::new(false);
     let portable = train_with(Kernel::Portable, lr.data(), &p, &stop, &mut |_| {}).unwrap();
@@ -153,7 +185,7 @@ fn portable_and_vector_kernels_agree() {
 
 #[test]
 fn padding_stays_zero_and_rows_have_the_stride() {
-    let lr = low_rank(50, 40, 3, 0.3, 2);
+    let mut lr = low_rank(50, 40, 3, 0.3, 2);
     let f = fit(
         lr.data(),
         &Params {
@@ -170,7 +202,7 @@ fn padding_stays_zero_and_rows_have_the_stride() {
 
 #[test]
 fn reports_every_epoch_and_the_error_falls() {
-    let lr = low_rank(200, 100, 3, 0.3, 9);
+    let mut lr = low_rank(200, 100, 3, 0.3, 9);
     let mut seen = Vec::new();
     train(lr.data(), &params(2), &AtomicBool::new(false), &mut |e| {
         seen.push(*e)
@@ -183,7 +215,7 @@ fn reports_every_epoch_and_the_error_falls() {
 
 #[test]
 fn cancellation_stops_training() {
-    let lr = low_rank(50, 40, 3, 0.3, 2);
+    let mut lr = low_rank(50, 40, 3, 0.3, 2);
     let stop = AtomicBool::new(true);
     assert_eq!(
         train(lr.data(), &params(2), &stop, &mut |_| {}),
@@ -193,14 +225,14 @@ fn cancellation_stops_training() {
 
 #[test]
 fn more_threads_than_users_and_no_ratings_do_not_panic() {
-    let lr = low_rank(3, 2, 1, 0.1, 1);
+    let mut lr = low_rank(3, 2, 1, 0.1, 1);
     fit(lr.data(), &params(16));
     let empty = TrainData {
         n_users: 4,
         n_items: 3,
-        users: &[],
-        items: &[],
-        values: &[],
+        users: &mut [],
+        items: &mut [],
+        values: &mut [],
     };
     let f = fit(empty, &params(2));
     assert_eq!(f.global_mean, 0.0);
