@@ -177,6 +177,12 @@ impl Model {
         Ok(Model { file, meta })
     }
 
+    /// Let the file's pages go from this process's resident set (a
+    /// retrain, after reading the current model, does not carry it).
+    pub fn release_pages(&self) {
+        self.file.release_pages();
+    }
+
     pub fn metadata(&self) -> &Metadata {
         &self.meta
     }

@@ -40,45 +40,30 @@ impl Tables {
                 .collect(),
             dataset.movies.ids().to_vec(),
             &dataset.catalogue,
+            ItemStats::of(&[all], dataset.movies.len()),
             vec![all.clone()],
         )
     }
 
     /// As [`Tables::build`], for users and movies named explicitly: the id
     /// of each user index and the movie id of each item index. The ratings
-    /// come in parts (a retrain's train and holdout sets), consumed as they
-    /// are read: their values are let go before the rated items are listed,
-    /// and the rest once they are.
+    /// come in parts (a retrain's train and holdout sets), of which only
+    /// the users and items are read (their values may be gone: `stats` was
+    /// taken before), and are let go once the rated items are listed.
     pub fn build_from(
         user_ids: Vec<String>,
         movie_ids: Vec<u32>,
         catalogue: &std::collections::HashMap<u32, super::dataset::Movie>,
-        mut parts: Vec<Ratings>,
+        stats: ItemStats,
+        parts: Vec<Ratings>,
     ) -> Tables {
         let n_users = user_ids.len();
-        let n_items = movie_ids.len();
-        let mut item_counts = vec![0u32; n_items];
-        let mut sums = vec![0f64; n_items];
-        for part in &mut parts {
-            for (&i, &r) in part.items.iter().zip(&part.values) {
-                item_counts[i as usize] += 1;
-                sums[i as usize] += f64::from(r);
-            }
-            part.values = Vec::new();
-        }
         let (rated_offsets, rated_items) = rated_csr(&parts, n_users);
         drop(parts);
-        let item_means = sums
-            .iter()
-            .zip(&item_counts)
-            .map(|(&s, &c)| {
-                if c == 0 {
-                    0.0
-                } else {
-                    (s / f64::from(c)) as f32
-                }
-            })
-            .collect();
+        let ItemStats {
+            counts: item_counts,
+            means: item_means,
+        } = stats;
         let entry = |id: &u32| catalogue.get(id);
         Tables {
             user_ids,
@@ -135,6 +120,37 @@ fn rated_csr(parts: &[Ratings], n_users: usize) -> (Vec<u64>, Vec<u32>) {
     let pairs: Vec<(&[u32], &[u32])> = parts.iter().map(|p| (&p.users[..], &p.items[..])).collect();
     let (offsets, items) = Csr::build_parts(n_users, &pairs).into_parts();
     (offsets.into_iter().map(|o| o as u64).collect(), items)
+}
+
+/// How many ratings each item has, and their mean (0 for none).
+pub struct ItemStats {
+    pub counts: Vec<u32>,
+    pub means: Vec<f32>,
+}
+
+impl ItemStats {
+    pub fn of(parts: &[&Ratings], n_items: usize) -> ItemStats {
+        let mut counts = vec![0u32; n_items];
+        let mut sums = vec![0f64; n_items];
+        for part in parts {
+            for (&i, &r) in part.items.iter().zip(&part.values) {
+                counts[i as usize] += 1;
+                sums[i as usize] += f64::from(r);
+            }
+        }
+        let means = sums
+            .iter()
+            .zip(&counts)
+            .map(|(&s, &c)| {
+                if c == 0 {
+                    0.0
+                } else {
+                    (s / f64::from(c)) as f32
+                }
+            })
+            .collect();
+        ItemStats { counts, means }
+    }
 }
 
 /// A new version id: the UTC time and 16 random bits, so ids sort by age and

@@ -118,7 +118,25 @@ impl ModelFile {
             path: file.path.clone(),
             what,
         })?;
+        // The checks read every page. Let them go from this process's
+        // resident set (they stay in the page cache, and what is used later
+        // comes back on a touch): a retrain that opens the current model
+        // for its quality gate should not carry the whole file, a gigabyte
+        // at Netflix's size, through training.
+        file.release_pages();
         Ok(file)
+    }
+
+    /// Let the file's pages go from this process's resident set; they stay
+    /// in the page cache, and a later read maps them again.
+    pub fn release_pages(&self) {
+        // SAFETY: the mapping is read-only and shared with an unchanging
+        // file, so dropping its pages loses nothing: a later read maps the
+        // same bytes again from the file.
+        let _ = unsafe {
+            self.map
+                .unchecked_advise(memmap2::UncheckedAdvice::DontNeed)
+        };
     }
 
     /// Every invariant the accessors index by.

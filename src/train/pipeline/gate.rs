@@ -77,6 +77,8 @@ pub(super) fn compare(
         se_current += f64::from(r - old).powi(2);
         n += 1;
     }
+    // Its rows were read once; the export to come needs the memory more.
+    current.release_pages();
     (n > 0).then(|| Comparison {
         ratings: n,
         new_rmse: (se_new / n as f64).sqrt(),
@@ -180,6 +182,7 @@ mod tests {
             users.iter().map(|&u| u.to_owned()).collect(),
             movies.to_vec(),
             &HashMap::new(),
+            crate::train::export::ItemStats::of(&[&rated], movies.len()),
             vec![rated],
         );
         let meta = crate::model::tests::tiny_meta("current", 0.5);
