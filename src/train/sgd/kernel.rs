@@ -59,38 +59,78 @@ impl Kernel {
     }
 }
 
+/// The order a block's ratings are updated in: users two at a time, their
+/// ratings interleaved. A user's updates each wait on the last (they share
+/// the user's row), so one user alone leaves the CPU idle between them;
+/// two users' updates are independent and overlap. Both kernels follow
+/// this order, so they compute the same thing. `visit(u, k)` updates local
+/// user row `u` with rating `k`; `ahead(k)` is told where the next pair's
+/// ratings start, to fetch them early.
+#[inline(always)]
+fn walk(job: &Job<'_>, mut ahead: impl FnMut(usize), mut visit: impl FnMut(usize, usize)) {
+    let base = job.rows.start;
+    let mut row = job.rows.start;
+    while row < job.rows.end {
+        let a = job.layout.segment(row, job.si);
+        let b = if row + 1 < job.rows.end {
+            job.layout.segment(row + 1, job.si)
+        } else {
+            a.end..a.end
+        };
+        for next in (row + 2..job.rows.end).take(2) {
+            ahead(job.layout.segment(next, job.si).start);
+        }
+        let (ua, ub) = (row - base, row + 1 - base);
+        for j in 0..a.len().max(b.len()) {
+            if j < a.len() {
+                visit(ua, a.start + j);
+            }
+            if j < b.len() {
+                visit(ub, b.start + j);
+            }
+        }
+        row += 2;
+    }
+}
+
 fn sgd_portable(job: Job<'_>, stride: usize, step: &Step) -> f64 {
-    let Job {
-        items,
-        values,
-        layout,
-        rows,
-        si,
-        item_base,
-        p,
-        bu,
-        q,
-        bi,
-    } = job;
     let mut sq = 0f64;
-    for (u, row) in rows.enumerate() {
-        let seg = layout.segment(row, si);
-        let pu = &mut p[u * stride..(u + 1) * stride];
-        for (&i, &r) in items[seg.clone()].iter().zip(&values[seg]) {
-            let i = (i - item_base) as usize;
-            let qi = &mut q[i * stride..(i + 1) * stride];
-            let err = r - (step.mu + bu[u] + bi[i] + dot(pu, qi));
+    let (items, values, item_base) = (job.items, job.values, job.item_base);
+    let (p, bu, q, bi) = (
+        job.p.as_mut_ptr(),
+        job.bu.as_mut_ptr(),
+        job.q.as_mut_ptr(),
+        job.bi.as_mut_ptr(),
+    );
+    let (n_p, n_q) = (job.bu.len(), job.bi.len());
+    walk(
+        &job,
+        |_| {},
+        |u, k| {
+            let i = (items[k] - item_base) as usize;
+            assert!(u < n_p && i < n_q, "a rating outside its block");
+            // SAFETY: u and i are rows of this block (checked above), each
+            // `stride` floats long in p and q; p and q never overlap.
+            let (pu, qi, bu, bi) = unsafe {
+                (
+                    std::slice::from_raw_parts_mut(p.add(u * stride), stride),
+                    std::slice::from_raw_parts_mut(q.add(i * stride), stride),
+                    &mut *bu.add(u),
+                    &mut *bi.add(i),
+                )
+            };
+            let err = values[k] - (step.mu + *bu + *bi + dot(pu, qi));
             sq += f64::from(err * err);
-            bu[u] += step.lr * (err - step.reg * bu[u]);
-            bi[i] += step.lr * (err - step.reg * bi[i]);
+            *bu += step.lr * (err - step.reg * *bu);
+            *bi += step.lr * (err - step.reg * *bi);
             let (a, b) = (step.lr * err, 1.0 - step.lr * step.reg);
             for (x, y) in pu.iter_mut().zip(qi.iter_mut()) {
                 let (px, qy) = (*x, *y);
                 *x = b * px + a * qy;
                 *y = b * qy + a * px;
             }
-        }
-    }
+        },
+    );
     sq
 }
 
@@ -98,90 +138,84 @@ fn sgd_portable(job: Job<'_>, stride: usize, step: &Step) -> f64 {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn sgd_avx2(job: Job<'_>, stride: usize, step: &Step) -> f64 {
     use std::arch::x86_64::*;
-    let Job {
-        items,
-        values,
-        layout,
-        rows,
-        si,
-        item_base,
-        p,
-        bu,
-        q,
-        bi,
-    } = job;
     let lanes = stride / LANES;
     let mut sq = 0f64;
-    let end = rows.end;
-    for (u, row) in rows.enumerate() {
-        let seg = layout.segment(row, si);
-        // The next user's ratings are elsewhere: start fetching them now.
-        if row + 1 < end {
-            let next = layout.segment(row + 1, si).start;
-            if next < items.len() {
-                prefetch(items.as_ptr().add(next).cast());
-                prefetch(values.as_ptr().add(next).cast());
-            }
+    let (items, values, item_base) = (job.items, job.values, job.item_base);
+    let (p, bu, q, bi) = (
+        job.p.as_mut_ptr(),
+        job.bu.as_mut_ptr(),
+        job.q.as_mut_ptr(),
+        job.bi.as_mut_ptr(),
+    );
+    let (n_p, n_q) = (job.bu.len(), job.bi.len());
+    // The next pair's ratings are elsewhere: start fetching them early.
+    let ahead = |k: usize| {
+        if k < items.len() {
+            prefetch(items.as_ptr().wrapping_add(k).cast());
+            prefetch(values.as_ptr().wrapping_add(k).cast());
         }
-        let pu = &mut p[u * stride..(u + 1) * stride];
-        let (seg_items, seg_values) = (&items[seg.clone()], &values[seg]);
-        for (k, (&i, &r)) in seg_items.iter().zip(seg_values).enumerate() {
-            // And the next item's row, while this one is updated.
-            if let Some(&next) = seg_items.get(k + 1) {
-                let row = q.as_ptr().add((next - item_base) as usize * stride);
+    };
+    walk(&job, ahead, |u, k| {
+        let i = (items[k] - item_base) as usize;
+        assert!(u < n_p && i < n_q, "a rating outside its block");
+        // And the row of this user's next item, while this one is updated.
+        if let Some(&next) = items.get(k + 1) {
+            let next = next.wrapping_sub(item_base) as usize;
+            if next < n_q {
+                let row = q.wrapping_add(next * stride);
                 for line in (0..stride).step_by(16) {
-                    prefetch(row.add(line).cast());
+                    prefetch(row.wrapping_add(line).cast());
                 }
             }
-            let i = (i - item_base) as usize;
-            let qi = &mut q[i * stride..(i + 1) * stride];
-            let (pp, qp) = (pu.as_mut_ptr(), qi.as_mut_ptr());
-            // SAFETY (all loads and stores below): pu and qi are `stride` floats
-            // long and `lanes * LANES == stride`, so every access is in bounds.
-            // Two accumulators halve the FMA dependency chain of the dot product.
-            let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-            let mut k = 0;
-            while k + 1 < lanes {
-                acc0 = _mm256_fmadd_ps(
-                    _mm256_loadu_ps(pp.add(k * LANES)),
-                    _mm256_loadu_ps(qp.add(k * LANES)),
-                    acc0,
-                );
-                acc1 = _mm256_fmadd_ps(
-                    _mm256_loadu_ps(pp.add((k + 1) * LANES)),
-                    _mm256_loadu_ps(qp.add((k + 1) * LANES)),
-                    acc1,
-                );
-                k += 2;
-            }
-            if k < lanes {
-                acc0 = _mm256_fmadd_ps(
-                    _mm256_loadu_ps(pp.add(k * LANES)),
-                    _mm256_loadu_ps(qp.add(k * LANES)),
-                    acc0,
-                );
-            }
-            let dot = hsum(_mm256_add_ps(acc0, acc1));
-            let err = r - (step.mu + bu[u] + bi[i] + dot);
-            sq += f64::from(err * err);
-            bu[u] += step.lr * (err - step.reg * bu[u]);
-            bi[i] += step.lr * (err - step.reg * bi[i]);
-            let a = _mm256_set1_ps(step.lr * err);
-            let b = _mm256_set1_ps(1.0 - step.lr * step.reg);
-            for k in 0..lanes {
-                let x = _mm256_loadu_ps(pp.add(k * LANES));
-                let y = _mm256_loadu_ps(qp.add(k * LANES));
-                _mm256_storeu_ps(
-                    pp.add(k * LANES),
-                    _mm256_fmadd_ps(b, x, _mm256_mul_ps(a, y)),
-                );
-                _mm256_storeu_ps(
-                    qp.add(k * LANES),
-                    _mm256_fmadd_ps(b, y, _mm256_mul_ps(a, x)),
-                );
-            }
         }
-    }
+        // SAFETY (all loads and stores below): u and i are rows of this
+        // block (checked above); rows are `stride` floats long and
+        // `lanes * LANES == stride`, so every access is in bounds.
+        let (pp, qp) = (p.add(u * stride), q.add(i * stride));
+        // Two accumulators halve the FMA dependency chain of the dot product.
+        let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let mut l = 0;
+        while l + 1 < lanes {
+            acc0 = _mm256_fmadd_ps(
+                _mm256_loadu_ps(pp.add(l * LANES)),
+                _mm256_loadu_ps(qp.add(l * LANES)),
+                acc0,
+            );
+            acc1 = _mm256_fmadd_ps(
+                _mm256_loadu_ps(pp.add((l + 1) * LANES)),
+                _mm256_loadu_ps(qp.add((l + 1) * LANES)),
+                acc1,
+            );
+            l += 2;
+        }
+        if l < lanes {
+            acc0 = _mm256_fmadd_ps(
+                _mm256_loadu_ps(pp.add(l * LANES)),
+                _mm256_loadu_ps(qp.add(l * LANES)),
+                acc0,
+            );
+        }
+        let dot = hsum(_mm256_add_ps(acc0, acc1));
+        let (bu, bi) = (&mut *bu.add(u), &mut *bi.add(i));
+        let err = values[k] - (step.mu + *bu + *bi + dot);
+        sq += f64::from(err * err);
+        *bu += step.lr * (err - step.reg * *bu);
+        *bi += step.lr * (err - step.reg * *bi);
+        let a = _mm256_set1_ps(step.lr * err);
+        let b = _mm256_set1_ps(1.0 - step.lr * step.reg);
+        for l in 0..lanes {
+            let x = _mm256_loadu_ps(pp.add(l * LANES));
+            let y = _mm256_loadu_ps(qp.add(l * LANES));
+            _mm256_storeu_ps(
+                pp.add(l * LANES),
+                _mm256_fmadd_ps(b, x, _mm256_mul_ps(a, y)),
+            );
+            _mm256_storeu_ps(
+                qp.add(l * LANES),
+                _mm256_fmadd_ps(b, y, _mm256_mul_ps(a, x)),
+            );
+        }
+    });
     sq
 }
 
