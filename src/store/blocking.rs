@@ -37,6 +37,14 @@ impl Blocking {
         self.run(|s| async move { s.all_ratings().await })
     }
 
+    /// Every rating, in sequence order, to `sink`; how many there were.
+    pub fn each_rating(
+        &self,
+        sink: &mut dyn FnMut(super::RatingRow<'_>),
+    ) -> Result<u64, StoreError> {
+        self.run(|s| async move { s.each_rating(sink).await })
+    }
+
     pub fn last_erasure(&self) -> Result<i64, StoreError> {
         self.run(|s| async move { s.last_erasure().await })
     }

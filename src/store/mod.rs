@@ -29,6 +29,7 @@
 //!   reading a ratings file, group commit.
 
 mod blocking;
+mod bulk;
 mod connect;
 mod erasures;
 mod faults;
@@ -42,6 +43,7 @@ mod write;
 pub mod writer;
 
 pub use blocking::Blocking;
+pub use bulk::Row as RatingRow;
 pub use connect::{Options, Store, StoreError, Target};
 pub use erasures::Erasure;
 pub use ratings::{Counts, NewRating, Stored};

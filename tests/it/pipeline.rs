@@ -32,6 +32,22 @@ fn options(dir: &Path, params: Params, force: bool) -> Options {
     }
 }
 
+/// The dataset's binary copy is in the state directory unless the
+/// configuration turns it off.
+#[test]
+fn the_dataset_copy_follows_the_configuration() {
+    let config = |text: &str| {
+        recd::config::Config::parse(text, Path::new("/etc/recd"), Path::new("recd.toml")).unwrap()
+    };
+    let on = Options::from_config(&config("[paths]\nstate_dir = \"st\"\n"));
+    assert_eq!(
+        on.dataset_cache,
+        Some(PathBuf::from("/etc/recd/st/dataset.cache"))
+    );
+    let off = Options::from_config(&config("[training]\ndataset_cache = false\n"));
+    assert_eq!(off.dataset_cache, None);
+}
+
 /// Well-fitted: the seed, and so the holdout, is the same for every
 /// parameter set here.
 fn good(epochs: usize) -> Params {

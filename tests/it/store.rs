@@ -125,6 +125,19 @@ async fn suite(target: Target) {
     let all = store.all_ratings().await.unwrap();
     assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
     assert_eq!(all.last().unwrap().seq, c.max_seq);
+    // The retrain's bulk read (SQLite's own stepping, PostgreSQL's binary
+    // COPY) gives the same rows in the same order.
+    let mut bulk = Vec::new();
+    let n = store
+        .each_rating(&mut |r| bulk.push((r.seq, r.user.to_owned(), r.movie, r.rating)))
+        .await
+        .unwrap();
+    assert_eq!(n, all.len() as u64);
+    let expected: Vec<_> = all
+        .iter()
+        .map(|r| (r.seq, r.user.clone(), r.movie, r.rating))
+        .collect();
+    assert_eq!(bulk, expected);
     let u0 = store.user_ratings("u0").await.unwrap();
     assert_eq!(u0.iter().find(|r| r.movie == 1).unwrap().rating, 3.0);
     assert_eq!(

@@ -1,8 +1,12 @@
 //! The dataset's ratings and the database's under one set of dense indices:
 //! dataset users as `ml:ID`, database users under their own ids, database
 //! movies interned after the dataset's. The dataset's ratings are moved,
-//! not copied, and the database's appended to them.
+//! not copied, and the database's appended to them as they are read, so a
+//! database rating costs the retrain its 12 bytes and nothing more.
 
+use std::collections::HashMap;
+
+use crate::store::RatingRow;
 use crate::train::dataset::{Dataset, Interner, Ratings};
 use crate::train::export::dataset_user;
 
@@ -18,29 +22,64 @@ pub(super) struct Combined {
     pub(super) user_keys: Vec<u64>,
     pub(super) movies: Interner,
     pub(super) database_users: usize,
+    pub(super) database_ratings: u64,
+    /// The highest sequence number read (0 for none).
+    pub(super) watermark: i64,
+    /// Database ratings above the sequence number the combiner was given.
+    pub(super) new_ratings: u64,
 }
 
-/// The dataset is left without its ratings.
-pub(super) fn combine(dataset: &mut Dataset, db: &[crate::store::Stored]) -> Combined {
-    let ids = dataset.users.ids();
-    let mut c = Combined {
-        ratings: std::mem::take(&mut dataset.ratings),
-        user_ids: ids.iter().map(|&id| dataset_user(id)).collect(),
-        user_keys: ids.iter().map(|&id| u64::from(id)).collect(),
-        movies: dataset.movies.clone(),
-        database_users: 0,
-    };
-    let mut index: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
-    for r in db {
-        let u = *index.entry(r.user.as_str()).or_insert_with(|| {
-            c.user_ids.push(r.user.clone());
-            c.user_keys
-                .push(crate::rng::fnv1a(r.user.as_bytes()) | 1 << 63);
-            (c.user_ids.len() - 1) as u32
-        });
+/// Collects the database's ratings after the dataset's.
+pub(super) struct Combiner {
+    c: Combined,
+    index: HashMap<String, u32>,
+    since: i64,
+}
+
+impl Combiner {
+    /// Start from `dataset`'s ratings (it is left without them); database
+    /// ratings above sequence `since` are counted as new.
+    pub(super) fn new(dataset: &mut Dataset, since: i64) -> Combiner {
+        let ids = dataset.users.ids();
+        Combiner {
+            c: Combined {
+                ratings: std::mem::take(&mut dataset.ratings),
+                user_ids: ids.iter().map(|&id| dataset_user(id)).collect(),
+                user_keys: ids.iter().map(|&id| u64::from(id)).collect(),
+                movies: dataset.movies.clone(),
+                database_users: 0,
+                database_ratings: 0,
+                watermark: 0,
+                new_ratings: 0,
+            },
+            index: HashMap::new(),
+            since,
+        }
+    }
+
+    pub(super) fn add(&mut self, r: RatingRow<'_>) {
+        let c = &mut self.c;
+        let u = match self.index.get(r.user) {
+            Some(&u) => u,
+            None => {
+                let u = c.user_ids.len() as u32;
+                c.user_ids.push(r.user.to_owned());
+                c.user_keys
+                    .push(crate::rng::fnv1a(r.user.as_bytes()) | 1 << 63);
+                self.index.insert(r.user.to_owned(), u);
+                u
+            }
+        };
         let i = c.movies.intern(r.movie);
         c.ratings.push(u, i, r.rating);
+        c.database_ratings += 1;
+        c.watermark = c.watermark.max(r.seq);
+        c.new_ratings += u64::from(r.seq > self.since);
     }
-    c.database_users = index.len();
-    c
+
+    pub(super) fn finish(self) -> Combined {
+        let mut c = self.c;
+        c.database_users = self.index.len();
+        c
+    }
 }

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use check::judge;
 pub use check::{check, Check, Verdict};
-use combine::combine;
+use combine::Combiner;
 pub use eval_files::{eval_files, EvalReport};
 pub use record::{record_start, run_end, status_of};
 
@@ -276,24 +276,28 @@ fn steps(
     stage.start(Stage::LoadDatabase);
     // The last erasure first, then the ratings: an erasure commits with its
     // deletions, so none of the users erased up to it is in what is read.
-    let (erased_through, db_ratings) = match &opts.database {
-        Some(db) => (db.last_erasure()?, db.all_ratings()?),
-        None => (0, Vec::new()),
-    };
-    let watermark = db_ratings.iter().map(|r| r.seq).max().unwrap_or(0);
     let since = current.map_or(0, |m| m.metadata().db_watermark);
-    let new_ratings = db_ratings.iter().filter(|r| r.seq > since).count() as u64;
+    let mut combiner = Combiner::new(&mut dataset, since);
+    let erased_through = match &opts.database {
+        Some(db) => {
+            let erased_through = db.last_erasure()?;
+            db.each_rating(&mut |r| combiner.add(r))?;
+            erased_through
+        }
+        None => 0,
+    };
+    let mut combined = combiner.finish();
+    let (watermark, new_ratings) = (combined.watermark, combined.new_ratings);
     stage.finish(match &opts.database {
         Some(db) => format!(
             "{} ratings up to sequence {watermark} from {}",
-            db_ratings.len(),
+            combined.database_ratings,
             db.store.target().display()
         ),
         None => "skipped: no ratings database configured".into(),
     });
 
     stage.start(Stage::Combine);
-    let mut combined = combine(&mut dataset, &db_ratings);
     let scale = Scale::of(&combined.ratings.values);
     let n_ratings = combined.ratings.len();
     let movies = combined.movies.ids();
@@ -307,7 +311,7 @@ fn steps(
     stage.finish(format!(
         "{} ratings ({} from the database, {} database users): {} to train, {} held out",
         n_ratings,
-        db_ratings.len(),
+        combined.database_ratings,
         combined.database_users,
         train_set.len(),
         test_set.len()
@@ -371,7 +375,7 @@ fn steps(
             train_ratings: train_set.len() as u64,
             test_ratings: test_set.len() as u64,
             dataset_ratings,
-            database_ratings: db_ratings.len() as u64,
+            database_ratings: combined.database_ratings,
             users: combined.user_ids.len() as u64,
             items: movies.len() as u64,
         },
