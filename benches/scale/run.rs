@@ -1,0 +1,102 @@
+//! Running `recd` as a process: its output, wall time and peak RSS, and the
+//! step times of a `recd train` report.
+
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+/// What a finished `recd` run left.
+pub struct Ran {
+    pub stdout: String,
+    pub wall: f64,
+    pub peak_mib: f64,
+}
+
+/// Run `recd` with `args` to its end; it must succeed.
+// The child is reaped by wait4 below, which std's Child cannot see.
+#[allow(clippy::zombie_processes)]
+pub fn recd(args: &[&str]) -> Ran {
+    let start = Instant::now();
+    let out = tempfile::tempfile().expect("temp file");
+    let child = Command::new(env!("CARGO_BIN_EXE_recd"))
+        .args(args)
+        .stdout(out.try_clone().expect("dup"))
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("recd starts");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: pid is our own unwaited child; status and usage are valid
+    // pointers. wait4 gives this child's own peak RSS (ru_maxrss, KiB).
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4 failed");
+    let wall = start.elapsed().as_secs_f64();
+    let mut stdout = String::new();
+    use std::io::{Read, Seek};
+    let mut out = out;
+    out.rewind().expect("rewind");
+    out.read_to_string(&mut stdout).expect("output");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "recd {args:?} failed:\n{stdout}"
+    );
+    Ran {
+        stdout,
+        wall,
+        peak_mib: usage.ru_maxrss as f64 / 1024.0,
+    }
+}
+
+/// A `recd train` run's figures.
+pub struct Report {
+    pub wall: f64,
+    pub peak_mib: f64,
+    pub epochs: usize,
+    /// (step, seconds, detail) as printed: `[k/6] step   1.234s  detail`.
+    steps: Vec<(String, f64, String)>,
+}
+
+impl Report {
+    pub fn of(ran: Ran) -> Report {
+        let mut steps = Vec::new();
+        let mut epochs = 0;
+        for line in ran.stdout.lines() {
+            if let Some(rest) = line.strip_prefix('[').and_then(|l| l.split_once("] ")) {
+                let fields: Vec<&str> = rest.1.split("  ").filter(|f| !f.is_empty()).collect();
+                if let [name, secs, detail @ ..] = fields.as_slice() {
+                    if let Ok(s) = secs.trim().trim_end_matches('s').parse::<f64>() {
+                        steps.push((name.trim().to_owned(), s, detail.join(" ")));
+                    }
+                }
+            }
+            if let Some(e) = line.trim().strip_prefix("epoch") {
+                if let Some((_, of)) = e.split_whitespace().next().and_then(|f| f.split_once('/')) {
+                    epochs = of.parse().unwrap_or(epochs);
+                }
+            }
+        }
+        Report {
+            wall: ran.wall,
+            peak_mib: ran.peak_mib,
+            epochs,
+            steps,
+        }
+    }
+
+    /// A step's seconds (NaN if it did not report).
+    pub fn step(&self, name: &str) -> f64 {
+        self.steps
+            .iter()
+            .find(|(n, ..)| n == name)
+            .map_or(f64::NAN, |(_, s, _)| *s)
+    }
+
+    /// A step's detail text.
+    pub fn detail(&self, name: &str) -> &str {
+        self.steps
+            .iter()
+            .find(|(n, ..)| n == name)
+            .map_or("", |(.., d)| d)
+    }
+}
