@@ -134,6 +134,12 @@ fn sgd_portable(job: Job<'_>, stride: usize, step: &Step) -> f64 {
     sq
 }
 
+/// How many of a user's ratings ahead an item's row is fetched: three
+/// (six updates, the pair's) was the fastest of 1 to 6 on the ML-25M and
+/// Netflix shapes, whose item rows do not fit in L2 (docs/benchmarks.md).
+#[cfg(target_arch = "x86_64")]
+const PREFETCH_AHEAD: usize = 3;
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn sgd_avx2(job: Job<'_>, stride: usize, step: &Step) -> f64 {
@@ -158,8 +164,9 @@ unsafe fn sgd_avx2(job: Job<'_>, stride: usize, step: &Step) -> f64 {
     walk(&job, ahead, |u, k| {
         let i = (items[k] - item_base) as usize;
         assert!(u < n_p && i < n_q, "a rating outside its block");
-        // And the row of this user's next item, while this one is updated.
-        if let Some(&next) = items.get(k + 1) {
+        // And the row of an item this user rates a few ratings on, so that
+        // it is in L1 when its turn comes.
+        if let Some(&next) = items.get(k + PREFETCH_AHEAD) {
             let next = next.wrapping_sub(item_base) as usize;
             if next < n_q {
                 let row = q.wrapping_add(next * stride);
