@@ -208,7 +208,7 @@ mod tests {
         let movie = encode(&[(5, "a", -1, 4.5)]);
         assert_eq!(
             message(read(&movie, 64)),
-            "rating 5 in the database: its movie id is out of range"
+            "database error: rating 5 in the database: its movie id is out of range"
         );
         let mut latin = encode(&[(6, "é", 1, 4.5)]);
         latin[21 + 12 + 4] = 0xff;

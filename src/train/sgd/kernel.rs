@@ -59,6 +59,31 @@ impl Kernel {
     }
 }
 
+/// A block's factor rows as pointers, for the kernels, which hold two
+/// users' rows at once and index them by row numbers checked against
+/// `n_p` (user rows) and `n_q` (item rows).
+struct Rows {
+    p: *mut f32,
+    bu: *mut f32,
+    q: *mut f32,
+    bi: *mut f32,
+    n_p: usize,
+    n_q: usize,
+}
+
+impl Rows {
+    fn of(job: &mut Job<'_>) -> Rows {
+        Rows {
+            p: job.p.as_mut_ptr(),
+            bu: job.bu.as_mut_ptr(),
+            q: job.q.as_mut_ptr(),
+            bi: job.bi.as_mut_ptr(),
+            n_p: job.bu.len(),
+            n_q: job.bi.len(),
+        }
+    }
+}
+
 /// The order a block's ratings are updated in: users two at a time, their
 /// ratings interleaved. A user's updates each wait on the last (they share
 /// the user's row), so one user alone leaves the CPU idle between them;
@@ -93,16 +118,17 @@ fn walk(job: &Job<'_>, mut ahead: impl FnMut(usize), mut visit: impl FnMut(usize
     }
 }
 
-fn sgd_portable(job: Job<'_>, stride: usize, step: &Step) -> f64 {
+fn sgd_portable(mut job: Job<'_>, stride: usize, step: &Step) -> f64 {
     let mut sq = 0f64;
     let (items, values, item_base) = (job.items, job.values, job.item_base);
-    let (p, bu, q, bi) = (
-        job.p.as_mut_ptr(),
-        job.bu.as_mut_ptr(),
-        job.q.as_mut_ptr(),
-        job.bi.as_mut_ptr(),
-    );
-    let (n_p, n_q) = (job.bu.len(), job.bi.len());
+    let Rows {
+        p,
+        bu,
+        q,
+        bi,
+        n_p,
+        n_q,
+    } = Rows::of(&mut job);
     walk(
         &job,
         |_| {},
@@ -142,18 +168,19 @@ const PREFETCH_AHEAD: usize = 3;
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn sgd_avx2(job: Job<'_>, stride: usize, step: &Step) -> f64 {
+unsafe fn sgd_avx2(mut job: Job<'_>, stride: usize, step: &Step) -> f64 {
     use std::arch::x86_64::*;
     let lanes = stride / LANES;
     let mut sq = 0f64;
     let (items, values, item_base) = (job.items, job.values, job.item_base);
-    let (p, bu, q, bi) = (
-        job.p.as_mut_ptr(),
-        job.bu.as_mut_ptr(),
-        job.q.as_mut_ptr(),
-        job.bi.as_mut_ptr(),
-    );
-    let (n_p, n_q) = (job.bu.len(), job.bi.len());
+    let Rows {
+        p,
+        bu,
+        q,
+        bi,
+        n_p,
+        n_q,
+    } = Rows::of(&mut job);
     // The next pair's ratings are elsewhere: start fetching them early.
     let ahead = |k: usize| {
         if k < items.len() {
