@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::run::{recd, Report};
+use crate::run::Report;
 
 #[path = "../../tests/it/helper/pg.rs"]
 #[allow(dead_code)]
@@ -109,31 +109,7 @@ async fn fill(url: &str, n: u64, with: &str) {
 }
 
 fn train(root: &Path, base: &Path, url: &str) -> Report {
-    let state = root.join("db-state");
-    let _ = std::fs::remove_dir_all(&state);
-    std::fs::create_dir_all(&state).expect("state dir");
-    let config = state.join("recd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[paths]\nstate_dir = \"{}\"\n[database]\nurl = \"{url}\"\n",
-            state.display()
-        ),
-    )
-    .expect("config");
-    let models = state.join("models");
-    Report::of(recd(&[
-        "train",
-        "--config",
-        config.to_str().unwrap(),
-        "--dataset",
-        base.to_str().unwrap(),
-        "--models-dir",
-        models.to_str().unwrap(),
-        "--force",
-        "--algorithm",
-        "svd",
-        "--epochs",
-        "1",
-    ]))
+    let config = format!("[database]\nurl = \"{url}\"\n");
+    let args = ["--algorithm", "svd", "--epochs", "1"];
+    crate::run::train(&root.join("db-state"), &config, base, &args)
 }

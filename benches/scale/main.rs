@@ -19,7 +19,7 @@ mod run;
 
 use std::path::Path;
 
-use run::{recd, Report};
+use run::recd;
 
 /// Name, users, items, ratings.
 const SHAPES: [(&str, u32, u32, u64); 4] = [
@@ -62,29 +62,9 @@ fn main() {
         let data = synth(&root, name, users, items, ratings);
         let state = root.join(format!("{name}-state"));
         let _ = std::fs::remove_dir_all(&state);
-        std::fs::create_dir_all(&state).expect("state dir");
-        let config = state.join("recd.toml");
-        std::fs::write(
-            &config,
-            format!("[paths]\nstate_dir = \"{}\"\n", state.display()),
-        )
-        .expect("config");
         for _ in ["parsed", "binary copy"] {
-            let models = state.join("models");
-            let _ = std::fs::remove_dir_all(&models);
-            let r = Report::of(recd(&[
-                "train",
-                "--config",
-                config.to_str().unwrap(),
-                "--no-database",
-                "--dataset",
-                data.to_str().unwrap(),
-                "--models-dir",
-                models.to_str().unwrap(),
-                "--force",
-                "--algorithm",
-                &algorithm,
-            ]));
+            let args = ["--no-database", "--algorithm", &algorithm];
+            let r = run::train(&state, "", &data, &args);
             let read = if r
                 .detail("load dataset")
                 .contains("read from the binary copy")

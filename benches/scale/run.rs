@@ -1,6 +1,7 @@
 //! Running `recd` as a process: its output, wall time and peak RSS, and the
 //! step times of a `recd train` report.
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -46,6 +47,34 @@ pub fn recd(args: &[&str]) -> Ran {
         wall,
         peak_mib: usage.ru_maxrss as f64 / 1024.0,
     }
+}
+
+/// `recd train` with a fresh state directory `state` (its config adds
+/// `config` to `paths.state_dir`) and the models in a fresh `state/models`;
+/// `args` after `--force`. The state directory survives between calls
+/// with the same `config`, so that a second run finds the binary copy.
+pub fn train(state: &Path, config: &str, dataset: &Path, args: &[&str]) -> Report {
+    let file = state.join("recd.toml");
+    let text = format!("[paths]\nstate_dir = \"{}\"\n{config}", state.display());
+    if std::fs::read_to_string(&file).ok().as_deref() != Some(text.as_str()) {
+        let _ = std::fs::remove_dir_all(state);
+        std::fs::create_dir_all(state).expect("state dir");
+        std::fs::write(&file, text).expect("config");
+    }
+    let models = state.join("models");
+    let _ = std::fs::remove_dir_all(&models);
+    let mut all = vec![
+        "train",
+        "--config",
+        file.to_str().unwrap(),
+        "--dataset",
+        dataset.to_str().unwrap(),
+        "--models-dir",
+        models.to_str().unwrap(),
+        "--force",
+    ];
+    all.extend_from_slice(args);
+    Report::of(recd(&all))
 }
 
 /// A `recd train` run's figures.

@@ -18,15 +18,7 @@ impl Csr {
 
     /// As [`Csr::build`], from pairs held in several parts.
     pub fn build_parts(n_rows: usize, parts: &[(&[u32], &[u32])]) -> Csr {
-        let mut offsets = vec![0usize; n_rows + 1];
-        for &(rows, _) in parts {
-            for &r in rows {
-                offsets[r as usize + 1] += 1;
-            }
-        }
-        for r in 0..n_rows {
-            offsets[r + 1] += offsets[r];
-        }
+        let offsets = offsets(n_rows, parts.iter().flat_map(|&(rows, _)| rows));
         let mut out = vec![0u32; offsets[n_rows]];
         let mut next = offsets.clone();
         for &(rows, cols) in parts {
@@ -74,7 +66,7 @@ impl Csr {
 }
 
 /// Row offsets of `rows` (row `r`'s entries are `o[r]..o[r + 1]`).
-pub fn offsets(n_rows: usize, rows: &[u32]) -> Vec<usize> {
+pub fn offsets<'a>(n_rows: usize, rows: impl IntoIterator<Item = &'a u32>) -> Vec<usize> {
     let mut o = vec![0usize; n_rows + 1];
     for &r in rows {
         o[r as usize + 1] += 1;

@@ -41,25 +41,24 @@ impl Tables {
             dataset.movies.ids().to_vec(),
             &dataset.catalogue,
             ItemStats::of(&[all], dataset.movies.len()),
-            vec![all.clone()],
+            &[all],
         )
     }
 
     /// As [`Tables::build`], for users and movies named explicitly: the id
     /// of each user index and the movie id of each item index. The ratings
     /// come in parts (a retrain's train and holdout sets), of which only
-    /// the users and items are read (their values may be gone: `stats` was
-    /// taken before), and are let go once the rated items are listed.
+    /// the users and items are read: their values may be gone, `stats` was
+    /// taken before.
     pub fn build_from(
         user_ids: Vec<String>,
         movie_ids: Vec<u32>,
         catalogue: &std::collections::HashMap<u32, super::dataset::Movie>,
         stats: ItemStats,
-        parts: Vec<Ratings>,
+        parts: &[&Ratings],
     ) -> Tables {
         let n_users = user_ids.len();
-        let (rated_offsets, rated_items) = rated_csr(&parts, n_users);
-        drop(parts);
+        let (rated_offsets, rated_items) = rated_csr(parts, n_users);
         let ItemStats {
             counts: item_counts,
             means: item_means,
@@ -116,7 +115,7 @@ impl Tables {
 }
 
 /// Item indices rated by each user, ascending and without repeats.
-fn rated_csr(parts: &[Ratings], n_users: usize) -> (Vec<u64>, Vec<u32>) {
+fn rated_csr(parts: &[&Ratings], n_users: usize) -> (Vec<u64>, Vec<u32>) {
     let pairs: Vec<(&[u32], &[u32])> = parts.iter().map(|p| (&p.users[..], &p.items[..])).collect();
     let (offsets, items) = Csr::build_parts(n_users, &pairs).into_parts();
     (offsets.into_iter().map(|o| o as u64).collect(), items)
@@ -173,13 +172,13 @@ mod tests {
         for (u, i) in [(1, 5), (0, 3), (1, 2), (1, 5), (0, 1)] {
             r.push(u, i, 4.0);
         }
-        let (offs, items) = rated_csr(&[r.clone()], 3);
+        let (offs, items) = rated_csr(&[&r], 3);
         assert_eq!(offs, vec![0, 2, 4, 4]);
         assert_eq!(items, vec![1, 3, 2, 5]);
         // A retrain's train and holdout parts list as their union.
         let held = r.split_off_where(|u, i| (u, i) == (1, 5) || (u, i) == (0, 1));
         assert_eq!((r.len(), held.len()), (2, 3));
-        assert_eq!(rated_csr(&[r, held], 3), (offs, items));
+        assert_eq!(rated_csr(&[&r, &held], 3), (offs, items));
     }
 
     /// Train on a small set and write the model; once and again.

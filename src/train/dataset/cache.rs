@@ -97,10 +97,10 @@ pub fn read(path: &Path, stamp: Stamp) -> Result<Arrays, Unusable> {
         return Err(Unusable::Stale);
     }
     let [n_users, n_movies, n] = [header[9], header[10], header[11]];
-    let words = n_users
+    let total_words = n_users
         .checked_add(n_movies)
         .and_then(|w| n.checked_mul(3).and_then(|r| r.checked_add(w)));
-    let expected = words
+    let expected = total_words
         .and_then(|w| w.checked_mul(4))
         .and_then(|b| b.checked_add(8 * HEADER as u64 + 4));
     if expected != Some(meta.len())

@@ -78,21 +78,21 @@ pub struct Dataset {
 impl Dataset {
     /// Load the MovieLens set in `dir`, detected by its files.
     pub fn load(dir: &Path) -> Result<Dataset, DatasetError> {
-        let format = Format::detect(dir)?;
-        let catalogue = load_catalogue_of(dir, format)?;
-        let (name, layout) = format.ratings_file();
-        let arrays = parse(&dir.join(name), Some(layout))?;
-        Ok(Dataset::of(dir, format, arrays, catalogue))
+        Dataset::load_cached(dir, None).map(|(d, _)| d)
     }
 
-    /// [`Dataset::load`], through the binary copy at `copy`: read from it
-    /// when it was made from this very ratings file, else parsed and
-    /// written to it. Also says which, for the run's report.
-    pub fn load_cached(dir: &Path, copy: &Path) -> Result<(Dataset, String), DatasetError> {
+    /// [`Dataset::load`], through the binary copy at `copy` if given: read
+    /// from it when it was made from this very ratings file, else parsed
+    /// and written to it. Also says which, for the run's report.
+    pub fn load_cached(dir: &Path, copy: Option<&Path>) -> Result<(Dataset, String), DatasetError> {
         let format = Format::detect(dir)?;
         let catalogue = load_catalogue_of(dir, format)?;
         let (name, layout) = format.ratings_file();
         let file = dir.join(name);
+        let Some(copy) = copy else {
+            let arrays = parse(&file, Some(layout))?;
+            return Ok((Dataset::of(dir, format, arrays, catalogue), "parsed".into()));
+        };
         let stamp = cache::Stamp::of(&file, format).map_err(|source| DatasetError::Io {
             path: file.clone(),
             source,

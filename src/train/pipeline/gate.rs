@@ -183,7 +183,7 @@ mod tests {
             movies.to_vec(),
             &HashMap::new(),
             crate::train::export::ItemStats::of(&[&rated], movies.len()),
-            vec![rated],
+            &[&rated],
         );
         let meta = crate::model::tests::tiny_meta("current", 0.5);
         let mut out = std::fs::File::create(&path).unwrap();

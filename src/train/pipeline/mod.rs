@@ -259,10 +259,7 @@ fn steps(
 ) -> Result<Outcome, PipelineError> {
     let mut stage = Stager { on_event, at: None };
     stage.start(Stage::LoadDataset);
-    let (mut dataset, read) = match &opts.dataset_cache {
-        Some(copy) => Dataset::load_cached(&opts.dataset, copy)?,
-        None => (Dataset::load(&opts.dataset)?, "parsed".into()),
-    };
+    let (mut dataset, read) = Dataset::load_cached(&opts.dataset, opts.dataset_cache.as_deref())?;
     let dataset_ratings = dataset.ratings.len() as u64;
     stage.finish(format!(
         "{} ratings, {} users, {} movies ({:?} format, {} titles); {read}",
@@ -391,8 +388,9 @@ fn steps(
         movies,
         &dataset.catalogue,
         item_stats,
-        vec![train_set, test_set],
+        &[&train_set, &test_set],
     );
+    drop((train_set, test_set));
     let published = models.publish(
         &version,
         |out| tables.write(out, &meta, &factors, scale).map(drop),

@@ -14,8 +14,6 @@ use crate::rng::{mix64, Rng};
 pub(super) struct Strata {
     /// Training row of each dense index.
     pub(super) row_of: Vec<u32>,
-    /// Dense index of each training row.
-    pub(super) index_of: Vec<u32>,
     /// `bounds[s]..bounds[s + 1]` are the rows of stratum `s`.
     pub(super) bounds: Vec<usize>,
 }
@@ -45,19 +43,13 @@ impl Strata {
         rng.shuffle(&mut order);
         let mut next = bounds.clone();
         let mut row_of = vec![0u32; counts.len()];
-        let mut index_of = vec![0u32; counts.len()];
         for &e in &order {
             let s = stratum_of[e as usize];
             let r = next[usize::from(s)];
             next[usize::from(s)] += 1;
             row_of[e as usize] = r as u32;
-            index_of[r] = e;
         }
-        Strata {
-            row_of,
-            index_of,
-            bounds,
-        }
+        Strata { row_of, bounds }
     }
 }
 
@@ -172,8 +164,12 @@ pub(super) fn arrange(
 
 /// Give the items back their dense indices.
 pub(super) fn restore(data: &mut TrainData<'_>, items: &Strata) {
+    let mut index_of = vec![0u32; items.row_of.len()];
+    for (e, &r) in items.row_of.iter().enumerate() {
+        index_of[r as usize] = e as u32;
+    }
     for i in data.items.iter_mut() {
-        *i = items.index_of[*i as usize];
+        *i = index_of[*i as usize];
     }
 }
 

@@ -141,16 +141,16 @@ fn the_loader_uses_the_copy_until_the_file_changes() {
     )
     .unwrap();
     let copy = dir.path().join("dataset.cache");
-    let (first, note) = super::super::Dataset::load_cached(&data, &copy).unwrap();
+    let (first, note) = super::super::Dataset::load_cached(&data, Some(&copy)).unwrap();
     assert!(note.contains("binary copy absent: written to"), "{note}");
-    let (second, note) = super::super::Dataset::load_cached(&data, &copy).unwrap();
+    let (second, note) = super::super::Dataset::load_cached(&data, Some(&copy)).unwrap();
     assert!(note.starts_with("read from the binary copy"), "{note}");
     assert_eq!(first.ratings.values, second.ratings.values);
     assert_eq!(first.users.ids(), second.users.ids());
     assert_eq!(second.catalogue.len(), 2);
 
     std::fs::write(data.join("ratings.dat"), "1::1::5::1\n3::2::2::2\n").unwrap();
-    let (third, note) = super::super::Dataset::load_cached(&data, &copy).unwrap();
+    let (third, note) = super::super::Dataset::load_cached(&data, Some(&copy)).unwrap();
     assert!(note.contains("another version"), "{note}");
     assert_eq!(third.ratings.values, [5.0, 2.0]);
     assert_eq!(third.users.ids(), [1, 3]);
