@@ -13,125 +13,14 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::median;
-use std::process::Command;
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
+use common::fits::{self, Row};
+use common::median;
 use recd::model::Model;
-use recd::numeric::{Algorithm, Factors, Params, Scale};
-use recd::train::eval;
+use recd::numeric::{Algorithm, Params};
 
-const LIBMF_FACTORS: i32 = 100;
 const LIBMF_ITERATIONS: i32 = 20;
-
-#[derive(Default)]
-struct Row {
-    fits: Vec<f64>,
-    rmse: f64,
-    mae: f64,
-    updates: f64,
-}
-
-impl Row {
-    fn print(&mut self, name: &str, settings: &str) -> f64 {
-        let fit = median(&mut self.fits);
-        println!(
-            "| {name} | {settings} | {fit:.3} | {:.4} | {:.4} | {:.1} |",
-            self.rmse,
-            self.mae,
-            self.updates / fit / 1e6
-        );
-        fit
-    }
-}
-
-fn fit_recd(split: &mut common::Split, params: &Params, row: &mut Row) -> Factors {
-    let t = &mut split.train;
-    let start = Instant::now();
-    let f = recd::train::fit(t.train_data(), params, &AtomicBool::new(false), &mut |_| {})
-        .expect("not cancelled");
-    row.fits.push(start.elapsed().as_secs_f64());
-    let m = eval::score(&f, Scale::of(&t.ratings.values), &split.test);
-    (row.rmse, row.mae) = (m.rmse, m.mae);
-    row.updates = (t.ratings.len() * params.n_epochs) as f64;
-    f
-}
-
-fn fit_libmf(split: &common::Split, row: &mut Row) {
-    let t = &split.train;
-    let mut m = libmf::Matrix::with_capacity(t.ratings.len());
-    for k in 0..t.ratings.len() {
-        m.push(
-            t.ratings.users[k] as i32,
-            t.ratings.items[k] as i32,
-            t.ratings.values[k],
-        );
-    }
-    let start = Instant::now();
-    let model = libmf::Model::params()
-        .factors(LIBMF_FACTORS)
-        .iterations(LIBMF_ITERATIONS)
-        .threads(2)
-        .lambda_p2(0.05)
-        .lambda_q2(0.05)
-        .quiet(true)
-        .fit(&m)
-        .expect("libmf fits");
-    row.fits.push(start.elapsed().as_secs_f64());
-    let (mut se, mut ae) = (0f64, 0f64);
-    let scale = Scale::of(&t.ratings.values);
-    for k in 0..split.test.len() {
-        let (u, i) = (split.test.users[k], split.test.items[k]);
-        // LIBMF predicts its global average for a row or column it has not seen.
-        let p = scale.clip(model.predict(u as i32, i as i32));
-        let err = f64::from(split.test.values[k] - p);
-        se += err * err;
-        ae += err.abs();
-    }
-    let n = split.test.len() as f64;
-    (row.rmse, row.mae) = ((se / n).sqrt(), ae / n);
-    row.updates = (t.ratings.len() * LIBMF_ITERATIONS as usize) as f64;
-}
-
-/// A fit by a python3 script beside this bench, `passes` over the ratings
-/// a run.
-fn python(split: &common::Split, script: &str, args: &[String], passes: usize) -> Option<Row> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("benches")
-        .join(script);
-    let out = Command::new("python3")
-        .arg(&script)
-        .arg(&split.train_path)
-        .arg(&split.test_path)
-        .args(args)
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        eprintln!(
-            "{} not measured: {}",
-            script.display(),
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
-        );
-        return None;
-    }
-    let j: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    Some(Row {
-        fits: j["fit_seconds"]
-            .as_array()?
-            .iter()
-            .filter_map(|v| v.as_f64())
-            .collect(),
-        rmse: j["rmse"].as_f64()?,
-        mae: j["mae"].as_f64()?,
-        updates: (split.train.ratings.len() * passes) as f64,
-    })
-}
 
 fn main() {
     let runs = common::option("--runs", 5usize);
@@ -163,14 +52,14 @@ fn main() {
     let (mut ours_b, mut ours_b16) = (Row::default(), Row::default());
     let mut model = None;
     for _ in 0..runs {
-        model = Some(fit_recd(&mut split, &defaults, &mut ours));
-        fit_libmf(&split, &mut lib);
-        fit_recd(&mut split, &surprise_knobs, &mut ours_s);
-        fit_recd(&mut split, &bayes, &mut ours_b);
-        fit_recd(&mut split, &bayes_16, &mut ours_b16);
+        model = Some(fits::recd(&mut split, &defaults, &mut ours));
+        fits::libmf(&split, LIBMF_ITERATIONS, &mut lib);
+        fits::recd(&mut split, &surprise_knobs, &mut ours_s);
+        fits::recd(&mut split, &bayes, &mut ours_b);
+        fits::recd(&mut split, &bayes_16, &mut ours_b16);
     }
     let py_runs = runs.min(3).to_string();
-    let sur = python(
+    let sur = fits::python(
         &split,
         "surprise_fit.py",
         std::slice::from_ref(&py_runs),
@@ -182,7 +71,7 @@ fn main() {
         bayes_16.n_epochs.to_string(),
         bayes_16.effective_burn_in().to_string(),
     ];
-    let myfm = python(&split, "myfm_fit.py", &myfm_args, bayes_16.n_epochs);
+    let myfm = fits::python(&split, "myfm_fit.py", &myfm_args, bayes_16.n_epochs);
 
     println!("| system | settings | fit s | RMSE | MAE | M updates/s |");
     println!("|---|---|---|---|---|---|");
@@ -285,13 +174,13 @@ fn folds(svd: &Params, bayes: &Params) {
     for fold in &mut folds {
         for (params, row) in [svd, bayes].into_iter().zip(0..) {
             let mut r = Row::default();
-            fit_recd(fold, params, &mut r);
+            fits::recd(fold, params, &mut r);
             rows[row].1.push(r.rmse);
         }
         let mut r = Row::default();
-        fit_libmf(fold, &mut r);
+        fits::libmf(fold, LIBMF_ITERATIONS, &mut r);
         rows[2].1.push(r.rmse);
-        if let Some(r) = python(fold, "surprise_fit.py", &["1".into()], 20) {
+        if let Some(r) = fits::python(fold, "surprise_fit.py", &["1".into()], 20) {
             rows[3].1.push(r.rmse);
         }
     }

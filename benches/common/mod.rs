@@ -3,6 +3,10 @@
 
 #![allow(dead_code)]
 
+pub mod fits;
+pub mod run;
+pub mod shapes;
+
 use std::path::{Path, PathBuf};
 
 use recd::model::{Counts, Metadata};

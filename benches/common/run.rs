@@ -1,5 +1,5 @@
-//! Running `recd` as a process: its output, wall time and peak RSS, and the
-//! step times of a `recd train` report.
+//! Running `recd` (or another program) as a process: its output, wall time
+//! and peak RSS, and the step times of a `recd train` report.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -13,12 +13,17 @@ pub struct Ran {
 }
 
 /// Run `recd` with `args` to its end; it must succeed.
+pub fn recd(args: &[&str]) -> Ran {
+    process(Path::new(env!("CARGO_BIN_EXE_recd")), args)
+}
+
+/// Run `program` with `args` to its end; it must succeed.
 // The child is reaped by wait4 below, which std's Child cannot see.
 #[allow(clippy::zombie_processes)]
-pub fn recd(args: &[&str]) -> Ran {
+pub fn process(program: &Path, args: &[&str]) -> Ran {
     let start = Instant::now();
     let out = tempfile::tempfile().expect("temp file");
-    let child = Command::new(env!("CARGO_BIN_EXE_recd"))
+    let child = Command::new(program)
         .args(args)
         .stdout(out.try_clone().expect("dup"))
         .stderr(Stdio::inherit())
@@ -40,7 +45,8 @@ pub fn recd(args: &[&str]) -> Ran {
     out.read_to_string(&mut stdout).expect("output");
     assert!(
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "recd {args:?} failed:\n{stdout}"
+        "{} {args:?} failed:\n{stdout}",
+        program.display()
     );
     Ran {
         stdout,
@@ -119,6 +125,24 @@ impl Report {
             .iter()
             .find(|(n, ..)| n == name)
             .map_or(f64::NAN, |(_, s, _)| *s)
+    }
+
+    /// How the base dataset was read: "binary copy" or "parsed".
+    pub fn read(&self) -> &'static str {
+        if self
+            .detail("load dataset")
+            .contains("read from the binary copy")
+        {
+            "binary copy"
+        } else {
+            "parsed"
+        }
+    }
+
+    /// Rating updates a second in the train step, for a set of `ratings`
+    /// of which the default holdout (a tenth) is not trained on.
+    pub fn updates_per_second(&self, ratings: u64) -> f64 {
+        0.9 * ratings as f64 * self.epochs as f64 / self.step("train")
     }
 
     /// A step's detail text.

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::run::Report;
+use crate::common::run::Report;
 
 #[path = "../../tests/it/helper/pg.rs"]
 #[allow(dead_code)]
@@ -111,5 +111,5 @@ async fn fill(url: &str, n: u64, with: &str) {
 fn train(root: &Path, base: &Path, url: &str) -> Report {
     let config = format!("[database]\nurl = \"{url}\"\n");
     let args = ["--algorithm", "svd", "--epochs", "1"];
-    crate::run::train(&root.join("db-state"), &config, base, &args)
+    crate::common::run::train(&root.join("db-state"), &config, base, &args)
 }
