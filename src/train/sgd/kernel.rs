@@ -274,9 +274,15 @@ unsafe fn sgd_avx2(mut job: Job<'_>, stride: usize, step: &Step) -> f64 {
                 }
             }
             let dot = match held[slot].get() {
-                Some(h) => {
+                Some(h) if h.item != i => {
                     let (d1, d2) = apply(u, h, Some(i));
                     shrink * d1 + h.a * d2
+                }
+                // The same movie again (a ratings file may repeat a pair):
+                // its row changes with the held update, so apply it first.
+                Some(h) => {
+                    apply(u, h, None);
+                    dot_avx2(p.add(u * stride), q.add(i * stride), lanes)
                 }
                 None => dot_avx2(p.add(u * stride), q.add(i * stride), lanes),
             };

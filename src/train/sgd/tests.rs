@@ -174,13 +174,51 @@ fn training_keeps_the_ratings_and_ignores_their_order() {
 
 #[test]
 fn portable_and_vector_kernels_agree() {
-    let mut lr = low_rank(300, 200, 4, 0.3, 8);
-    let p = params(2);
-    let stop = AtomicBool::new(false);
-    let portable = train_with(Kernel::Portable, lr.data(), &p, &stop, &mut |_| {}).unwrap();
-    let best = train_with(Kernel::detect(), lr.data(), &p, &stop, &mut |_| {}).unwrap();
-    let (a, b) = (lr.test_rmse(&portable), lr.test_rmse(&best));
-    assert!((a - b).abs() < 0.01, "portable {a:.4} vs detected {b:.4}");
+    // One vector a row, and three (20 factors pad to 24), as at 100.
+    for n_factors in [8, 20] {
+        let mut lr = low_rank(300, 200, 4, 0.3, 8);
+        let p = Params {
+            n_factors,
+            ..params(2)
+        };
+        let stop = AtomicBool::new(false);
+        let portable = train_with(Kernel::Portable, lr.data(), &p, &stop, &mut |_| {}).unwrap();
+        let best = train_with(Kernel::detect(), lr.data(), &p, &stop, &mut |_| {}).unwrap();
+        let (a, b) = (lr.test_rmse(&portable), lr.test_rmse(&best));
+        assert!(
+            (a - b).abs() < 0.002,
+            "{n_factors} factors: portable {a:.4} vs detected {b:.4}"
+        );
+    }
+}
+
+#[test]
+fn a_repeated_pair_trains_as_in_the_portable_kernel() {
+    // One user who rated one movie twice (a ratings file may repeat a
+    // pair): the vector kernel holds each update back one rating, and the
+    // second rating's prediction must still see the first's update.
+    let (mut users, mut items, mut values) = (vec![0u32, 0], vec![0u32, 0], vec![5.0f32, 1.0]);
+    let mut fit = |kernel| {
+        let data = TrainData {
+            n_users: 1,
+            n_items: 1,
+            users: &mut users,
+            items: &mut items,
+            values: &mut values,
+        };
+        let p = Params {
+            n_factors: 16,
+            n_epochs: 3,
+            lr_all: 0.2,
+            ..params(1)
+        };
+        train_with(kernel, data, &p, &AtomicBool::new(false), &mut |_| {}).unwrap()
+    };
+    let (portable, best) = (fit(Kernel::Portable), fit(Kernel::detect()));
+    for (x, y) in portable.user_factors.iter().zip(&best.user_factors) {
+        assert!((x - y).abs() < 1e-4, "portable {x} vs detected {y}");
+    }
+    assert!((portable.user_bias[0] - best.user_bias[0]).abs() < 1e-4);
 }
 
 #[test]
