@@ -15,12 +15,10 @@ mod common;
 
 use std::time::Instant;
 
-use common::fits::{self, Row};
+use common::fits::{self, Row, LIBMF_ITERATIONS};
 use common::median;
 use recd::model::Model;
 use recd::numeric::{Algorithm, Params};
-
-const LIBMF_ITERATIONS: i32 = 20;
 
 fn main() {
     let runs = common::option("--runs", 5usize);
@@ -34,14 +32,7 @@ fn main() {
     );
 
     let defaults = Params::default();
-    let surprise_knobs = Params {
-        n_factors: 100,
-        n_epochs: 20,
-        lr_all: 0.005,
-        reg_all: 0.02,
-        init_std_dev: 0.1,
-        ..Params::default()
-    };
+    let surprise_knobs = fits::surprise_defaults();
     let bayes = Params::defaults_for(Algorithm::BayesSvdpp);
     let bayes_16 = Params {
         n_factors: 16,
@@ -86,12 +77,16 @@ fn main() {
     ours_s.print(
         "recd",
         &format!(
-            "Surprise's defaults (100 factors, 20 epochs, lr 0.005, reg 0.02, {threads} threads)"
+            "Surprise's defaults ({} factors, {} epochs, lr {}, reg {}, {threads} threads)",
+            surprise_knobs.n_factors,
+            surprise_knobs.n_epochs,
+            surprise_knobs.lr_all,
+            surprise_knobs.reg_all
         ),
     );
     let lib_fit = lib.print(
         "LIBMF (libmf crate)",
-        "100 factors, 20 iterations, 2 threads, lambda 0.05",
+        &fits::libmf_settings(LIBMF_ITERATIONS),
     );
     let b_fit = ours_b.print("recd bayes_svdpp", &bayes.summary());
     let b16_fit = ours_b16.print("recd bayes_svdpp", &bayes_16.summary());
@@ -166,7 +161,7 @@ fn folds(svd: &Params, bayes: &Params) {
         (format!("recd {}", svd.summary()), vec![]),
         (format!("recd {}", bayes.summary()), vec![]),
         (
-            "LIBMF, 100 factors, 20 iterations, lambda 0.05".into(),
+            format!("LIBMF, {}", fits::libmf_settings(LIBMF_ITERATIONS)),
             vec![],
         ),
         ("Surprise SVD, defaults".into(), vec![]),

@@ -14,6 +14,46 @@ use super::{median, Split};
 
 /// LIBMF's rank in every comparison: recd's default.
 pub const LIBMF_FACTORS: i32 = 100;
+/// LIBMF's iterations where one setting is compared.
+pub const LIBMF_ITERATIONS: i32 = 20;
+pub const LIBMF_LAMBDA: f32 = 0.05;
+
+/// LIBMF's threads: as many as recd's default trains with.
+pub fn libmf_threads() -> usize {
+    Params::default().effective_threads()
+}
+
+/// LIBMF's settings at `iterations`, as the tables give them.
+pub fn libmf_settings(iterations: i32) -> String {
+    format!(
+        "{LIBMF_FACTORS} factors, {iterations} iterations, {} threads, lambda {LIBMF_LAMBDA}",
+        libmf_threads()
+    )
+}
+
+/// Surprise's SVD defaults, as recd's parameters: its rank, epochs,
+/// learning rate, regularisation and initial spread.
+pub fn surprise_defaults() -> Params {
+    Params {
+        n_factors: 100,
+        n_epochs: 20,
+        lr_all: 0.005,
+        reg_all: 0.02,
+        init_std_dev: 0.1,
+        ..Params::default()
+    }
+}
+
+/// `surprise_fit.py`'s arguments after RUNS for `p`: rank, epochs, learning
+/// rate, regularisation.
+pub fn surprise_args(p: &Params) -> [String; 4] {
+    [
+        p.n_factors.to_string(),
+        p.n_epochs.to_string(),
+        p.lr_all.to_string(),
+        p.reg_all.to_string(),
+    ]
+}
 
 /// The fits of one system and setting, and the last one's scores.
 #[derive(Default)]
@@ -58,8 +98,7 @@ pub fn recd(split: &mut Split, params: &Params, row: &mut Row) -> Factors {
     f
 }
 
-/// LIBMF at [`LIBMF_FACTORS`], `iterations` iterations, 2 threads and
-/// lambda 0.05, likewise.
+/// LIBMF ([`libmf_fit`]), likewise.
 pub fn libmf(split: &Split, iterations: i32, row: &mut Row) {
     let t = &split.train;
     let mut m = libmf::Matrix::with_capacity(t.ratings.len());
@@ -71,15 +110,7 @@ pub fn libmf(split: &Split, iterations: i32, row: &mut Row) {
         );
     }
     let start = Instant::now();
-    let model = libmf::Model::params()
-        .factors(LIBMF_FACTORS)
-        .iterations(iterations)
-        .threads(2)
-        .lambda_p2(0.05)
-        .lambda_q2(0.05)
-        .quiet(true)
-        .fit(&m)
-        .expect("libmf fits");
+    let model = libmf_fit(&m, iterations);
     row.fits.push(start.elapsed().as_secs_f64());
     let (mut se, mut ae) = (0f64, 0f64);
     let scale = Scale::of(&t.ratings.values);
@@ -94,6 +125,19 @@ pub fn libmf(split: &Split, iterations: i32, row: &mut Row) {
     let n = split.test.len() as f64;
     (row.rmse, row.mae) = ((se / n).sqrt(), ae / n);
     row.updates = (t.ratings.len() * iterations as usize) as f64;
+}
+
+/// LIBMF's fit of `m` at [`libmf_settings`].
+pub fn libmf_fit(m: &libmf::Matrix, iterations: i32) -> libmf::Model {
+    libmf::Model::params()
+        .factors(LIBMF_FACTORS)
+        .iterations(iterations)
+        .threads(libmf_threads() as i32)
+        .lambda_p2(LIBMF_LAMBDA)
+        .lambda_q2(LIBMF_LAMBDA)
+        .quiet(true)
+        .fit(m)
+        .expect("libmf fits")
 }
 
 /// A fit by a python3 script beside the benches, `passes` over the ratings

@@ -76,14 +76,18 @@ pub fn ml100k_folds() -> Option<Vec<Split>> {
     Some((1..=5).map(fold).collect())
 }
 
-/// The value after `name` on the command line, else `default`.
-pub fn option<T: std::str::FromStr>(name: &str, default: T) -> T {
+/// The value after `name` on the command line, if any.
+pub fn value(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
         .position(|a| a == name)
         .and_then(|p| args.get(p + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+        .cloned()
+}
+
+/// The value after `name` on the command line, else `default`.
+pub fn option<T: std::str::FromStr>(name: &str, default: T) -> T {
+    value(name).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 pub fn median(v: &mut [f64]) -> f64 {

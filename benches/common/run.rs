@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-/// What a finished `recd` run left.
+/// What a finished process left.
 pub struct Ran {
     pub stdout: String,
     pub wall: f64,
@@ -28,7 +28,7 @@ pub fn process(program: &Path, args: &[&str]) -> Ran {
         .stdout(out.try_clone().expect("dup"))
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("recd starts");
+        .unwrap_or_else(|e| panic!("{} does not start: {e}", program.display()));
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
     // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
@@ -55,11 +55,12 @@ pub fn process(program: &Path, args: &[&str]) -> Ran {
     }
 }
 
-/// `recd train` with a fresh state directory `state` (its config adds
-/// `config` to `paths.state_dir`) and the models in a fresh `state/models`;
-/// `args` after `--force`. The state directory survives between calls
-/// with the same `config`, so that a second run finds the binary copy.
-pub fn train(state: &Path, config: &str, dataset: &Path, args: &[&str]) -> Report {
+/// `recd train` with the state directory `state` (its config adds `config`
+/// to `paths.state_dir`) and the models in a fresh `state/models`; `args`
+/// after `--force`. The state directory is made afresh when its config
+/// differs, and survives between calls with the same `config`, so that a
+/// second run finds the binary copy.
+pub fn train(state: &Path, config: &str, dataset: &Path, args: &[&str]) -> TrainRun {
     let file = state.join("recd.toml");
     let text = format!("[paths]\nstate_dir = \"{}\"\n{config}", state.display());
     if std::fs::read_to_string(&file).ok().as_deref() != Some(text.as_str()) {
@@ -80,11 +81,11 @@ pub fn train(state: &Path, config: &str, dataset: &Path, args: &[&str]) -> Repor
         "--force",
     ];
     all.extend_from_slice(args);
-    Report::of(recd(&all))
+    TrainRun::of(recd(&all))
 }
 
 /// A `recd train` run's figures.
-pub struct Report {
+pub struct TrainRun {
     pub wall: f64,
     pub peak_mib: f64,
     pub epochs: usize,
@@ -92,8 +93,8 @@ pub struct Report {
     steps: Vec<(String, f64, String)>,
 }
 
-impl Report {
-    pub fn of(ran: Ran) -> Report {
+impl TrainRun {
+    pub fn of(ran: Ran) -> TrainRun {
         let mut steps = Vec::new();
         let mut epochs = 0;
         for line in ran.stdout.lines() {
@@ -111,7 +112,7 @@ impl Report {
                 }
             }
         }
-        Report {
+        TrainRun {
             wall: ran.wall,
             peak_mib: ran.peak_mib,
             epochs,
@@ -140,9 +141,9 @@ impl Report {
     }
 
     /// Rating updates a second in the train step, for a set of `ratings`
-    /// of which the default holdout (a tenth) is not trained on.
+    /// of which the default holdout is not trained on.
     pub fn updates_per_second(&self, ratings: u64) -> f64 {
-        0.9 * ratings as f64 * self.epochs as f64 / self.step("train")
+        trained_share() * ratings as f64 * self.epochs as f64 / self.step("train")
     }
 
     /// A step's detail text.
@@ -152,4 +153,10 @@ impl Report {
             .find(|(n, ..)| n == name)
             .map_or("", |(.., d)| d)
     }
+}
+
+/// The share of a set's ratings `recd train` trains on: all but the
+/// default holdout.
+pub fn trained_share() -> f64 {
+    1.0 - recd::config::Training::default().holdout_fraction
 }

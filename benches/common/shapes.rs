@@ -49,6 +49,11 @@ impl Shape {
             .collect()
     }
 
+    /// The shape called `name`; panics naming the known ones.
+    pub fn named(name: &str) -> Shape {
+        Shape::list(name)[0]
+    }
+
     /// The set under `root`, generated unless already there.
     pub fn synth(&self, root: &Path) -> PathBuf {
         let data = root.join(self.name);

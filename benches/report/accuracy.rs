@@ -2,22 +2,26 @@
 //! `bayes_svdpp` over its sweeps), LIBMF over its iterations and Surprise's
 //! SVD over its epochs, each fitted `runs` times, side by side in one run.
 
-use crate::common::fits::{self, Row};
+use crate::common::fits::{self, Row, LIBMF_FACTORS, LIBMF_LAMBDA};
 use crate::common::split90;
 use crate::plot::{Chart, Series};
 use crate::Report;
 
 use recd::numeric::{Algorithm, Params};
 
-const SVD_EPOCHS: [usize; 5] = [5, 10, 20, 40, 80];
-const BAYES_SWEEPS: [usize; 3] = [16, 32, 56];
-const LIBMF_ITERATIONS: [i32; 5] = [5, 10, 20, 40, 80];
-const SURPRISE_EPOCHS: [usize; 4] = [5, 10, 20, 40];
-
-/// A system's settings, from fastest to slowest, and their fits.
+/// A system over one knob (its epochs, sweeps or iterations), from fastest
+/// to slowest, and the fits at each value.
 struct Sweep {
     name: &'static str,
-    points: Vec<(String, Row)>,
+    knob: &'static str,
+    points: Vec<(usize, Row)>,
+}
+
+impl Sweep {
+    fn new(name: &'static str, knob: &'static str, values: &[usize]) -> Sweep {
+        let points = values.iter().map(|&v| (v, Row::default())).collect();
+        Sweep { name, knob, points }
+    }
 }
 
 pub fn run(report: &mut Report, runs: usize) {
@@ -28,103 +32,89 @@ pub fn run(report: &mut Report, runs: usize) {
         );
         return;
     };
+    // Each knob from a few passes to past its default.
     let svd = Params::default();
     let bayes = Params::defaults_for(Algorithm::BayesSvdpp);
+    let surprise = fits::surprise_defaults();
+    let e = svd.n_epochs;
     let mut sweeps = vec![
-        Sweep {
-            name: "recd svd",
-            points: SVD_EPOCHS
-                .iter()
-                .map(|e| (format!("{e} epochs"), Row::default()))
-                .collect(),
-        },
-        Sweep {
-            name: "recd bayes_svdpp",
-            points: BAYES_SWEEPS
-                .iter()
-                .map(|e| (format!("{e} sweeps"), Row::default()))
-                .collect(),
-        },
-        Sweep {
-            name: "LIBMF",
-            points: LIBMF_ITERATIONS
-                .iter()
-                .map(|e| (format!("{e} iterations"), Row::default()))
-                .collect(),
-        },
+        Sweep::new("recd svd", "epochs", &[e / 8, e / 4, e / 2, e, 2 * e]),
+        Sweep::new("recd bayes_svdpp", "sweeps", &[16, 32, bayes.n_epochs]),
+        Sweep::new("LIBMF", "iterations", &[5, 10, 20, 40, 80]),
     ];
     // Interleaved: each run fits every setting once.
     for _ in 0..runs {
-        for (&e, (_, row)) in SVD_EPOCHS.iter().zip(&mut sweeps[0].points) {
-            let p = Params {
-                n_epochs: e,
-                ..svd.clone()
-            };
-            fits::recd(&mut split, &p, row);
+        for (params, sweep) in [&svd, &bayes].into_iter().zip(&mut sweeps) {
+            for (n, row) in &mut sweep.points {
+                let p = Params {
+                    n_epochs: *n,
+                    ..params.clone()
+                };
+                fits::recd(&mut split, &p, row);
+            }
         }
-        for (&e, (_, row)) in BAYES_SWEEPS.iter().zip(&mut sweeps[1].points) {
-            let p = Params {
-                n_epochs: e,
-                ..bayes.clone()
-            };
-            fits::recd(&mut split, &p, row);
-        }
-        for (&i, (_, row)) in LIBMF_ITERATIONS.iter().zip(&mut sweeps[2].points) {
-            fits::libmf(&split, i, row);
+        for (n, row) in &mut sweeps[2].points {
+            fits::libmf(&split, *n as i32, row);
         }
     }
-    let mut surprise = Sweep {
-        name: "Surprise SVD",
-        points: Vec::new(),
-    };
-    for e in SURPRISE_EPOCHS {
-        let args = [
-            runs.to_string(),
-            "100".into(),
-            e.to_string(),
-            "0.005".into(),
-            "0.02".into(),
-        ];
-        match fits::python(&split, "surprise_fit.py", &args, e) {
-            Some(row) => surprise.points.push((format!("{e} epochs"), row)),
+    let e = surprise.n_epochs;
+    let mut python = Sweep::new("Surprise SVD", "epochs", &[e / 4, e / 2, e, 2 * e]);
+    let mut measured = Vec::new();
+    for (n, _) in python.points.drain(..) {
+        let p = Params {
+            n_epochs: n,
+            ..surprise.clone()
+        };
+        let mut args = vec![runs.to_string()];
+        args.extend(fits::surprise_args(&p));
+        match fits::python(&split, "surprise_fit.py", &args, n) {
+            Some(row) => measured.push((n, row)),
             None => break,
         }
     }
-    let surprise_note = if surprise.points.is_empty() {
-        " Surprise was not measured: python3 cannot import surprise."
-    } else {
-        ""
+    let surprise_note = match measured.len() {
+        0 => " Surprise was not measured: python3 cannot import surprise.".to_string(),
+        n if n < 4 => {
+            format!(" Surprise's fits stopped after {n} settings (see the bench's output).")
+        }
+        _ => String::new(),
     };
-    sweeps.push(surprise);
+    python.points = measured;
+    sweeps.push(python);
 
     report.section(
         "Accuracy against fit time",
         &format!(
             "split90 ({} training, {} test ratings): RMSE on the test set (predictions \
              clipped to 1-5) against the median fit time of {runs} fits, loading \
-             excluded. recd `svd` at its defaults ({} factors, lr {}, reg {}, 2 threads) \
+             excluded. recd `svd` at its defaults ({} factors, lr {}, reg {}, {} threads) \
              over its epochs; `bayes_svdpp` at its defaults (rank {}) over its sweeps; \
-             LIBMF at 100 factors, lambda 0.05, 2 threads over its iterations; \
-             Surprise's SVD at its defaults (100 factors, lr 0.005, reg 0.02, one \
+             LIBMF at {LIBMF_FACTORS} factors, lambda {LIBMF_LAMBDA}, {} threads over its \
+             iterations; Surprise's SVD at its defaults ({} factors, lr {}, reg {}, one \
              thread) over its epochs, through python3.{surprise_note}",
             split.train.ratings.len(),
             split.test.len(),
             svd.n_factors,
             svd.lr_all,
             svd.reg_all,
+            svd.effective_threads(),
             bayes.n_factors,
+            fits::libmf_threads(),
+            surprise.n_factors,
+            surprise.lr_all,
+            surprise.reg_all,
         ),
     );
     let mut rows = Vec::new();
     let mut series = Vec::new();
     for s in &mut sweeps {
         let mut points = Vec::new();
-        for (setting, row) in &mut s.points {
+        for (n, row) in &mut s.points {
             let fit = row.fit();
             points.push((fit, row.rmse));
             rows.push(vec![
                 s.name.into(),
-                setting.clone(),
+                format!("{n} {}", s.knob),
                 format!("{fit:.3}"),
                 format!("{:.4}", row.rmse),
                 format!("{:.4}", row.mae),

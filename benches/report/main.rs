@@ -33,6 +33,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use common::shapes::Shape;
+use common::value;
 
 /// The report as it is measured: Markdown, and the charts beside it.
 pub struct Report {
@@ -61,29 +62,24 @@ impl Report {
         print!("{t}");
     }
 
-    /// Draw a chart into `name`.svg and show it.
+    /// Draw a chart into `name`.svg and show it, and write the report so
+    /// far (a section ends with its chart), so that a later failure keeps
+    /// what was measured.
     pub fn chart(&mut self, name: &str, chart: &plot::Chart, series: &[plot::Series]) {
         let file = format!("{name}.svg");
         chart.draw(&self.out.join(&file), series);
         let _ = write!(self.text, "\n![{}]({file})\n", chart.title);
         println!("(chart {})", self.out.join(&file).display());
+        self.write();
     }
 
     fn write(&self) {
         let path = self.out.join("README.md");
         std::fs::write(&path, &self.text).expect("write the report");
-        println!("\nreport written to {}", path.display());
     }
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let value = |flag: &str| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|p| args.get(p + 1))
-            .cloned()
-    };
     if let Some(dir) = value(scale::LIBMF_CHILD) {
         scale::libmf_child(Path::new(&dir));
         return;
@@ -120,6 +116,10 @@ fn main() {
     accuracy::run(&mut report, runs);
     serving::run(&mut report, &root, &models);
     report.write();
+    println!(
+        "\nreport written to {}",
+        report.out.join("README.md").display()
+    );
 }
 
 /// The report's title: when, on what, from which commit.

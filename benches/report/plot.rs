@@ -41,9 +41,21 @@ const COLORS: [RGBColor; 6] = [
 ];
 
 impl Chart<'_> {
-    /// Draw `series` (those with points) into the SVG file `path`.
+    /// Draw `series` into the SVG file `path`: their points that the axes
+    /// can show (finite; positive on a logarithmic axis).
     pub fn draw(&self, path: &Path, series: &[Series]) {
-        let series: Vec<&Series> = series.iter().filter(|s| !s.points.is_empty()).collect();
+        let shown = |v: f64, log: bool| v.is_finite() && (!log || v > 0.0);
+        let series: Vec<Series> = series
+            .iter()
+            .map(|s| Series {
+                name: s.name.clone(),
+                points: (s.points.iter().copied())
+                    .filter(|&(x, y)| shown(x, self.log_x) && shown(y, self.log_y))
+                    .collect(),
+            })
+            .filter(|s| !s.points.is_empty())
+            .collect();
+        let series: Vec<&Series> = series.iter().collect();
         let xs = span(
             series.iter().flat_map(|s| s.points.iter().map(|p| p.0)),
             self.log_x,

@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::common::fits::LIBMF_FACTORS;
-use crate::common::run::{self, Report as Trained};
+use crate::common::fits::{self, LIBMF_ITERATIONS};
+use crate::common::run::{self, TrainRun};
 use crate::common::shapes::Shape;
 use crate::plot::{Chart, Series};
 use crate::Report;
@@ -14,7 +14,6 @@ use crate::Report;
 /// The flag that makes this bench the LIBMF child: load the set in the
 /// directory after it, fit, print the times.
 pub const LIBMF_CHILD: &str = "--libmf-child";
-const LIBMF_ITERATIONS: i32 = 20;
 
 /// One line of the table and a point on each chart.
 struct Point {
@@ -24,7 +23,6 @@ struct Point {
     peak_mib: f64,
 }
 
-#[derive(Default)]
 struct Line {
     name: &'static str,
     points: Vec<Point>,
@@ -40,47 +38,47 @@ impl Line {
     }
 }
 
-/// Train on every shape; the models directory each shape's `svd` model
-/// was published to, for the reload measurement.
+/// Train on every shape; each shape's set and the models directory its
+/// `svd` model was published to, for the reload measurement.
 pub fn run(
     report: &mut Report,
     root: &Path,
     shapes: &[Shape],
     bayes: &[&str],
     libmf: &[&str],
-) -> Vec<(Shape, PathBuf)> {
+) -> Vec<(Shape, PathBuf, PathBuf)> {
     let mut rows = Vec::new();
-    let mut parsed = Line {
-        name: "recd svd, parsing the text",
-        ..Line::default()
-    };
-    let mut copy = Line {
-        name: "recd svd, binary copy",
-        ..Line::default()
-    };
-    let mut bayes_line = Line {
-        name: "recd bayes_svdpp",
-        ..Line::default()
-    };
-    let mut libmf_line = Line {
-        name: "LIBMF",
-        ..Line::default()
-    };
+    let [mut parsed, mut copy, mut bayes_line, mut libmf_line] = [
+        "recd svd, parsing the text",
+        "recd svd, binary copy",
+        "recd bayes_svdpp",
+        "LIBMF",
+    ]
+    .map(|name| Line {
+        name,
+        points: Vec::new(),
+    });
     let mut models = Vec::new();
     for &shape in shapes {
         let data = shape.synth(root);
         let state = root.join(format!("{}-report-state", shape.name));
         let _ = std::fs::remove_dir_all(&state);
         let svd = ["--no-database", "--algorithm", "svd"];
-        for line in [&mut parsed, &mut copy] {
+        for (line, read) in [(&mut parsed, "parsed"), (&mut copy, "binary copy")] {
             let r = run::train(&state, "", &data, &svd);
-            rows.push(row(shape, "recd svd", r.read(), &r));
+            assert_eq!(
+                r.read(),
+                read,
+                "{}: the binary copy was not used as expected",
+                shape.name
+            );
+            rows.push(row(shape, "recd svd", read, &r));
             line.points.push(point(shape, &r));
         }
         let kept = root.join(format!("{}-model", shape.name));
         let _ = std::fs::remove_dir_all(&kept);
         std::fs::rename(state.join("models"), &kept).expect("keep the model");
-        models.push((shape, kept));
+        models.push((shape, data.clone(), kept));
         if bayes.contains(&shape.name) {
             let args = ["--no-database", "--algorithm", "bayes_svdpp"];
             let r = run::train(&state, "", &data, &args);
@@ -93,17 +91,25 @@ pub fn run(
             libmf_line.points.push(p);
         }
     }
+    let svd = recd::numeric::Params::default();
     report.section(
         "Training at scale",
-        "`recd train --no-database --algorithm svd|bayes_svdpp` at its defaults (svd: 100 \
-         factors, 40 epochs; 2 threads), as a process, on synthetic sets of real shapes \
-         (`recd synth --seed 1`); a tenth of the ratings is held out. svd runs twice: \
-         first parsing the ratings file (which writes the binary copy), then from the \
-         copy; bayes_svdpp runs from the copy. LIBMF (the `libmf` crate; 100 factors, \
-         20 iterations, 2 threads) runs in a process of its own that parses the same \
-         file with recd's loader and fits nine ratings in ten. \"train s\" is the train \
-         step alone (LIBMF: its fit); \"total s\" is the process's wall time; peak RSS \
-         is the process's own (`wait4`).",
+        &format!(
+            "`recd train --no-database --algorithm svd|bayes_svdpp` at its defaults (svd: \
+             {} factors, {} epochs; {} threads), as a process, on synthetic sets of real \
+             shapes (`recd synth --seed 1`); {:.0}% of the ratings are held out. svd runs \
+             twice: first parsing the ratings file (which writes the binary copy), then \
+             from the copy; bayes_svdpp runs from the copy. LIBMF (the `libmf` crate; {}) \
+             runs in a process of its own that parses the same file with recd's loader \
+             and fits the same share of it. \"train s\" is the train step alone (LIBMF: \
+             its fit); \"total s\" is the process's wall time; peak RSS is the \
+             process's own (`wait4`).",
+            svd.n_factors,
+            svd.n_epochs,
+            svd.effective_threads(),
+            100.0 * (1.0 - run::trained_share()),
+            fits::libmf_settings(LIBMF_ITERATIONS),
+        ),
     );
     report.table(
         &[
@@ -150,7 +156,7 @@ pub fn run(
     models
 }
 
-fn point(shape: Shape, r: &Trained) -> Point {
+fn point(shape: Shape, r: &TrainRun) -> Point {
     Point {
         ratings: shape.ratings as f64,
         train: r.step("train"),
@@ -159,7 +165,7 @@ fn point(shape: Shape, r: &Trained) -> Point {
     }
 }
 
-fn row(shape: Shape, system: &str, read: &str, r: &Trained) -> Vec<String> {
+fn row(shape: Shape, system: &str, read: &str, r: &TrainRun) -> Vec<String> {
     eprintln!("{}: {system} ({read}) {:.2} s", shape.name, r.wall);
     cells(
         shape,
@@ -204,7 +210,7 @@ fn libmf_run(shape: Shape, data: &Path) -> (Point, Vec<String>) {
         .find_map(|l| l.strip_prefix("fit "))
         .and_then(|s| s.trim().parse().ok())
         .expect("the LIBMF child's fit time");
-    let updates = 0.9 * shape.ratings as f64 * f64::from(LIBMF_ITERATIONS) / fit;
+    let updates = run::trained_share() * shape.ratings as f64 * f64::from(LIBMF_ITERATIONS) / fit;
     let p = Point {
         ratings: shape.ratings as f64,
         train: fit,
@@ -224,26 +230,20 @@ fn libmf_run(shape: Shape, data: &Path) -> (Point, Vec<String>) {
     (p, row)
 }
 
-/// The child: load `dir`'s ratings, keep nine in ten, fit LIBMF, print
-/// "fit SECONDS".
+/// The child: load `dir`'s ratings, keep the share recd trains on (every
+/// rating but an evenly spread holdout), fit LIBMF, print "fit SECONDS".
 pub fn libmf_child(dir: &Path) {
     let data = recd::train::dataset::Dataset::load(dir).expect("the set loads");
     let r = &data.ratings;
-    let mut m = libmf::Matrix::with_capacity(r.len() - r.len() / 10);
-    for k in (0..r.len()).filter(|k| k % 10 != 0) {
+    let held = 1.0 - run::trained_share();
+    let held_out = |k: usize| ((k + 1) as f64 * held).floor() > (k as f64 * held).floor();
+    let mut m = libmf::Matrix::with_capacity(r.len());
+    for k in (0..r.len()).filter(|&k| !held_out(k)) {
         m.push(r.users[k] as i32, r.items[k] as i32, r.values[k]);
     }
     drop(data);
     let start = Instant::now();
-    let model = libmf::Model::params()
-        .factors(LIBMF_FACTORS)
-        .iterations(LIBMF_ITERATIONS)
-        .threads(2)
-        .lambda_p2(0.05)
-        .lambda_q2(0.05)
-        .quiet(true)
-        .fit(&m)
-        .expect("libmf fits");
+    let model = fits::libmf_fit(&m, LIBMF_ITERATIONS);
     println!("fit {}", start.elapsed().as_secs_f64());
     std::hint::black_box(model.predict(0, 0));
 }

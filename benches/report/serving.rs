@@ -90,24 +90,27 @@ impl Drop for Daemon {
     }
 }
 
-pub fn run(report: &mut Report, root: &Path, shapes: &[(Shape, PathBuf)]) {
-    let Some(split90) = split90_model(root) else {
+/// `shapes`: each shape, its set and the models directory of its `svd`
+/// model.
+pub fn run(report: &mut Report, root: &Path, shapes: &[(Shape, PathBuf, PathBuf)]) {
+    let Some((data, split90)) = split90_model(root) else {
         report.section(
             "Serving",
             "Not measured: no split90 set (set RECD_DATASETS).",
         );
         return;
     };
-    latency(report, root, &split90);
-    let mut models = vec![("split90".to_string(), root.join("split90-data"), split90)];
-    for (shape, dir) in shapes {
-        models.push((shape.name.to_string(), root.join(shape.name), dir.clone()));
+    latency(report, root, &data, &split90);
+    let mut models = vec![("split90".to_string(), data, split90)];
+    for (shape, data, dir) in shapes {
+        models.push((shape.name.to_string(), data.clone(), dir.clone()));
     }
     reloads(report, root, &models);
 }
 
-/// The split90 model, trained by `recd train` into `root/split90-model`.
-fn split90_model(root: &Path) -> Option<PathBuf> {
+/// The split90 set as a dataset directory, and its model, trained by `recd
+/// train` into `root/split90-model`; None without the set.
+fn split90_model(root: &Path) -> Option<(PathBuf, PathBuf)> {
     let split = datasets_root().join("ml-1m-part");
     if !split.join("split90/train.dat").is_file() {
         return None;
@@ -115,14 +118,19 @@ fn split90_model(root: &Path) -> Option<PathBuf> {
     let data = root.join("split90-data");
     let _ = std::fs::remove_dir_all(&data);
     std::fs::create_dir_all(&data).expect("split90 data dir");
-    std::os::unix::fs::symlink(split.join("split90/train.dat"), data.join("ratings.dat")).ok()?;
-    std::os::unix::fs::symlink(split.join("movies.dat"), data.join("movies.dat")).ok()?;
+    for (from, to) in [
+        ("split90/train.dat", "ratings.dat"),
+        ("movies.dat", "movies.dat"),
+    ] {
+        std::os::unix::fs::symlink(split.join(from), data.join(to))
+            .expect("link the split90 files");
+    }
     let state = root.join("split90-state");
     run::train(&state, "", &data, &["--no-database", "--algorithm", "svd"]);
     let kept = root.join("split90-model");
     let _ = std::fs::remove_dir_all(&kept);
     std::fs::rename(state.join("models"), &kept).expect("keep the model");
-    Some(kept)
+    Some((data, kept))
 }
 
 #[derive(Default)]
@@ -133,12 +141,8 @@ struct Load {
     max: Vec<f64>,
 }
 
-fn latency(report: &mut Report, root: &Path, models: &Path) {
-    let daemon = Daemon::start(
-        &root.join("daemon-latency"),
-        &root.join("split90-data"),
-        models,
-    );
+fn latency(report: &mut Report, root: &Path, data: &Path, models: &Path) {
+    let daemon = Daemon::start(&root.join("daemon-latency"), data, models);
     let recctl = Path::new(env!("CARGO_BIN_EXE_recctl"));
     let socket = daemon.socket.to_str().expect("a UTF-8 path").to_owned();
     let mut loads: Vec<Load> = RATES.iter().map(|_| Load::default()).collect();

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::common::run::Report;
+use crate::common::run::TrainRun;
 
 #[path = "../../tests/it/helper/pg.rs"]
 #[allow(dead_code)]
@@ -54,7 +54,7 @@ pub fn bench(root: &Path, base: &Path, sizes: &[u64]) {
     }
 }
 
-fn row(database: &str, n: u64, r: Report) {
+fn row(database: &str, n: u64, r: TrainRun) {
     let read = r.step("load database ratings");
     println!(
         "| {database} | {n} | {read:.2} | {:.2} | {:.2} | {:.0} |",
@@ -108,7 +108,7 @@ async fn fill(url: &str, n: u64, with: &str) {
     );
 }
 
-fn train(root: &Path, base: &Path, url: &str) -> Report {
+fn train(root: &Path, base: &Path, url: &str) -> TrainRun {
     let config = format!("[database]\nurl = \"{url}\"\n");
     let args = ["--algorithm", "svd", "--epochs", "1"];
     crate::common::run::train(&root.join("db-state"), &config, base, &args)

@@ -6,8 +6,9 @@
 //! `cargo bench --bench scale [-- --shapes ml-100k,ml-1m,ml-10m,ml-25m,netflix]
 //! [--db-ratings 1000000,10000000] [--dir DIR] [--algorithm NAME]`
 //!
-//! Sets are generated with `recd synth --seed 1` into DIR (default a temp
-//! dir) unless already there. Each shape is trained twice: first parsing
+//! `--shapes` names any of those shapes (default `ml-1m,ml-25m`). Sets are
+//! generated with `recd synth --seed 1` into DIR (default a temp dir)
+//! unless already there. Each shape is trained twice: first parsing
 //! the ratings file (and writing the binary copy), then reading the copy.
 //! The model is `svd` (the point is the trainer's speed and memory at scale)
 //! unless `--algorithm` names another. `--db-ratings ""` skips the database
@@ -18,17 +19,10 @@
 mod common;
 mod db;
 
-use common::run;
-use common::shapes::{Shape, SHAPES};
+use common::shapes::Shape;
+use common::{run, value};
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let value = |flag: &str| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|p| args.get(p + 1))
-            .cloned()
-    };
     let wanted = Shape::list(&value("--shapes").unwrap_or_else(|| "ml-1m,ml-25m".into()));
     let algorithm = value("--algorithm").unwrap_or_else(|| "svd".into());
     let db_sizes: Vec<u64> = value("--db-ratings")
@@ -52,7 +46,7 @@ fn main() {
         let data = shape.synth(&root);
         let state = root.join(format!("{name}-state"));
         let _ = std::fs::remove_dir_all(&state);
-        for _ in ["parsed", "binary copy"] {
+        for _run in 0..2 {
             let args = ["--no-database", "--algorithm", &algorithm];
             let r = run::train(&state, "", &data, &args);
             let read = r.read();
@@ -71,7 +65,7 @@ fn main() {
         }
     }
     if !db_sizes.is_empty() {
-        let base = SHAPES[1].synth(&root);
+        let base = Shape::named("ml-1m").synth(&root);
         db::bench(&root, &base, &db_sizes);
     }
 }
