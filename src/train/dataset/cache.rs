@@ -35,7 +35,10 @@ pub struct Stamp([u64; 7]);
 impl Stamp {
     pub fn of(ratings_file: &Path, format: Format) -> std::io::Result<Stamp> {
         let m = std::fs::metadata(ratings_file)?;
-        let path = ratings_file.as_os_str().as_encoded_bytes();
+        // The same file named relative or absolute, or through a link, is
+        // the same file.
+        let path = std::fs::canonicalize(ratings_file)?;
+        let path = path.as_os_str().as_encoded_bytes();
         Ok(Stamp([
             format as u64,
             m.dev(),

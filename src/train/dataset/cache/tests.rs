@@ -123,8 +123,9 @@ fn a_failed_write_leaves_nothing_behind() {
     assert!(!dir.path().join("missing").exists());
 }
 
-/// Through the dataset loader: parsed and written, then read back, then
-/// parsed again once the ratings file changes.
+/// Through the dataset loader: parsed and written, then read back (also
+/// through another path to the same file), then parsed again once the
+/// ratings file changes.
 #[test]
 fn the_loader_uses_the_copy_until_the_file_changes() {
     let dir = tempfile::tempdir().unwrap();
@@ -148,6 +149,11 @@ fn the_loader_uses_the_copy_until_the_file_changes() {
     assert_eq!(first.ratings.values, second.ratings.values);
     assert_eq!(first.users.ids(), second.users.ids());
     assert_eq!(second.catalogue.len(), 2);
+    // The same file through a link to its directory is the same file.
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&data, &link).unwrap();
+    let (_, note) = super::super::Dataset::load_cached(&link, Some(&copy)).unwrap();
+    assert!(note.starts_with("read from the binary copy"), "{note}");
 
     std::fs::write(data.join("ratings.dat"), "1::1::5::1\n3::2::2::2\n").unwrap();
     let (third, note) = super::super::Dataset::load_cached(&data, Some(&copy)).unwrap();
