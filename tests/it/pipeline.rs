@@ -142,12 +142,17 @@ fn the_quality_gate_compares_both_models_on_the_same_held_out_ratings() {
     );
     let v1 = first.version.unwrap();
     let v1_rmse = first.rmse.unwrap();
-    let held_out = Model::open(&models.version_path(&v1))
+    let counts = Model::open(&models.version_path(&v1))
         .unwrap()
         .metadata()
-        .counts
-        .test_ratings;
+        .counts;
+    let held_out = counts.test_ratings;
     assert!(held_out > 1000, "{held_out}");
+    assert_eq!(
+        counts.train_ratings + held_out,
+        counts.ratings,
+        "{counts:?}"
+    );
 
     // (a) A badly trained candidate is refused, on every held-out rating
     // (the current model knows every user and movie of the same data).

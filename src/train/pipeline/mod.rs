@@ -330,6 +330,7 @@ fn steps(
     // The model's tables want each item's mean; with that taken, the
     // training ratings' values are done with (a quarter of their memory).
     let item_stats = ItemStats::of(&[&train_set, &test_set], movies.len());
+    let train_ratings = train_set.len() as u64;
     train_set.values = Vec::new();
     stage.finish(format!(
         "{}, {} threads",
@@ -369,7 +370,7 @@ fn steps(
         holdout_fraction: opts.holdout_fraction,
         counts: Counts {
             ratings: n_ratings as u64,
-            train_ratings: train_set.len() as u64,
+            train_ratings,
             test_ratings: test_set.len() as u64,
             dataset_ratings,
             database_ratings: combined.database_ratings,
