@@ -139,6 +139,12 @@ pub fn parse_rating(field: &[u8]) -> Result<f32, String> {
         .and_then(|s| s.parse().ok())
         .filter(|v: &f32| v.is_finite())
         .ok_or_else(|| format!("rating '{}' is not a number", show(field)))?;
+    check_rating(value)
+}
+
+/// `value` if it is on the rating scale: `MIN_RATING` to `MAX_RATING` in
+/// half steps; else why not.
+pub fn check_rating(value: f32) -> Result<f32, String> {
     if !(MIN_RATING..=MAX_RATING).contains(&value) {
         return Err(format!(
             "rating {value} is outside the scale {MIN_RATING}..{MAX_RATING}"

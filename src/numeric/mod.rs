@@ -12,6 +12,8 @@ mod factors;
 mod params;
 mod posterior;
 
+#[cfg(target_arch = "x86_64")]
+pub use dot::hsum;
 pub use dot::{dot, stride_for, LANES};
 pub use factors::{Factors, Metrics, Scale};
 pub use params::{in_range, Algorithm, ParamError, ParamOverrides, Params};

@@ -3,7 +3,7 @@
 //! holds no SQL of its own, and must never be called from a thread that is
 //! running async tasks (a `block_on` there panics).
 
-use super::{RunEnd, Store, StoreError, Stored, Trigger};
+use super::{RunEnd, Store, StoreError, Trigger};
 
 /// The store for a thread outside the runtime: each call runs on
 /// `handle`'s runtime and waits.
@@ -31,10 +31,6 @@ impl Blocking {
             store.migrate().await?;
             f(store).await
         })
-    }
-
-    pub fn all_ratings(&self) -> Result<Vec<Stored>, StoreError> {
-        self.run(|s| async move { s.all_ratings().await })
     }
 
     /// Every rating, in sequence order, to `sink`; how many there were.

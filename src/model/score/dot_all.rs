@@ -4,6 +4,9 @@
 //! It owns the arithmetic order, which [`dot_one`] repeats bit for bit for a
 //! single row; it never allocates and never reads past a row.
 
+#[cfg(target_arch = "x86_64")]
+use crate::numeric::hsum;
+
 /// `out[i] = q_i · p` for every item row of `q` (rows `stride` long, a
 /// multiple of 8).
 pub(super) fn dot_all(q: &[f32], stride: usize, p: &[f32], out: &mut [f32]) {
@@ -87,13 +90,4 @@ unsafe fn dot_one_fma(row: &[f32], p: &[f32]) -> f32 {
         );
     }
     hsum(a)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn hsum(v: std::arch::x86_64::__m256) -> f32 {
-    use std::arch::x86_64::*;
-    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)))
 }

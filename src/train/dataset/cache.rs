@@ -22,7 +22,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use super::{Format, Interner, Ratings};
-use crate::movielens::ratings_file::{MAX_RATING, MIN_RATING};
+use crate::movielens::ratings_file::check_rating;
 
 const MAGIC: u64 = u64::from_le_bytes(*b"RECDDSC1");
 const VERSION: u64 = 1;
@@ -134,10 +134,7 @@ pub fn read(path: &Path, stamp: Stamp) -> Result<Arrays, Unusable> {
     if !in_range(&users, n_users) || !in_range(&items, n_movies) {
         return Err(damaged("an index out of range"));
     }
-    if !values
-        .iter()
-        .all(|v| (MIN_RATING..=MAX_RATING).contains(v) && (v * 2.0).fract() == 0.0)
-    {
+    if !values.iter().all(|&v| check_rating(v).is_ok()) {
         return Err(damaged("a rating off the scale"));
     }
     let (Some(users_in), Some(movies_in)) =

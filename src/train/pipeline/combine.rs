@@ -32,6 +32,8 @@ pub(super) struct Combined {
 /// Collects the database's ratings after the dataset's.
 pub(super) struct Combiner {
     c: Combined,
+    /// Each database user's index; their ids join `user_ids` at the end,
+    /// so that each is held once.
     index: HashMap<String, u32>,
     since: i64,
 }
@@ -62,8 +64,7 @@ impl Combiner {
         let u = match self.index.get(r.user) {
             Some(&u) => u,
             None => {
-                let u = c.user_ids.len() as u32;
-                c.user_ids.push(r.user.to_owned());
+                let u = c.user_keys.len() as u32;
                 c.user_keys
                     .push(crate::rng::fnv1a(r.user.as_bytes()) | 1 << 63);
                 self.index.insert(r.user.to_owned(), u);
@@ -80,6 +81,11 @@ impl Combiner {
     pub(super) fn finish(self) -> Combined {
         let mut c = self.c;
         c.database_users = self.index.len();
+        let first = c.user_ids.len();
+        c.user_ids.resize(first + self.index.len(), String::new());
+        for (id, u) in self.index {
+            c.user_ids[u as usize] = id;
+        }
         c
     }
 }

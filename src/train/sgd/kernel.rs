@@ -10,6 +10,8 @@
 use std::ops::Range;
 
 use super::blocks::Layout;
+#[cfg(target_arch = "x86_64")]
+use crate::numeric::hsum;
 use crate::numeric::{dot, LANES};
 
 pub(super) struct Step {
@@ -343,16 +345,4 @@ fn prefetch(at: *const i8) {
     use std::arch::x86_64::*;
     // SAFETY: a prefetch is a hint; it never faults, whatever the address.
     unsafe { _mm_prefetch(at, _MM_HINT_T0) }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn hsum(v: std::arch::x86_64::__m256) -> f32 {
-    use std::arch::x86_64::*;
-    let lo = _mm256_castps256_ps128(v);
-    let hi = _mm256_extractf128_ps(v, 1);
-    let s = _mm_add_ps(lo, hi);
-    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    _mm_cvtss_f32(s)
 }
